@@ -1,0 +1,109 @@
+//! The reference kernels: one plain function per operation, in the order a training step runs
+//! them. Each has a WGSL twin of the same name in `shaders/`, and the GPU tests compare the two.
+//!
+//! Loops run in index order so that results are bit-for-bit reproducible. `B` is the batch length
+//! (the length of `indices`/`x`), `K` the number of factors.
+
+use crate::model::{apply_y_range, sigmoid};
+use crate::train::StepHyper;
+
+/// Embedding gather: row `b` of `out` (`B x K`) is row `indices[b]` of `table`.
+pub fn gather(table: &[f32], k: usize, indices: &[u32], out: &mut [f32]) {
+    for (b, &row) in indices.iter().enumerate() {
+        out[b * k..(b + 1) * k].copy_from_slice(&table[row as usize * k..(row as usize + 1) * k]);
+    }
+}
+
+/// Dot product of matching rows: `x[b] = sum_j a[b, j] * c[b, j]`, summed in `j` order.
+pub fn dot(a: &[f32], c: &[f32], k: usize, x: &mut [f32]) {
+    for (b, x_b) in x.iter_mut().enumerate() {
+        let mut sum = 0.0f32;
+        for j in 0..k {
+            sum += a[b * k + j] * c[b * k + j];
+        }
+        *x_b = sum;
+    }
+}
+
+/// Bias addition: `x[b] += bu[users[b]] + bi[items[b]]`.
+pub fn bias_add(x: &mut [f32], user_bias: &[f32], item_bias: &[f32], users: &[u32], items: &[u32]) {
+    for (b, x_b) in x.iter_mut().enumerate() {
+        *x_b += user_bias[users[b] as usize] + item_bias[items[b] as usize];
+    }
+}
+
+/// Sigmoid range: `pred[b] = lo + (hi - lo) * sigmoid(x[b])`, or `x[b]` without a y-range.
+pub fn sigmoid_range(x: &[f32], y_range: Option<(f32, f32)>, pred: &mut [f32]) {
+    for (p, &x_b) in pred.iter_mut().zip(x) {
+        *p = apply_y_range(x_b, y_range);
+    }
+}
+
+/// MSE gradient with respect to the raw score `x` (SPEC "Loss and gradients"):
+/// `g[b] = (2/B) * (pred[b] - r[b]) * (hi - lo) * s * (1 - s)` with `s = sigmoid(x[b])`
+/// (`(2/B) * (pred[b] - r[b])` without a y-range). Returns the batch loss `(1/B) sum (pred - r)^2`,
+/// summed in `b` order.
+pub fn mse_grad(
+    x: &[f32],
+    pred: &[f32],
+    ratings: &[f32],
+    y_range: Option<(f32, f32)>,
+    g: &mut [f32],
+) -> f32 {
+    let scale = 2.0 / x.len() as f32;
+    let mut sum_squared = 0.0f32;
+    for b in 0..x.len() {
+        let err = pred[b] - ratings[b];
+        sum_squared += err * err;
+        g[b] = match y_range {
+            Some((lo, hi)) => {
+                let s = sigmoid(x[b]);
+                scale * err * (hi - lo) * s * (1.0 - s)
+            }
+            None => scale * err,
+        };
+    }
+    sum_squared / x.len() as f32
+}
+
+/// Scatter-add of scaled rows: `grad[indices[b], j] += g[b] * rows[b, j]`, in `b` order, so a row
+/// that occurs several times in the batch receives the sum. With `rows = Q[i_b]` this is `dL/dP`.
+pub fn scatter_add(grad: &mut [f32], k: usize, indices: &[u32], g: &[f32], rows: &[f32]) {
+    for (b, &row) in indices.iter().enumerate() {
+        let target = &mut grad[row as usize * k..(row as usize + 1) * k];
+        for j in 0..k {
+            target[j] += g[b] * rows[b * k + j];
+        }
+    }
+}
+
+/// Scatter-add for a bias: `grad[indices[b]] += g[b]`, in `b` order.
+pub fn scatter_add_bias(grad: &mut [f32], indices: &[u32], g: &[f32]) {
+    for (b, &row) in indices.iter().enumerate() {
+        grad[row as usize] += g[b];
+    }
+}
+
+/// Dense AdamW step on one tensor (SPEC "Optimisers"), every entry, in this order:
+/// decoupled weight decay, first moment, second moment, bias-corrected step.
+pub fn adamw(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], hyper: &StepHyper) {
+    let decay = 1.0 - hyper.lr * hyper.wd;
+    for n in 0..param.len() {
+        let g = grad[n];
+        let mut p = param[n] * decay;
+        m[n] = hyper.beta1 * m[n] + (1.0 - hyper.beta1) * g;
+        v[n] = hyper.beta2 * v[n] + (1.0 - hyper.beta2) * g * g;
+        p -= hyper.step_size * m[n] / ((v[n] / hyper.bias_correction2).sqrt() + hyper.eps);
+        param[n] = p;
+    }
+}
+
+/// Sparse SGD step with lazy weight decay: only the listed rows (each once, the distinct rows of
+/// the batch) move, `p = p - lr * (g + wd * p)`; every other row is untouched.
+pub fn sgd(param: &mut [f32], grad: &[f32], k: usize, rows: &[u32], hyper: &StepHyper) {
+    for &row in rows {
+        for n in row as usize * k..(row as usize + 1) * k {
+            param[n] -= hyper.lr * (grad[n] + hyper.wd * param[n]);
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The seam between the backend-neutral epoch loop and a backend (CPU or GPU).
+//!
+//! The loop owns everything random and every schedule: it hands a backend ratings already in batch
+//! order together with each step's hyperparameters. A backend owns the parameters and optimiser
+//! state while it trains, and hands them back on request.
+
+use super::{StepHyper, TrainConfig, TrainError};
+use crate::data::Ratings;
+use crate::model::Params;
+
+/// Adam's first and second moments, one tensor per parameter tensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamMoments {
+    pub m: Params,
+    pub v: Params,
+}
+
+/// Everything a backend holds while training: enough to checkpoint and resume exactly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainState {
+    pub params: Params,
+    /// `Some` for `adamw`, `None` for `sgd`.
+    pub moments: Option<AdamMoments>,
+}
+
+/// A run of consecutive batches. Batch `s` is entries `s*B .. min((s+1)*B, len)` of the three
+/// columns, and `steps[s]` is its optimiser step. Every batch is exactly `B` long except perhaps the
+/// last one of the run (when the epoch keeps its short last batch).
+#[derive(Debug, Clone, Copy)]
+pub struct Batches<'a> {
+    pub users: &'a [u32],
+    pub items: &'a [u32],
+    pub ratings: &'a [f32],
+    /// `B`.
+    pub batch_size: usize,
+    pub steps: &'a [StepHyper],
+}
+
+impl Batches<'_> {
+    /// The number of batches in the run.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The entry range of batch `s`.
+    pub fn range(&self, s: usize) -> std::ops::Range<usize> {
+        let start = s * self.batch_size;
+        start..(start + self.batch_size).min(self.ratings.len())
+    }
+}
+
+/// A training backend. The epoch loop calls `start` once, then `train_batches` for runs of batches
+/// and `eval_sum_squared_error` after each epoch, and finally `state`.
+pub trait Backend {
+    /// Who does the work, for reports (e.g. `cpu (2 threads)`, or the GPU adapter's name).
+    fn name(&self) -> String;
+
+    /// Takes the configuration and the starting state (initial parameters, or a checkpoint).
+    fn start(&mut self, config: &TrainConfig, state: &TrainState) -> Result<(), TrainError>;
+
+    /// Runs the batches in order, one optimiser step each, and returns each batch's loss (the mean
+    /// squared error of the batch, at the parameters before its step).
+    fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError>;
+
+    /// Makes `ratings` the set that [`Backend::eval_sum_squared_error`] evaluates (the validation
+    /// set); a GPU backend uploads it once here.
+    fn set_eval_set(&mut self, ratings: &Ratings) -> Result<(), TrainError>;
+
+    /// `sum (pred - r)^2` over the evaluation set at the current parameters.
+    fn eval_sum_squared_error(&mut self) -> Result<f64, TrainError>;
+
+    /// The current parameters and optimiser state.
+    fn state(&mut self) -> Result<TrainState, TrainError>;
+}

@@ -1,0 +1,104 @@
+//! The validated training configuration. The library takes only this type; the CLI builds it.
+
+use super::TrainError;
+
+/// SPEC "Optimisers".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptimizerKind {
+    /// fastai's Adam with decoupled weight decay; dense: every parameter steps after every batch.
+    AdamW,
+    /// Sparse SGD: only rows in the batch move, with lazy weight decay.
+    Sgd,
+}
+
+/// SPEC "Schedules".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleKind {
+    OneCycle,
+    Constant,
+}
+
+/// Everything that decides which model a run trains. Defaults are SPEC's default recipe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// `K`.
+    pub factors: usize,
+    pub epochs: usize,
+    /// `lr_max` for one-cycle, `lr` for constant.
+    pub lr: f32,
+    pub wd: f32,
+    /// `B`.
+    pub batch_size: usize,
+    pub optimizer: OptimizerKind,
+    pub schedule: ScheduleKind,
+    /// `(lo, hi)` of the sigmoid range; `None` predicts the raw score.
+    pub y_range: Option<(f32, f32)>,
+    pub init_std: f32,
+    pub seed: u64,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Drop the last, short batch of every epoch (fastai's default for training).
+    pub drop_last: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            factors: 50,
+            epochs: 5,
+            lr: 5e-3,
+            wd: 0.1,
+            batch_size: 64,
+            optimizer: OptimizerKind::AdamW,
+            schedule: ScheduleKind::OneCycle,
+            y_range: Some((0.0, 5.5)),
+            init_std: 0.01,
+            seed: 42,
+            beta2: 0.99,
+            eps: 1e-5,
+            drop_last: true,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field, so that backends can trust the configuration they are given.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |message: String| Err(TrainError::Config(message));
+        if self.factors == 0 {
+            return bad("--factors must be at least 1".into());
+        }
+        if self.epochs == 0 {
+            return bad("--epochs must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("--bs must be at least 1".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("--lr must be a positive number, got {}", self.lr));
+        }
+        if !(self.wd.is_finite() && self.wd >= 0.0) {
+            return bad(format!("--wd must be zero or positive, got {}", self.wd));
+        }
+        if !(self.init_std.is_finite() && self.init_std >= 0.0) {
+            return bad(format!(
+                "--init-std must be zero or positive, got {}",
+                self.init_std
+            ));
+        }
+        if let Some((lo, hi)) = self.y_range
+            && !(lo.is_finite() && hi.is_finite() && lo < hi)
+        {
+            return bad(format!(
+                "--y-range needs LO < HI, got {lo},{hi} (e.g. --y-range 0,5.5)"
+            ));
+        }
+        if !(self.beta2 > 0.0 && self.beta2 < 1.0) {
+            return bad(format!("beta2 must lie in (0, 1), got {}", self.beta2));
+        }
+        if !(self.eps > 0.0) {
+            return bad(format!("eps must be positive, got {}", self.eps));
+        }
+        Ok(())
+    }
+}
