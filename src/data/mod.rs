@@ -178,3 +178,6 @@ pub enum ItemKey {
     /// The title: distinct ids that share a title become one item (the fastai book's ML-100k).
     Title,
 }
+
+pub mod download;
+pub mod synth;
