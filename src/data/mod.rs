@@ -181,3 +181,7 @@ pub enum ItemKey {
 
 pub mod download;
 pub mod synth;
+pub mod load;
+pub mod split;
+
+pub use load::load;
