@@ -271,6 +271,31 @@ pub(crate) fn dense_ids(first_seen: Vec<String>) -> (IdMap, Vec<u32>) {
     (map, remap)
 }
 
+/// The 1-based line a record starts on. The `csv` reader records a position before it skips blank
+/// lines (and, with CRLF endings, before the previous line's `\n`), so its line number can be
+/// early; the bytes between that position and the record's first byte say by how many lines.
+/// Only called for messages, so re-reading a few bytes of the file is fine.
+pub(crate) fn exact_line(path: &Path, record: &csv::ByteRecord) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let Some(position) = record.position() else {
+        return 0;
+    };
+    let mut ahead = Vec::new();
+    let read = File::open(path).and_then(|mut file| {
+        file.seek(SeekFrom::Start(position.byte()))?;
+        file.take(1 << 16).read_to_end(&mut ahead)
+    });
+    if read.is_err() {
+        return position.line();
+    }
+    let skipped_newlines = ahead
+        .iter()
+        .take_while(|&&byte| byte == b'\n' || byte == b'\r')
+        .filter(|&&byte| byte == b'\n')
+        .count();
+    position.line() + skipped_newlines as u64
+}
+
 /// The line a record came from, for messages: its fields re-joined, cut to a readable length.
 pub(crate) fn record_text(record: &csv::ByteRecord, delimiter: u8) -> String {
     let joined = record.iter().collect::<Vec<_>>().join(&delimiter);
@@ -606,7 +631,7 @@ pub(crate) fn read_ratings(plan: &ReadPlan) -> Result<RawRatings, DataError> {
             Err((_, message)) => {
                 return Err(DataError::BadLine {
                     path: path.to_path_buf(),
-                    line: record.position().map_or(0, csv::Position::line),
+                    line: exact_line(path, &record),
                     message: format!(
                         "{message}: {:?} (fix the line, or pass --skip-bad-lines to skip such lines)",
                         record_text(&record, plan.delimiter)

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::delimited::{
-    ColumnRule, Columns, HeaderRule, IdBuildHasher, RatingScale, ReadPlan, read_ratings,
-    record_text, shorten,
+    ColumnRule, Columns, HeaderRule, IdBuildHasher, RatingScale, ReadPlan, exact_line,
+    read_ratings, record_text, shorten,
 };
 use super::{DataError, Dataset, ItemKey, LoadOptions};
 
@@ -380,11 +380,10 @@ pub(crate) fn read_movies_csv(path: &Path) -> Result<Movies, DataError> {
                 });
             }
         }
-        let line = record.position().map_or(0, csv::Position::line);
         if record.len() != 3 {
             return Err(DataError::BadLine {
                 path: path.to_path_buf(),
-                line,
+                line: exact_line(path, &record),
                 message: format!(
                     "expected 3 fields: movieId,title,genres (quote titles that hold commas), found {} in {:?}",
                     record.len(),
@@ -395,7 +394,7 @@ pub(crate) fn read_movies_csv(path: &Path) -> Result<Movies, DataError> {
         let field = |index: usize| {
             std::str::from_utf8(&record[index]).map(str::to_string).map_err(|_| DataError::BadLine {
                 path: path.to_path_buf(),
-                line,
+                line: exact_line(path, &record),
                 message: format!(
                     "bytes that are not valid UTF-8 in {:?}; movies.csv is UTF-8: re-save the file as UTF-8",
                     record_text(&record, b',')
