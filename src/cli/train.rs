@@ -6,24 +6,18 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use collabgpu::cpu::CpuBackend;
 use collabgpu::data::split::{SplitKind, split};
-use collabgpu::data::{ItemKey, LoadOptions};
 use collabgpu::model::ModelFile;
 use collabgpu::model::file::config_to_json;
 use collabgpu::train::{self, EpochReport, OptimizerKind, Progress, ScheduleKind, TrainConfig};
 use serde_json::json;
 
+use super::data_args::DataArgs;
+
 /// Arguments of `collabgpu train`. Defaults are SPEC's default recipe (fastai's chapter 8).
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    // TODO(lead): switch to DataArgs (`#[command(flatten)] data: DataArgs`) once the data branch
-    // lands, and drop `--data` and `--item-key` here.
-    /// The ratings: a MovieLens directory or file, or a data-set name.
-    #[arg(long, value_name = "PATH|NAME", default_value = "ml-100k")]
-    pub data: String,
-
-    /// What identifies an item: its id, or its title (the fastai book's ML-100K).
-    #[arg(long, value_enum, default_value_t = ItemKeyArg::Id)]
-    pub item_key: ItemKeyArg,
+    #[command(flatten)]
+    pub data: DataArgs,
 
     /// Which backend trains.
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
@@ -126,13 +120,6 @@ pub enum SplitArg {
     Time,
 }
 
-/// `--item-key`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ItemKeyArg {
-    Id,
-    Title,
-}
-
 impl TrainArgs {
     /// The validated library configuration these flags describe.
     pub fn config(&self) -> anyhow::Result<TrainConfig> {
@@ -187,15 +174,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if !(0.0..1.0).contains(&args.valid_pct) {
         bail!("--valid-pct must lie in [0, 1), got {}", args.valid_pct);
     }
-    let options = LoadOptions {
-        item_key: match args.item_key {
-            ItemKeyArg::Id => ItemKey::Id,
-            ItemKeyArg::Title => ItemKey::Title,
-        },
-        ..LoadOptions::default()
-    };
-    let dataset = collabgpu::data::load(&args.data, &options)
-        .with_context(|| format!("reading --data {}", args.data))?;
+    let options = args.data.load_options()?;
+    let dataset = collabgpu::data::load(&args.data.data, &options)
+        .with_context(|| format!("cannot read --data {}", args.data.data))?;
     let split_kind = match args.split {
         SplitArg::Random => SplitKind::Random,
         SplitArg::Time => SplitKind::Time,
