@@ -141,14 +141,15 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--collabgpu", default="target/release/collabgpu")
     parser.add_argument("--threads", type=int, default=0, help="both engines; 0: all cores")
+    parser.add_argument("--epochs", type=int, default=5, help="both engines (one-cycle over them)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     data = read_ml100k(args.data)
-    extra = ["--threads", str(args.threads)]
+    extra = ["--threads", str(args.threads), "--epochs", str(args.epochs)]
     results = []
     for seed in args.seeds:
-        for run in (lambda: train_pytorch(data, seed),
+        for run in (lambda: train_pytorch(data, seed, epochs=args.epochs),
                     lambda: train_collabgpu(args.collabgpu, args.data, seed, extra)):
             result = run()
             print(json.dumps(result), flush=True)
