@@ -17,7 +17,11 @@ fn small_ml100k(dir: &Path) -> PathBuf {
         for i in 1..=20u32 {
             if (u * 7 + i * 3) % 4 != 0 {
                 let rating = 1 + (u + 2 * i) % 5;
-                text.push_str(&format!("{u}\t{}\t{rating}\t{}\n", i * 10, 880000000 + u * 100 + i));
+                text.push_str(&format!(
+                    "{u}\t{}\t{rating}\t{}\n",
+                    i * 10,
+                    880000000 + u * 100 + i
+                ));
             }
         }
     }
@@ -43,12 +47,26 @@ fn json_lines_per_epoch_and_a_summary_and_a_model_file() {
     let output = bin()
         .args(["train", "--data"])
         .arg(&data)
-        .args(["--epochs", "3", "--factors", "4", "--bs", "16", "--threads", "2", "--json"])
+        .args([
+            "--epochs",
+            "3",
+            "--factors",
+            "4",
+            "--bs",
+            "16",
+            "--threads",
+            "2",
+            "--json",
+        ])
         .args(["--seed", "5", "--out"])
         .arg(&out)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lines = json_lines(&output.stdout);
     assert_eq!(lines.len(), 4, "three epochs and a summary");
     for (n, line) in lines[..3].iter().enumerate() {
@@ -56,7 +74,10 @@ fn json_lines_per_epoch_and_a_summary_and_a_model_file() {
         for key in ["train_loss", "valid_loss", "valid_rmse", "seconds"] {
             assert!(line[key].as_f64().is_some(), "{key} in {line}");
         }
-        let (loss, rmse) = (line["valid_loss"].as_f64().unwrap(), line["valid_rmse"].as_f64().unwrap());
+        let (loss, rmse) = (
+            line["valid_loss"].as_f64().unwrap(),
+            line["valid_rmse"].as_f64().unwrap(),
+        );
         assert!((rmse * rmse - loss).abs() < 1e-9);
     }
     let summary = &lines[3];
@@ -78,7 +99,17 @@ fn json_lines_per_epoch_and_a_summary_and_a_model_file() {
     let status = bin()
         .args(["train", "--data"])
         .arg(&data)
-        .args(["--epochs", "3", "--factors", "4", "--bs", "16", "--threads", "1", "--json"])
+        .args([
+            "--epochs",
+            "3",
+            "--factors",
+            "4",
+            "--bs",
+            "16",
+            "--threads",
+            "1",
+            "--json",
+        ])
         .args(["--seed", "5", "--out"])
         .arg(&again)
         .output()
@@ -94,13 +125,37 @@ fn table_output_has_a_row_per_epoch() {
     let output = bin()
         .args(["train", "--data"])
         .arg(&data)
-        .args(["--epochs", "2", "--factors", "4", "--bs", "16", "--optimizer", "sgd"])
-        .args(["--schedule", "constant", "--lr", "0.05", "--no-y-range", "--split", "time"])
+        .args([
+            "--epochs",
+            "2",
+            "--factors",
+            "4",
+            "--bs",
+            "16",
+            "--optimizer",
+            "sgd",
+        ])
+        .args([
+            "--schedule",
+            "constant",
+            "--lr",
+            "0.05",
+            "--no-y-range",
+            "--split",
+            "time",
+        ])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(stdout.contains("epoch  train_loss  valid_loss  valid_rmse"), "{stdout}");
+    assert!(
+        stdout.contains("epoch  train_loss  valid_loss  valid_rmse"),
+        "{stdout}"
+    );
     let rows: Vec<&str> = stdout
         .lines()
         .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
@@ -114,7 +169,12 @@ fn bad_flags_say_what_to_change() {
     let dir = tempfile::tempdir().unwrap();
     let data = small_ml100k(dir.path());
     let run = |extra: &[&str]| {
-        let output = bin().args(["train", "--data"]).arg(&data).args(extra).output().unwrap();
+        let output = bin()
+            .args(["train", "--data"])
+            .arg(&data)
+            .args(extra)
+            .output()
+            .unwrap();
         assert!(!output.status.success());
         String::from_utf8(output.stderr).unwrap()
     };

@@ -107,7 +107,17 @@ fn forward_and_gradients_match_hand_computation_with_a_repeated_user() {
     let t = tiny();
     // User 0 occurs twice and item 0 twice: their gradients are sums.
     let (users, items, ratings) = ([0u32, 1, 0], [1u32, 0, 0], [4.0f32, 2.0, 3.0]);
-    let out = pass(&t.p, &t.q, &t.bu, &t.bi, 2, &users, &items, &ratings, Some((0.0, 5.5)));
+    let out = pass(
+        &t.p,
+        &t.q,
+        &t.bu,
+        &t.bi,
+        2,
+        &users,
+        &items,
+        &ratings,
+        Some((0.0, 5.5)),
+    );
     // x(0,1) = 0.1*0.1 + 0.2*0.4 + 0.05 + 0.0 = 0.14, and so on.
     assert_close("x", &out.x, &[0.14, 0.22, 0.16], 1e-6, 0.0);
     assert_close(
@@ -121,26 +131,52 @@ fn forward_and_gradients_match_hand_computation_with_a_repeated_user() {
     assert_close(
         "g",
         &out.g,
-        &[-0.9649267825814511, 0.9521115526309097, -0.027751137201932195],
+        &[
+            -0.9649267825814511,
+            0.9521115526309097,
+            -0.027751137201932195,
+        ],
         1e-6,
         1e-5,
     );
     assert_close(
         "dL/dP",
         &out.grad_p,
-        &[-0.11036824685911122, -0.38042048559219405, 0.47605577631545487, -0.19042231052618197],
+        &[
+            -0.11036824685911122,
+            -0.38042048559219405,
+            0.47605577631545487,
+            -0.19042231052618197,
+        ],
         1e-6,
         1e-5,
     );
     assert_close(
         "dL/dQ",
         &out.grad_q,
-        &[0.28285835206907967, -0.10076138270347743, -0.09649267825814511, -0.19298535651629023],
+        &[
+            0.28285835206907967,
+            -0.10076138270347743,
+            -0.09649267825814511,
+            -0.19298535651629023,
+        ],
         1e-6,
         1e-5,
     );
-    assert_close("dL/dbu", &out.grad_bu, &[-0.9926779197833834, 0.9521115526309097], 1e-6, 1e-5);
-    assert_close("dL/dbi", &out.grad_bi, &[0.9243604154289775, -0.9649267825814511], 1e-6, 1e-5);
+    assert_close(
+        "dL/dbu",
+        &out.grad_bu,
+        &[-0.9926779197833834, 0.9521115526309097],
+        1e-6,
+        1e-5,
+    );
+    assert_close(
+        "dL/dbi",
+        &out.grad_bi,
+        &[0.9243604154289775, -0.9649267825814511],
+        1e-6,
+        1e-5,
+    );
 }
 
 #[test]
@@ -205,13 +241,24 @@ fn analytic_gradient_matches_finite_differences_on_a_random_model() {
                 let mut moved = tensors.clone();
                 moved[t][n] += delta;
                 loss_f64(
-                    &moved[0], &moved[1], &moved[2], &moved[3], k, &users, &items, &ratings,
+                    &moved[0],
+                    &moved[1],
+                    &moved[2],
+                    &moved[3],
+                    k,
+                    &users,
+                    &items,
+                    &ratings,
                     (y_range.0 as f64, y_range.1 as f64),
                 )
             };
             numeric.push((at(h) - at(-h)) / (2.0 * h));
         }
-        assert!(numeric.iter().any(|g| g.abs() > 1e-2), "{}: gradient too small to test", names[t]);
+        assert!(
+            numeric.iter().any(|g| g.abs() > 1e-2),
+            "{}: gradient too small to test",
+            names[t]
+        );
         assert_close(names[t], analytic[t], &numeric, 2e-5, 1e-3);
     }
 }
@@ -244,7 +291,11 @@ fn one_adamw_step_matches_hand_computation() {
     assert_close(
         "param",
         &param,
-        &[0.2891622380765187, -0.20651570625893248, 0.007424493148670048],
+        &[
+            0.2891622380765187,
+            -0.20651570625893248,
+            0.007424493148670048,
+        ],
         1e-6,
         1e-5,
     );
@@ -267,7 +318,13 @@ fn fast_adamw_is_bit_identical_to_the_reference_kernel() {
     let n = 1003;
     let param: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
     let grad: Vec<f32> = (0..n)
-        .map(|j| if j % 3 == 0 { 0.0 } else { rng.random_range(-2.0..2.0) })
+        .map(|j| {
+            if j % 3 == 0 {
+                0.0
+            } else {
+                rng.random_range(-2.0..2.0)
+            }
+        })
         .collect();
     let m: Vec<f32> = (0..n).map(|_| rng.random_range(-0.1..0.1)).collect();
     let v: Vec<f32> = (0..n).map(|_| rng.random_range(0.0..0.1)).collect();

@@ -26,9 +26,15 @@ fn sample(titles: bool, y_range: Option<(f32, f32)>) -> ModelFile {
         users: IdMap::from_raw_ids(["7", "10", "3", "200"].map(String::from).to_vec()),
         items: IdMap::from_raw_ids(["b", "a", "é", "d e", "c,\"x\""].map(String::from).to_vec()),
         titles: titles.then(|| {
-            ["Toy Story (1995)", "GoldenEye", "Ça ira", "", "Se7en, \"quoted\""]
-                .map(String::from)
-                .to_vec()
+            [
+                "Toy Story (1995)",
+                "GoldenEye",
+                "Ça ira",
+                "",
+                "Se7en, \"quoted\"",
+            ]
+            .map(String::from)
+            .to_vec()
         }),
         config,
     }
@@ -76,7 +82,10 @@ fn file_is_plain_safetensors_with_named_tensors_and_json_metadata() {
     assert_eq!(json("user_ids"), serde_json::json!(["3", "7", "10", "200"]));
     assert_eq!(json("titles")[4], "Se7en, \"quoted\"");
     let config = json("config");
-    assert_eq!(config["lr"], 0.0123, "short decimal form, not the f32's long expansion");
+    assert_eq!(
+        config["lr"], 0.0123,
+        "short decimal form, not the f32's long expansion"
+    );
     assert_eq!(config["optimizer"], "sgd");
     assert_eq!(config["schedule"], "constant");
     assert_eq!(config["factors"], 3);

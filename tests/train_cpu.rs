@@ -46,7 +46,10 @@ fn planted(users: usize, items: usize, n: usize, noise_std: f32, seed: u64) -> P
     };
     let mut all = Ratings::default();
     for _ in 0..n {
-        let (u, i) = (rng.random_range(0..users as u32), rng.random_range(0..items as u32));
+        let (u, i) = (
+            rng.random_range(0..users as u32),
+            rng.random_range(0..items as u32),
+        );
         let clean = truth.predict(u, i, Some((0.0, 5.5)));
         let r = clean + noise.sample(&mut rng);
         all.users.push(u);
@@ -81,7 +84,15 @@ fn planted(users: usize, items: usize, n: usize, noise_std: f32, seed: u64) -> P
 fn run(config: &TrainConfig, data: &Planted, threads: usize) -> TrainReport {
     let mut backend = CpuBackend::new(threads).unwrap();
     let state = train::initial_state(config, data.users, data.items);
-    train::train(&mut backend, config, &state, &data.train, &data.valid, &mut |_| {}).unwrap()
+    train::train(
+        &mut backend,
+        config,
+        &state,
+        &data.train,
+        &data.valid,
+        &mut |_| {},
+    )
+    .unwrap()
 }
 
 fn bits(params: &Params) -> Vec<Vec<u32>> {
@@ -118,10 +129,18 @@ fn same_seed_gives_identical_bits_and_another_seed_does_not() {
         let config = small_config(optimizer);
         let a = run(&config, &data, 2);
         let b = run(&config, &data, 2);
-        assert_eq!(bits(&a.state.params), bits(&b.state.params), "{optimizer:?}");
+        assert_eq!(
+            bits(&a.state.params),
+            bits(&b.state.params),
+            "{optimizer:?}"
+        );
         assert_eq!(a.epochs[1].valid_loss, b.epochs[1].valid_loss);
         let other = run(&TrainConfig { seed: 43, ..config }, &data, 2);
-        assert_ne!(bits(&a.state.params), bits(&other.state.params), "{optimizer:?}");
+        assert_ne!(
+            bits(&a.state.params),
+            bits(&other.state.params),
+            "{optimizer:?}"
+        );
     }
 }
 
@@ -133,8 +152,16 @@ fn one_and_two_threads_give_identical_bits() {
         let one = run(&config, &data, 1);
         let two = run(&config, &data, 2);
         let three = run(&config, &data, 3);
-        assert_eq!(bits(&one.state.params), bits(&two.state.params), "{optimizer:?}");
-        assert_eq!(bits(&one.state.params), bits(&three.state.params), "{optimizer:?}");
+        assert_eq!(
+            bits(&one.state.params),
+            bits(&two.state.params),
+            "{optimizer:?}"
+        );
+        assert_eq!(
+            bits(&one.state.params),
+            bits(&three.state.params),
+            "{optimizer:?}"
+        );
         let moments = |r: &TrainReport| r.state.moments.as_ref().map(|m| (bits(&m.m), bits(&m.v)));
         assert_eq!(moments(&one), moments(&two));
         let losses = |r: &TrainReport| {
@@ -164,7 +191,10 @@ fn literal_reference(config: &TrainConfig, data: &Planted) -> (Params, Vec<f64>)
         for s in 0..per_epoch {
             let hyper = step_hyper(config, (epoch * per_epoch + s) as u64, total);
             let range = s * config.batch_size..(s + 1) * config.batch_size;
-            let (users, items) = (&shuffled.users[range.clone()], &shuffled.items[range.clone()]);
+            let (users, items) = (
+                &shuffled.users[range.clone()],
+                &shuffled.items[range.clone()],
+            );
             let ratings = &shuffled.ratings[range];
             let b = users.len();
             let (mut pu, mut qi) = (vec![0.0; b * k], vec![0.0; b * k]);
@@ -198,7 +228,11 @@ fn backend_matches_a_literal_composition_of_the_reference_kernels_bit_for_bit() 
     let (expected, losses) = literal_reference(&config, &data);
     for threads in [1, 2] {
         let report = run(&config, &data, threads);
-        assert_eq!(bits(&report.state.params), bits(&expected), "{threads} threads");
+        assert_eq!(
+            bits(&report.state.params),
+            bits(&expected),
+            "{threads} threads"
+        );
         let got: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
         assert_eq!(got, losses);
     }
@@ -234,8 +268,15 @@ fn divergence_stops_with_the_epoch_and_step() {
     };
     let mut backend = CpuBackend::new(1).unwrap();
     let state = train::initial_state(&config, 50, 50);
-    let err = train::train(&mut backend, &config, &state, &data.train, &data.valid, &mut |_| {})
-        .unwrap_err();
+    let err = train::train(
+        &mut backend,
+        &config,
+        &state,
+        &data.train,
+        &data.valid,
+        &mut |_| {},
+    )
+    .unwrap_err();
     match err {
         TrainError::NonFinite { epoch, step, .. } => {
             assert_eq!(epoch, 0);
@@ -257,15 +298,20 @@ fn observer_sees_every_epoch_and_progress_and_losses_fall() {
     let mut backend = CpuBackend::new(2).unwrap();
     let state = train::initial_state(&config, data.users, data.items);
     let (mut epochs, mut batches) = (Vec::new(), 0);
-    let report = train::train(&mut backend, &config, &state, &data.train, &data.valid, &mut |p| {
-        match p {
+    let report = train::train(
+        &mut backend,
+        &config,
+        &state,
+        &data.train,
+        &data.valid,
+        &mut |p| match p {
             Progress::Epoch(e) => epochs.push(e.epoch),
             Progress::Batches { done, total, .. } => {
                 assert!(done <= total);
                 batches += 1;
             }
-        }
-    })
+        },
+    )
     .unwrap();
     assert_eq!(epochs, vec![0, 1, 2]);
     assert!(batches >= 3);

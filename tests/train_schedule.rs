@@ -37,7 +37,10 @@ fn one_cycle_starts_at_a_25th_peaks_at_a_quarter_and_ends_near_zero() {
     let expected =
         lr_max + (1.0 + (std::f64::consts::PI * (1.0 - f)).cos()) * (lr_max / 1e5 - lr_max) / 2.0;
     close("lr at end", lr, expected);
-    assert!(lr < lr_max / 1e4, "lr at the end should be nearly lr_max/1e5, got {lr}");
+    assert!(
+        lr < lr_max / 1e4,
+        "lr at the end should be nearly lr_max/1e5, got {lr}"
+    );
     assert!((beta1 - 0.95).abs() < 1e-5, "beta1 at the end {beta1}");
 }
 
@@ -63,7 +66,10 @@ fn step_hyper_carries_adam_bias_corrections() {
     };
     let h = step_hyper(&config, 2, 100);
     assert_eq!(h.t, 3);
-    assert_eq!(h.step_size, (5e-3f32 as f64 / (1.0 - 0.9f64.powi(3))) as f32);
+    assert_eq!(
+        h.step_size,
+        (5e-3f32 as f64 / (1.0 - 0.9f64.powi(3))) as f32
+    );
     assert_eq!(h.bias_correction2, (1.0 - (0.99f32 as f64).powi(3)) as f32);
     let sgd = step_hyper(
         &TrainConfig {

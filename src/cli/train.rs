@@ -52,7 +52,12 @@ pub struct TrainArgs {
     pub schedule: ScheduleArg,
 
     /// The prediction range LO,HI of the sigmoid.
-    #[arg(long, value_name = "LO,HI", default_value = "0,5.5", conflicts_with = "no_y_range")]
+    #[arg(
+        long,
+        value_name = "LO,HI",
+        default_value = "0,5.5",
+        conflicts_with = "no_y_range"
+    )]
     pub y_range: String,
 
     /// Predict the raw score, without a sigmoid range.
@@ -160,8 +165,9 @@ fn parse_y_range(text: &str) -> anyhow::Result<(f32, f32)> {
         bail!("expected LO,HI (e.g. 0,5.5), got {text:?}");
     };
     let number = |s: &str| {
-        s.parse::<f32>()
-            .with_context(|| format!("{s:?} in {text:?} is not a number (expected LO,HI, e.g. 0,5.5)"))
+        s.parse::<f32>().with_context(|| {
+            format!("{s:?} in {text:?} is not a number (expected LO,HI, e.g. 0,5.5)")
+        })
     };
     Ok((number(lo)?, number(hi)?))
 }
@@ -231,9 +237,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                     epoch_row(epoch)
                 };
                 let written = match &bar {
-                    Some(bar) => {
-                        bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush()))
-                    }
+                    Some(bar) => bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush())),
                     None => writeln!(out, "{line}").and_then(|()| out.flush()),
                 };
                 if let Err(e) = written {

@@ -228,6 +228,9 @@ impl CpuBackend {
     }
 }
 
+/// One chunk of the dense update: `((param, grad), (m, v))`, as the zipped chunk iterators give it.
+type AdamwChunk<'a> = ((&'a mut [f32], &'a [f32]), (&'a mut [f32], &'a mut [f32]));
+
 /// `kernels::adamw` over every entry of all four tensors, in fixed chunks across the pool.
 fn adamw_dense(
     pool: &rayon::ThreadPool,
@@ -237,7 +240,7 @@ fn adamw_dense(
     (m, v): (&mut [f32], &mut [f32]),
     hyper: &StepHyper,
 ) {
-    let update = |((p, g), (m, v)): ((&mut [f32], &[f32]), (&mut [f32], &mut [f32]))| {
+    let update = |((p, g), (m, v)): AdamwChunk<'_>| {
         adamw_slices(p, g, m, v, hyper, use_avx2)
     };
     if threads == 1 {

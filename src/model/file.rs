@@ -41,7 +41,9 @@ pub enum ModelFileError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not a safetensors file ({message}); was it written by `collabgpu train --out`?")]
+    #[error(
+        "{path}: not a safetensors file ({message}); was it written by `collabgpu train --out`?"
+    )]
     Format { path: PathBuf, message: String },
     #[error("{path}: {message}; the file is damaged or from another program, retrain with `--out`")]
     Content { path: PathBuf, message: String },
@@ -117,7 +119,10 @@ impl ModelFile {
         }
         let mut metadata = HashMap::new();
         metadata.insert("format".to_string(), FORMAT.to_string());
-        metadata.insert("config".to_string(), config_to_json(&self.config).to_string());
+        metadata.insert(
+            "config".to_string(),
+            config_to_json(&self.config).to_string(),
+        );
         metadata.insert(
             "y_range".to_string(),
             match self.config.y_range {
@@ -126,8 +131,14 @@ impl ModelFile {
             }
             .to_string(),
         );
-        metadata.insert("user_ids".to_string(), json!(self.users.raw_ids()).to_string());
-        metadata.insert("item_ids".to_string(), json!(self.items.raw_ids()).to_string());
+        metadata.insert(
+            "user_ids".to_string(),
+            json!(self.users.raw_ids()).to_string(),
+        );
+        metadata.insert(
+            "item_ids".to_string(),
+            json!(self.items.raw_ids()).to_string(),
+        );
         if let Some(titles) = &self.titles {
             metadata.insert("titles".to_string(), json!(titles).to_string());
         }
@@ -171,8 +182,9 @@ impl ModelFile {
         config.y_range = match field("y_range")? {
             Value::Null => None,
             value => {
-                let pair: [f32; 2] = serde_json::from_value(value.clone())
-                    .map_err(|_| content(format!("metadata `y_range` is {value}, expected [lo, hi]")))?;
+                let pair: [f32; 2] = serde_json::from_value(value.clone()).map_err(|_| {
+                    content(format!("metadata `y_range` is {value}, expected [lo, hi]"))
+                })?;
                 Some((pair[0], pair[1]))
             }
         };
@@ -240,7 +252,11 @@ fn tempfile_in(dir: &Path, target: &Path) -> std::io::Result<(PathBuf, std::fs::
         .unwrap_or_else(|| "model".into());
     for attempt in 0..100u32 {
         let temp = dir.join(format!(".{stem}.{}.{attempt}.tmp", std::process::id()));
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&temp) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+        {
             Ok(file) => return Ok((temp, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
@@ -288,13 +304,18 @@ pub fn config_from_json(value: &Value) -> Result<TrainConfig, String> {
         .ok_or_else(|| format!("metadata `config` is {value}, expected an object"))?;
     let number = |key: &str| object.get(key).and_then(Value::as_f64);
     let bad = |key: &str| format!("metadata `config` has a bad `{key}`: {}", object[key]);
-    for (key, slot) in [("factors", &mut config.factors), ("epochs", &mut config.epochs)] {
+    for (key, slot) in [
+        ("factors", &mut config.factors),
+        ("epochs", &mut config.epochs),
+    ] {
         if object.contains_key(key) {
             *slot = object[key].as_u64().ok_or_else(|| bad(key))? as usize;
         }
     }
     if object.contains_key("batch_size") {
-        config.batch_size = object["batch_size"].as_u64().ok_or_else(|| bad("batch_size"))? as usize;
+        config.batch_size = object["batch_size"]
+            .as_u64()
+            .ok_or_else(|| bad("batch_size"))? as usize;
     }
     if object.contains_key("seed") {
         config.seed = object["seed"].as_u64().ok_or_else(|| bad("seed"))?;
