@@ -7,6 +7,7 @@ use super::buffers::{self, STORAGE_USAGE, Triple, buffer_with, empty_buffer, pac
 use super::device::{DEFAULT_CHUNK_BYTES, Device, GpuOptions};
 use super::kernels::{Bindings, Kernel, Kernels, StepUniform};
 use super::GpuError;
+use std::sync::Arc;
 use crate::data::Ratings;
 use crate::model::Params;
 use crate::train::{AdamMoments, Backend, Batches, OptimizerKind, TrainConfig, TrainError, TrainState};
@@ -18,7 +19,7 @@ const MAX_CHUNK_BATCHES: usize = 16_384;
 /// [`Backend`].
 #[derive(Debug)]
 pub struct GpuBackend {
-    device: Device,
+    device: Arc<Device>,
     kernels: Kernels,
     options: GpuOptions,
     run: Option<Run>,
@@ -62,11 +63,11 @@ impl GpuBackend {
     /// Opens the adapter `options` choose and compiles every kernel.
     pub fn new(options: &GpuOptions) -> Result<GpuBackend, GpuError> {
         let device = Device::new(options)?;
-        Ok(GpuBackend::with_device(device, options))
+        Ok(GpuBackend::with_device(Arc::new(device), options))
     }
 
     /// Builds the backend on a device acquired elsewhere (tests and benches share one).
-    pub fn with_device(device: Device, options: &GpuOptions) -> GpuBackend {
+    pub fn with_device(device: Arc<Device>, options: &GpuOptions) -> GpuBackend {
         let kernels = Kernels::new(&device, options.force_cas_atomics);
         GpuBackend {
             device,
