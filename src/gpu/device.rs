@@ -23,6 +23,10 @@ pub const DEFAULT_CHUNK_BYTES: u64 = 32 << 20;
 /// The optional features the engine uses when the adapter has them.
 pub const USED_FEATURES: wgpu::Features = wgpu::Features::SHADER_FLOAT32_ATOMIC;
 
+/// [`USED_FEATURES`] by name, for `collabgpu info`.
+pub const USED_FEATURE_NAMES: [(&str, wgpu::Features); 1] =
+    [("SHADER_FLOAT32_ATOMIC", wgpu::Features::SHADER_FLOAT32_ATOMIC)];
+
 /// An adapter, its device and its queue, ready for work.
 #[derive(Debug)]
 pub struct Device {
