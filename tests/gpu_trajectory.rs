@@ -5,15 +5,12 @@
 
 mod support;
 
-use collabgpu::cpu::kernels as cpu;
 use collabgpu::data::Ratings;
 use collabgpu::gpu::{GpuBackend, GpuOptions};
 use collabgpu::model::Params;
 use collabgpu::train::schedule::step_hyper;
-use collabgpu::train::{
-    AdamMoments, Backend, Batches, OptimizerKind, ScheduleKind, StepHyper, TrainConfig, TrainState,
-};
-use support::{assert_close, gpu_device, random_f32};
+use collabgpu::train::{Backend, Batches, OptimizerKind, ScheduleKind, StepHyper, TrainConfig, TrainState};
+use support::{assert_close, cpu_step, gpu_device, initial_state, random_f32};
 
 const USERS: usize = 40;
 const ITEMS: usize = 30;
@@ -46,68 +43,6 @@ fn config(optimizer: OptimizerKind, schedule: ScheduleKind) -> TrainConfig {
     }
 }
 
-/// One CPU training step on `batch` (SPEC "Loss and gradients", "Optimisers"); returns the loss.
-fn cpu_step(
-    state: &mut TrainState,
-    config: &TrainConfig,
-    users: &[u32],
-    items: &[u32],
-    ratings: &[f32],
-    hyper: &StepHyper,
-) -> f32 {
-    let k = config.factors;
-    let b = ratings.len();
-    let params = &mut state.params;
-    let (mut pu, mut qi) = (vec![0.0; b * k], vec![0.0; b * k]);
-    cpu::gather(&params.user_factors, k, users, &mut pu);
-    cpu::gather(&params.item_factors, k, items, &mut qi);
-    let mut x = vec![0.0; b];
-    cpu::dot(&pu, &qi, k, &mut x);
-    cpu::bias_add(&mut x, &params.user_bias, &params.item_bias, users, items);
-    let mut pred = vec![0.0; b];
-    cpu::sigmoid_range(&x, config.y_range, &mut pred);
-    let mut g = vec![0.0; b];
-    let loss = cpu::mse_grad(&x, &pred, ratings, config.y_range, &mut g);
-    let mut grads = Params::zeros(params.users(), params.items(), k);
-    cpu::scatter_add(&mut grads.user_factors, k, users, &g, &qi);
-    cpu::scatter_add(&mut grads.item_factors, k, items, &g, &pu);
-    cpu::scatter_add_bias(&mut grads.user_bias, users, &g);
-    cpu::scatter_add_bias(&mut grads.item_bias, items, &g);
-    match &mut state.moments {
-        Some(moments) => {
-            let tensors = params.tensors_mut();
-            let ms = moments.m.tensors_mut();
-            let vs = moments.v.tensors_mut();
-            for (((p, grad), m), v) in tensors.into_iter().zip(grads.tensors()).zip(ms).zip(vs) {
-                cpu::adamw(p, grad, m, v, hyper);
-            }
-        }
-        None => {
-            let distinct = |indices: &[u32]| {
-                let mut rows = indices.to_vec();
-                rows.sort_unstable();
-                rows.dedup();
-                rows
-            };
-            let (du, di) = (distinct(users), distinct(items));
-            cpu::sgd(&mut params.user_factors, &grads.user_factors, k, &du, hyper);
-            cpu::sgd(&mut params.item_factors, &grads.item_factors, k, &di, hyper);
-            cpu::sgd(&mut params.user_bias, &grads.user_bias, 1, &du, hyper);
-            cpu::sgd(&mut params.item_bias, &grads.item_bias, 1, &di, hyper);
-        }
-    }
-    loss
-}
-
-fn initial_state(config: &TrainConfig) -> TrainState {
-    let params = Params::init(USERS, ITEMS, config.factors, config.init_std, config.seed);
-    let moments = (config.optimizer == OptimizerKind::AdamW).then(|| AdamMoments {
-        m: Params::zeros(USERS, ITEMS, config.factors),
-        v: Params::zeros(USERS, ITEMS, config.factors),
-    });
-    TrainState { params, moments }
-}
-
 fn assert_state_close(what: &str, got: &TrainState, want: &TrainState, atol: f32, rtol: f32) {
     let mut pairs = vec![("", &got.params, &want.params)];
     if let (Some(g), Some(w)) = (&got.moments, &want.moments) {
@@ -130,7 +65,7 @@ fn trajectory(optimizer: OptimizerKind, schedule: ScheduleKind) {
     let b = config.batch_size;
     let data = synthetic_ratings(STEPS * b, 7);
     let hypers: Vec<StepHyper> = (0..STEPS as u64).map(|s| step_hyper(&config, s, STEPS as u64)).collect();
-    let mut cpu_state = initial_state(&config);
+    let mut cpu_state = initial_state(&config, USERS, ITEMS);
     let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
     gpu.start(&config, &cpu_state).unwrap();
     for s in 0..STEPS {
@@ -156,7 +91,7 @@ fn trajectory(optimizer: OptimizerKind, schedule: ScheduleKind) {
         assert_state_close(&format!("after step {s}"), &gpu_state, &cpu_state, 1e-5, 1e-3);
     }
     // The run must have moved the parameters, or the comparison proved nothing.
-    let start = initial_state(&config);
+    let start = initial_state(&config, USERS, ITEMS);
     let moved = cpu_state
         .params
         .user_factors
@@ -186,7 +121,7 @@ fn run_chunked(config: &TrainConfig, data: &Ratings, chunk_batches: Option<usize
         (0..n_batches as u64).map(|s| step_hyper(config, s, n_batches as u64)).collect();
     let options = GpuOptions { chunk_batches, ..GpuOptions::default() };
     let mut gpu = GpuBackend::with_device(device, &options);
-    gpu.start(config, &initial_state(config)).unwrap();
+    gpu.start(config, &initial_state(config, USERS, ITEMS)).unwrap();
     let batches = Batches {
         users: &data.users,
         items: &data.items,

@@ -88,3 +88,248 @@ pub fn ml100k_dir() -> PathBuf {
     );
     dir
 }
+
+use collabgpu::cpu::kernels as cpu;
+use collabgpu::data::Ratings;
+use collabgpu::model::Params;
+use collabgpu::train::{
+    AdamMoments, Backend, Batches, OptimizerKind, StepHyper, TrainConfig, TrainError, TrainState,
+};
+
+/// The starting state SPEC prescribes: seeded parameters, zero Adam moments for `adamw`.
+pub fn initial_state(config: &TrainConfig, users: usize, items: usize) -> TrainState {
+    let params = Params::init(users, items, config.factors, config.init_std, config.seed);
+    let moments = (config.optimizer == OptimizerKind::AdamW).then(|| AdamMoments {
+        m: Params::zeros(users, items, config.factors),
+        v: Params::zeros(users, items, config.factors),
+    });
+    TrainState { params, moments }
+}
+
+/// One CPU training step on one batch (SPEC "Loss and gradients", "Optimisers"), composed from
+/// `cpu::kernels` exactly as the WGSL kernels run; returns the batch loss.
+pub fn cpu_step(
+    state: &mut TrainState,
+    config: &TrainConfig,
+    users: &[u32],
+    items: &[u32],
+    ratings: &[f32],
+    hyper: &StepHyper,
+) -> f32 {
+    let k = config.factors;
+    let b = ratings.len();
+    let params = &mut state.params;
+    let (mut pu, mut qi) = (vec![0.0; b * k], vec![0.0; b * k]);
+    cpu::gather(&params.user_factors, k, users, &mut pu);
+    cpu::gather(&params.item_factors, k, items, &mut qi);
+    let mut x = vec![0.0; b];
+    cpu::dot(&pu, &qi, k, &mut x);
+    cpu::bias_add(&mut x, &params.user_bias, &params.item_bias, users, items);
+    let mut pred = vec![0.0; b];
+    cpu::sigmoid_range(&x, config.y_range, &mut pred);
+    let mut g = vec![0.0; b];
+    let loss = cpu::mse_grad(&x, &pred, ratings, config.y_range, &mut g);
+    let mut grads = Params::zeros(params.users(), params.items(), k);
+    cpu::scatter_add(&mut grads.user_factors, k, users, &g, &qi);
+    cpu::scatter_add(&mut grads.item_factors, k, items, &g, &pu);
+    cpu::scatter_add_bias(&mut grads.user_bias, users, &g);
+    cpu::scatter_add_bias(&mut grads.item_bias, items, &g);
+    match &mut state.moments {
+        Some(moments) => {
+            let tensors = params.tensors_mut();
+            let ms = moments.m.tensors_mut();
+            let vs = moments.v.tensors_mut();
+            for (((p, grad), m), v) in tensors.into_iter().zip(grads.tensors()).zip(ms).zip(vs) {
+                cpu::adamw(p, grad, m, v, hyper);
+            }
+        }
+        None => {
+            let distinct = |indices: &[u32]| {
+                let mut rows = indices.to_vec();
+                rows.sort_unstable();
+                rows.dedup();
+                rows
+            };
+            let (du, di) = (distinct(users), distinct(items));
+            cpu::sgd(&mut params.user_factors, &grads.user_factors, k, &du, hyper);
+            cpu::sgd(&mut params.item_factors, &grads.item_factors, k, &di, hyper);
+            cpu::sgd(&mut params.user_bias, &grads.user_bias, 1, &du, hyper);
+            cpu::sgd(&mut params.item_bias, &grads.item_bias, 1, &di, hyper);
+        }
+    }
+    loss
+}
+
+/// A single-threaded CPU [`Backend`] made of [`cpu_step`]: the reference the GPU is compared
+/// with until the real CPU backend is merged.
+#[derive(Debug, Default)]
+pub struct CpuReference {
+    config: TrainConfig,
+    state: Option<TrainState>,
+    eval: Ratings,
+}
+
+impl Backend for CpuReference {
+    fn name(&self) -> String {
+        "cpu reference (tests)".into()
+    }
+
+    fn start(&mut self, config: &TrainConfig, state: &TrainState) -> Result<(), TrainError> {
+        self.config = config.clone();
+        self.state = Some(state.clone());
+        Ok(())
+    }
+
+    fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError> {
+        let state = self.state.as_mut().expect("start first");
+        Ok((0..batches.len())
+            .map(|s| {
+                let r = batches.range(s);
+                cpu_step(
+                    state,
+                    &self.config,
+                    &batches.users[r.clone()],
+                    &batches.items[r.clone()],
+                    &batches.ratings[r],
+                    &batches.steps[s],
+                )
+            })
+            .collect())
+    }
+
+    fn set_eval_set(&mut self, ratings: &Ratings) -> Result<(), TrainError> {
+        self.eval = ratings.clone();
+        Ok(())
+    }
+
+    fn eval_sum_squared_error(&mut self) -> Result<f64, TrainError> {
+        let params = &self.state.as_ref().expect("start first").params;
+        let eval = &self.eval;
+        Ok((0..eval.len())
+            .map(|n| {
+                let err = params.predict(eval.users[n], eval.items[n], self.config.y_range) - eval.ratings[n];
+                (err * err) as f64
+            })
+            .sum())
+    }
+
+    fn state(&mut self) -> Result<TrainState, TrainError> {
+        Ok(self.state.clone().expect("start first"))
+    }
+}
+
+/// What [`run_epochs`] measured.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Validation MSE after each epoch.
+    pub valid_mse: Vec<f64>,
+    /// Mean batch loss of each epoch.
+    pub train_loss: Vec<f64>,
+    /// Training ratings per second over all epochs (train_batches only, which waits for the GPU).
+    pub ratings_per_second: f64,
+    pub final_state: TrainState,
+}
+
+/// SPEC's epoch loop in miniature: a seeded permutation per epoch cut into batches of `B` (the
+/// short last batch dropped when `config.drop_last`), one-cycle steps over the whole run, the
+/// validation MSE after each epoch.
+pub fn run_epochs(
+    backend: &mut dyn Backend,
+    config: &TrainConfig,
+    users: usize,
+    items: usize,
+    train: &Ratings,
+    valid: &Ratings,
+) -> RunReport {
+    use collabgpu::train::batches::{batches_per_epoch, epoch_order};
+    use collabgpu::train::schedule::step_hyper;
+    let per_epoch = batches_per_epoch(train.len(), config.batch_size, config.drop_last);
+    let total = (per_epoch * config.epochs) as u64;
+    backend.start(config, &initial_state(config, users, items)).unwrap();
+    backend.set_eval_set(valid).unwrap();
+    let (mut valid_mse, mut train_loss) = (Vec::new(), Vec::new());
+    let mut seconds = 0.0;
+    let mut trained = 0usize;
+    for epoch in 0..config.epochs {
+        let mut order = epoch_order(train.len(), config.seed, epoch);
+        order.truncate((per_epoch * config.batch_size).min(train.len()));
+        let shuffled = train.select(&order);
+        let first = (epoch * per_epoch) as u64;
+        let steps: Vec<StepHyper> = (first..first + per_epoch as u64).map(|s| step_hyper(config, s, total)).collect();
+        let batches = Batches {
+            users: &shuffled.users,
+            items: &shuffled.items,
+            ratings: &shuffled.ratings,
+            batch_size: config.batch_size,
+            steps: &steps,
+        };
+        let clock = std::time::Instant::now();
+        let losses = backend.train_batches(&batches).unwrap();
+        seconds += clock.elapsed().as_secs_f64();
+        trained += shuffled.len();
+        train_loss.push(losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len().max(1) as f64);
+        valid_mse.push(backend.eval_sum_squared_error().unwrap() / valid.len() as f64);
+    }
+    RunReport {
+        valid_mse,
+        train_loss,
+        ratings_per_second: trained as f64 / seconds,
+        final_state: backend.state().unwrap(),
+    }
+}
+
+/// A seeded random split: the first `round(valid_pct * N)` of a permutation are validation.
+pub fn random_split(ratings: &Ratings, valid_pct: f64, seed: u64) -> (Ratings, Ratings) {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut order: Vec<u32> = (0..ratings.len() as u32).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let n_valid = (valid_pct * ratings.len() as f64).round() as usize;
+    (ratings.select(&order[n_valid..]), ratings.select(&order[..n_valid]))
+}
+
+/// Reads `u.data` of MovieLens 100K into dense indices (ids there are exactly `1..=U`, `1..=I`,
+/// so the dense index is the id minus one, as SPEC's ascending order gives). Returns `(U, I, ratings)`.
+pub fn load_ml100k() -> (usize, usize, Ratings) {
+    let path = ml100k_dir().join("u.data");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut ratings = Ratings::default();
+    for (line, row) in text.lines().enumerate() {
+        let fields: Vec<&str> = row.split('\t').collect();
+        let parse = |n: usize| -> u32 {
+            fields
+                .get(n)
+                .and_then(|f| f.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{}, line {}: bad field {n} in {row:?}", path.display(), line + 1))
+        };
+        ratings.users.push(parse(0) - 1);
+        ratings.items.push(parse(1) - 1);
+        ratings.ratings.push(parse(2) as f32);
+    }
+    let users = *ratings.users.iter().max().unwrap() as usize + 1;
+    let items = *ratings.items.iter().max().unwrap() as usize + 1;
+    (users, items, ratings)
+}
+
+/// Ratings from a planted low-rank model plus noise, clipped to `[1, 5]`: something a
+/// DotProductBias can actually learn.
+pub fn planted_ratings(users: usize, items: usize, n: usize, seed: u64) -> Ratings {
+    use rand::{Rng, SeedableRng};
+    use rand_distr::{Distribution, Normal};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let k = 4;
+    let normal = Normal::new(0.0f32, 1.0).unwrap();
+    let p: Vec<f32> = (0..users * k).map(|_| normal.sample(&mut rng) * 0.6).collect();
+    let q: Vec<f32> = (0..items * k).map(|_| normal.sample(&mut rng) * 0.6).collect();
+    let mut out = Ratings::default();
+    for _ in 0..n {
+        let u = rng.random_range(0..users);
+        let i = rng.random_range(0..items);
+        let dot: f32 = (0..k).map(|j| p[u * k + j] * q[i * k + j]).sum();
+        let r = (3.2 + dot + normal.sample(&mut rng) * 0.3).round().clamp(1.0, 5.0);
+        out.users.push(u as u32);
+        out.items.push(i as u32);
+        out.ratings.push(r);
+    }
+    out
+}
