@@ -4,13 +4,20 @@ mod support;
 
 #[test]
 fn info_json_lists_the_adapter_with_features_and_limits() {
-    let Some(device) = support::gpu_device() else { return };
+    let Some(device) = support::gpu_device() else {
+        return;
+    };
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_collabgpu"))
         .args(["info", "--json"])
         .output()
         .expect("collabgpu runs");
-    assert!(output.status.success(), "info failed: {}", String::from_utf8_lossy(&output.stderr));
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("info --json prints JSON");
+    assert!(
+        output.status.success(),
+        "info failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("info --json prints JSON");
     let adapters = json["adapters"].as_array().expect("an `adapters` array");
     let ours = adapters
         .iter()
@@ -20,5 +27,10 @@ fn info_json_lists_the_adapter_with_features_and_limits() {
         assert!(ours[key].is_string(), "{key} missing in {ours}");
     }
     assert!(ours["features"]["SHADER_FLOAT32_ATOMIC"].is_boolean());
-    assert!(ours["limits"]["max_storage_buffer_binding_size"].as_u64().unwrap() > 0);
+    assert!(
+        ours["limits"]["max_storage_buffer_binding_size"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }

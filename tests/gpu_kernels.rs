@@ -20,7 +20,8 @@ const Y_RANGE: Option<(f32, f32)> = Some((0.0, 5.5));
 fn setup() -> Option<(Arc<Device>, &'static Kernels, &'static Kernels)> {
     static KERNELS: OnceLock<(Kernels, Kernels)> = OnceLock::new();
     let device = gpu_device()?;
-    let (native, cas) = KERNELS.get_or_init(|| (Kernels::new(&device, false), Kernels::new(&device, true)));
+    let (native, cas) =
+        KERNELS.get_or_init(|| (Kernels::new(&device, false), Kernels::new(&device, true)));
     Some((device, native, cas))
 }
 
@@ -46,7 +47,16 @@ impl Case {
         let shape = StepUniform::shape(users, items, K, Y_RANGE, b);
         let hyper = hyper();
         let step = shape.with_batch(0, b, 0, &hyper);
-        Case { users, items, b, params, batch_users, batch_items, ratings, step }
+        Case {
+            users,
+            items,
+            b,
+            params,
+            batch_users,
+            batch_items,
+            ratings,
+            step,
+        }
     }
 
     fn triples(&self) -> Vec<Triple> {
@@ -77,8 +87,8 @@ impl Case {
     fn scratch_region(&self, scratch: &[f32], region: usize) -> Vec<f32> {
         let (c, b) = (self.b, self.b);
         let start = match region {
-            0 => 0,                 // pu
-            1 => c * K,             // qi
+            0 => 0,                       // pu
+            1 => c * K,                   // qi
             r => 2 * c * K + (r - 2) * c, // x, pred, g, sq
         };
         let len = if region < 2 { b * K } else { b };
@@ -104,65 +114,114 @@ fn random_scratch(case: &Case, seed: u64) -> Vec<f32> {
 }
 
 fn check_gather(b: usize) {
-    let Some((device, kernels, _)) = setup() else { return };
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
     let case = Case::new(b, 10);
     let harness = KernelHarness::new(&device, &case.inputs(vec![0.0; case.step.scratch_len()]));
-    harness.run(&device, kernels, &[Kernel::Gather], &case.step).unwrap();
+    harness
+        .run(&device, kernels, &[Kernel::Gather], &case.step)
+        .unwrap();
     let scratch = harness.read_scratch(&device).unwrap();
     let (p, q, _, _) = case.split(&case.params);
     let mut pu = vec![0.0; b * K];
     let mut qi = vec![0.0; b * K];
     cpu::gather(p, K, &case.batch_users, &mut pu);
     cpu::gather(q, K, &case.batch_items, &mut qi);
-    assert_close("pu (gathered P rows)", &case.scratch_region(&scratch, 0), &pu, 0.0, 0.0);
-    assert_close("qi (gathered Q rows)", &case.scratch_region(&scratch, 1), &qi, 0.0, 0.0);
+    assert_close(
+        "pu (gathered P rows)",
+        &case.scratch_region(&scratch, 0),
+        &pu,
+        0.0,
+        0.0,
+    );
+    assert_close(
+        "qi (gathered Q rows)",
+        &case.scratch_region(&scratch, 1),
+        &qi,
+        0.0,
+        0.0,
+    );
 }
 
 fn check_dot(b: usize) {
-    let Some((device, kernels, _)) = setup() else { return };
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
     let case = Case::new(b, 20);
     let scratch = random_scratch(&case, 21);
     let harness = KernelHarness::new(&device, &case.inputs(scratch.clone()));
-    harness.run(&device, kernels, &[Kernel::Dot], &case.step).unwrap();
+    harness
+        .run(&device, kernels, &[Kernel::Dot], &case.step)
+        .unwrap();
     let got = harness.read_scratch(&device).unwrap();
     let mut x = vec![0.0; b];
-    cpu::dot(&case.scratch_region(&scratch, 0), &case.scratch_region(&scratch, 1), K, &mut x);
+    cpu::dot(
+        &case.scratch_region(&scratch, 0),
+        &case.scratch_region(&scratch, 1),
+        K,
+        &mut x,
+    );
     assert_close("x (dot)", &case.scratch_region(&got, 2), &x, 1e-6, 1e-5);
 }
 
 fn check_bias_add(b: usize) {
-    let Some((device, kernels, _)) = setup() else { return };
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
     let case = Case::new(b, 30);
     let scratch = random_scratch(&case, 31);
     let harness = KernelHarness::new(&device, &case.inputs(scratch.clone()));
-    harness.run(&device, kernels, &[Kernel::BiasAdd], &case.step).unwrap();
+    harness
+        .run(&device, kernels, &[Kernel::BiasAdd], &case.step)
+        .unwrap();
     let got = harness.read_scratch(&device).unwrap();
     let mut x = case.scratch_region(&scratch, 2);
     let (_, _, bu, bi) = case.split(&case.params);
     cpu::bias_add(&mut x, bu, bi, &case.batch_users, &case.batch_items);
-    assert_close("x (bias_add)", &case.scratch_region(&got, 2), &x, 1e-6, 1e-6);
+    assert_close(
+        "x (bias_add)",
+        &case.scratch_region(&got, 2),
+        &x,
+        1e-6,
+        1e-6,
+    );
 }
 
 fn check_sigmoid_range(b: usize) {
-    let Some((device, kernels, _)) = setup() else { return };
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
     for y_range in [Y_RANGE, None] {
         let mut case = Case::new(b, 40);
-        case.step = StepUniform::shape(case.users, case.items, K, y_range, b).with_batch(0, b, 0, &hyper());
+        case.step =
+            StepUniform::shape(case.users, case.items, K, y_range, b).with_batch(0, b, 0, &hyper());
         let scratch = random_f32(case.step.scratch_len(), -4.0, 4.0, 41);
         let harness = KernelHarness::new(&device, &case.inputs(scratch.clone()));
-        harness.run(&device, kernels, &[Kernel::SigmoidRange], &case.step).unwrap();
+        harness
+            .run(&device, kernels, &[Kernel::SigmoidRange], &case.step)
+            .unwrap();
         let got = harness.read_scratch(&device).unwrap();
         let mut pred = vec![0.0; b];
         cpu::sigmoid_range(&case.scratch_region(&scratch, 2), y_range, &mut pred);
-        assert_close(&format!("pred (sigmoid_range {y_range:?})"), &case.scratch_region(&got, 3), &pred, 1e-6, 1e-5);
+        assert_close(
+            &format!("pred (sigmoid_range {y_range:?})"),
+            &case.scratch_region(&got, 3),
+            &pred,
+            1e-6,
+            1e-5,
+        );
     }
 }
 
 fn check_mse_grad(b: usize) {
-    let Some((device, kernels, _)) = setup() else { return };
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
     for y_range in [Y_RANGE, None] {
         let mut case = Case::new(b, 50);
-        case.step = StepUniform::shape(case.users, case.items, K, y_range, b).with_batch(0, b, 0, &hyper());
+        case.step =
+            StepUniform::shape(case.users, case.items, K, y_range, b).with_batch(0, b, 0, &hyper());
         let mut scratch = random_f32(case.step.scratch_len(), -2.0, 2.0, 51);
         // pred must be the sigmoid range of x, as in training.
         let x = case.scratch_region(&scratch, 2);
@@ -171,18 +230,33 @@ fn check_mse_grad(b: usize) {
         let pred_start = 2 * b * K + b;
         scratch[pred_start..pred_start + b].copy_from_slice(&pred);
         let harness = KernelHarness::new(&device, &case.inputs(scratch.clone()));
-        harness.run(&device, kernels, &[Kernel::MseGrad, Kernel::BatchLoss], &case.step).unwrap();
+        harness
+            .run(
+                &device,
+                kernels,
+                &[Kernel::MseGrad, Kernel::BatchLoss],
+                &case.step,
+            )
+            .unwrap();
         let got = harness.read_scratch(&device).unwrap();
         let mut g = vec![0.0; b];
         let loss = cpu::mse_grad(&x, &pred, &case.ratings, y_range, &mut g);
-        assert_close(&format!("g (mse_grad {y_range:?})"), &case.scratch_region(&got, 4), &g, 1e-7, 1e-5);
+        assert_close(
+            &format!("g (mse_grad {y_range:?})"),
+            &case.scratch_region(&got, 4),
+            &g,
+            1e-7,
+            1e-5,
+        );
         let losses = harness.read_losses(&device).unwrap();
         assert_close("batch loss", &losses[..1], &[loss], 1e-6, 1e-5);
     }
 }
 
 fn check_scatter_add(b: usize, cas: bool) {
-    let Some((device, native, cas_kernels)) = setup() else { return };
+    let Some((device, native, cas_kernels)) = setup() else {
+        return;
+    };
     let kernels = if cas { cas_kernels } else { native };
     if !cas && !kernels.float_atomics {
         eprintln!("this adapter has no SHADER_FLOAT32_ATOMIC; the native path is not tested here");
@@ -194,7 +268,14 @@ fn check_scatter_add(b: usize, cas: bool) {
     // Gradients that already hold something: the scatter-add must add to them, not overwrite.
     inputs.grads = random_f32(case.params.len(), -0.1, 0.1, 62);
     let harness = KernelHarness::new(&device, &inputs);
-    harness.run(&device, kernels, &[Kernel::ScatterAdd, Kernel::ScatterAddBias], &case.step).unwrap();
+    harness
+        .run(
+            &device,
+            kernels,
+            &[Kernel::ScatterAdd, Kernel::ScatterAddBias],
+            &case.step,
+        )
+        .unwrap();
     let got = harness.read_grads(&device).unwrap();
     let mut want = inputs.grads.clone();
     let (users, items) = (case.users, case.items);
@@ -218,12 +299,26 @@ fn check_scatter_add(b: usize, cas: bool) {
     // Up to 64+ additions in another order: rounding grows with the count.
     assert_close(&format!("dL/dP (scatter_add, {path})"), gp, wp, 1e-5, 1e-4);
     assert_close(&format!("dL/dQ (scatter_add, {path})"), gq, wq, 1e-5, 1e-4);
-    assert_close(&format!("dL/dbu (scatter_add_bias, {path})"), gbu, wbu, 1e-5, 1e-4);
-    assert_close(&format!("dL/dbi (scatter_add_bias, {path})"), gbi, wbi, 1e-5, 1e-4);
+    assert_close(
+        &format!("dL/dbu (scatter_add_bias, {path})"),
+        gbu,
+        wbu,
+        1e-5,
+        1e-4,
+    );
+    assert_close(
+        &format!("dL/dbi (scatter_add_bias, {path})"),
+        gbi,
+        wbi,
+        1e-5,
+        1e-4,
+    );
 }
 
 fn check_adamw(b: usize) {
-    let Some((device, kernels, _)) = setup() else { return };
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
     let case = Case::new(b, 70);
     let n = case.params.len();
     let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
@@ -232,25 +327,46 @@ fn check_adamw(b: usize) {
     let v = random_f32(n, 0.0, 0.01, 73);
     inputs.moments = [m.clone(), v.clone()].concat();
     let harness = KernelHarness::new(&device, &inputs);
-    harness.run(&device, kernels, &[Kernel::Adamw], &case.step).unwrap();
+    harness
+        .run(&device, kernels, &[Kernel::Adamw], &case.step)
+        .unwrap();
     let (mut p, mut m, mut v) = (case.params.clone(), m, v);
     cpu::adamw(&mut p, &inputs.grads, &mut m, &mut v, &hyper());
     let moments = harness.read_moments(&device).unwrap();
-    assert_close("params (adamw)", &harness.read_params(&device).unwrap(), &p, 1e-6, 1e-5);
+    assert_close(
+        "params (adamw)",
+        &harness.read_params(&device).unwrap(),
+        &p,
+        1e-6,
+        1e-5,
+    );
     assert_close("m (adamw)", &moments[..n], &m, 1e-7, 1e-5);
     assert_close("v (adamw)", &moments[n..], &v, 1e-8, 1e-5);
-    assert_close("grads zeroed by adamw", &harness.read_grads(&device).unwrap(), &vec![0.0; n], 0.0, 0.0);
+    assert_close(
+        "grads zeroed by adamw",
+        &harness.read_grads(&device).unwrap(),
+        &vec![0.0; n],
+        0.0,
+        0.0,
+    );
 }
 
 fn check_sgd(b: usize) {
-    let Some((device, kernels, _)) = setup() else { return };
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
     let case = Case::new(b, 80);
     let n = case.params.len();
     let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
     inputs.grads = random_f32(n, -0.2, 0.2, 81);
     let harness = KernelHarness::new(&device, &inputs);
     harness
-        .run(&device, kernels, &[Kernel::SgdClaim, Kernel::Sgd, Kernel::SgdRelease], &case.step)
+        .run(
+            &device,
+            kernels,
+            &[Kernel::SgdClaim, Kernel::Sgd, Kernel::SgdRelease],
+            &case.step,
+        )
         .unwrap();
     let distinct = |indices: &[u32]| {
         let mut rows = indices.to_vec();
@@ -284,19 +400,44 @@ fn check_sgd(b: usize) {
             gbi[i as usize] = 0.0;
         }
     }
-    assert_close("params (sgd, each touched row once)", &harness.read_params(&device).unwrap(), &want, 1e-7, 1e-6);
-    assert_close("grads of touched rows zeroed (sgd)", &harness.read_grads(&device).unwrap(), &want_grads, 0.0, 0.0);
+    assert_close(
+        "params (sgd, each touched row once)",
+        &harness.read_params(&device).unwrap(),
+        &want,
+        1e-7,
+        1e-6,
+    );
+    assert_close(
+        "grads of touched rows zeroed (sgd)",
+        &harness.read_grads(&device).unwrap(),
+        &want_grads,
+        0.0,
+        0.0,
+    );
     assert!(
-        harness.read_claims(&device).unwrap().iter().all(|&c| c == u32::MAX),
+        harness
+            .read_claims(&device)
+            .unwrap()
+            .iter()
+            .all(|&c| c == u32::MAX),
         "sgd_release must leave every claim slot unclaimed"
     );
 }
 
 fn check_eval_sse(b: usize) {
-    let Some((device, kernels, _)) = setup() else { return };
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
     let case = Case::new(b, 90);
     let harness = KernelHarness::new(&device, &case.inputs(vec![0.0; case.step.scratch_len()]));
-    harness.run(&device, kernels, &[Kernel::EvalPartial, Kernel::EvalFinish], &case.step).unwrap();
+    harness
+        .run(
+            &device,
+            kernels,
+            &[Kernel::EvalPartial, Kernel::EvalFinish],
+            &case.step,
+        )
+        .unwrap();
     let got = harness.read_losses(&device).unwrap()[0];
     let (p, q, bu, bi) = case.split(&case.params);
     let params = collabgpu::model::Params {
@@ -308,11 +449,18 @@ fn check_eval_sse(b: usize) {
     };
     let want: f64 = (0..b)
         .map(|n| {
-            let err = params.predict(case.batch_users[n], case.batch_items[n], Y_RANGE) - case.ratings[n];
+            let err =
+                params.predict(case.batch_users[n], case.batch_items[n], Y_RANGE) - case.ratings[n];
             (err * err) as f64
         })
         .sum();
-    assert_close("validation sum of squared errors (eval_sse)", &[got], &[want as f32], 1e-4, 1e-5);
+    assert_close(
+        "validation sum of squared errors (eval_sse)",
+        &[got],
+        &[want as f32],
+        1e-4,
+        1e-5,
+    );
 }
 
 macro_rules! sizes {
@@ -332,16 +480,36 @@ macro_rules! sizes {
     };
 }
 
-sizes!(check_gather, gather_matches_cpu_3, gather_matches_cpu_workgroup_plus_one, gather_matches_cpu_large_odd);
-sizes!(check_dot, dot_matches_cpu_3, dot_matches_cpu_workgroup_plus_one, dot_matches_cpu_large_odd);
-sizes!(check_bias_add, bias_add_matches_cpu_3, bias_add_matches_cpu_workgroup_plus_one, bias_add_matches_cpu_large_odd);
+sizes!(
+    check_gather,
+    gather_matches_cpu_3,
+    gather_matches_cpu_workgroup_plus_one,
+    gather_matches_cpu_large_odd
+);
+sizes!(
+    check_dot,
+    dot_matches_cpu_3,
+    dot_matches_cpu_workgroup_plus_one,
+    dot_matches_cpu_large_odd
+);
+sizes!(
+    check_bias_add,
+    bias_add_matches_cpu_3,
+    bias_add_matches_cpu_workgroup_plus_one,
+    bias_add_matches_cpu_large_odd
+);
 sizes!(
     check_sigmoid_range,
     sigmoid_range_matches_cpu_3,
     sigmoid_range_matches_cpu_workgroup_plus_one,
     sigmoid_range_matches_cpu_large_odd
 );
-sizes!(check_mse_grad, mse_grad_matches_cpu_3, mse_grad_matches_cpu_workgroup_plus_one, mse_grad_matches_cpu_large_odd);
+sizes!(
+    check_mse_grad,
+    mse_grad_matches_cpu_3,
+    mse_grad_matches_cpu_workgroup_plus_one,
+    mse_grad_matches_cpu_large_odd
+);
 sizes!(
     check_scatter_add,
     scatter_add_float_atomic_matches_cpu_with_repeated_rows_3,
@@ -356,6 +524,21 @@ sizes!(
     scatter_add_cas_matches_cpu_with_repeated_rows_large_odd,
     true
 );
-sizes!(check_adamw, adamw_matches_cpu_3, adamw_matches_cpu_workgroup_plus_one, adamw_matches_cpu_large_odd);
-sizes!(check_sgd, sgd_moves_each_touched_row_once_3, sgd_moves_each_touched_row_once_workgroup_plus_one, sgd_moves_each_touched_row_once_large_odd);
-sizes!(check_eval_sse, eval_sse_matches_cpu_3, eval_sse_matches_cpu_workgroup_plus_one, eval_sse_matches_cpu_large_odd);
+sizes!(
+    check_adamw,
+    adamw_matches_cpu_3,
+    adamw_matches_cpu_workgroup_plus_one,
+    adamw_matches_cpu_large_odd
+);
+sizes!(
+    check_sgd,
+    sgd_moves_each_touched_row_once_3,
+    sgd_moves_each_touched_row_once_workgroup_plus_one,
+    sgd_moves_each_touched_row_once_large_odd
+);
+sizes!(
+    check_eval_sse,
+    eval_sse_matches_cpu_3,
+    eval_sse_matches_cpu_workgroup_plus_one,
+    eval_sse_matches_cpu_large_odd
+);

@@ -25,7 +25,14 @@ fn both(config: &TrainConfig, label: &str) -> (f64, f64) {
     let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
     let name = gpu.adapter_name().to_string();
     let on_gpu = run_epochs(&mut gpu, config, users, items, &train, &valid);
-    let on_cpu = run_epochs(&mut CpuReference::default(), config, users, items, &train, &valid);
+    let on_cpu = run_epochs(
+        &mut CpuReference::default(),
+        config,
+        users,
+        items,
+        &train,
+        &valid,
+    );
     println!(
         "{label}: gpu ({name}, scatter-add {}) valid MSE {:?}, {:.0} ratings/s",
         gpu.scatter_add_path(),
@@ -36,7 +43,10 @@ fn both(config: &TrainConfig, label: &str) -> (f64, f64) {
         "{label}: cpu reference (single thread) valid MSE {:?}, {:.0} ratings/s",
         on_cpu.valid_mse, on_cpu.ratings_per_second
     );
-    (*on_gpu.valid_mse.last().unwrap(), *on_cpu.valid_mse.last().unwrap())
+    (
+        *on_gpu.valid_mse.last().unwrap(),
+        *on_cpu.valid_mse.last().unwrap(),
+    )
 }
 
 #[test]
@@ -47,7 +57,10 @@ fn ml100k_default_recipe_gpu_matches_cpu_within_0_005() {
         ..TrainConfig::default()
     };
     let (g, c) = both(&config, "ml-100k default recipe");
-    assert!((g - c).abs() <= 0.005, "final validation MSE gpu {g} vs cpu {c}");
+    assert!(
+        (g - c).abs() <= 0.005,
+        "final validation MSE gpu {g} vs cpu {c}"
+    );
 }
 
 #[test]

@@ -9,7 +9,9 @@ use collabgpu::data::Ratings;
 use collabgpu::gpu::{GpuBackend, GpuOptions};
 use collabgpu::model::Params;
 use collabgpu::train::schedule::step_hyper;
-use collabgpu::train::{Backend, Batches, OptimizerKind, ScheduleKind, StepHyper, TrainConfig, TrainState};
+use collabgpu::train::{
+    Backend, Batches, OptimizerKind, ScheduleKind, StepHyper, TrainConfig, TrainState,
+};
 use support::{assert_close, cpu_step, gpu_device, initial_state, random_f32};
 
 const USERS: usize = 40;
@@ -24,11 +26,27 @@ fn synthetic_ratings(n: usize, seed: u64) -> Ratings {
     let mut items = Vec::with_capacity(n);
     for _ in 0..n {
         let hot = rng.random_bool(0.3);
-        users.push(if hot { 0 } else { rng.random_range(0..USERS as u32) });
-        items.push(if rng.random_bool(0.2) { 0 } else { rng.random_range(0..ITEMS as u32) });
+        users.push(if hot {
+            0
+        } else {
+            rng.random_range(0..USERS as u32)
+        });
+        items.push(if rng.random_bool(0.2) {
+            0
+        } else {
+            rng.random_range(0..ITEMS as u32)
+        });
     }
-    let ratings = random_f32(n, 1.0, 5.0, seed + 1).iter().map(|r| r.round()).collect();
-    Ratings { users, items, ratings, timestamps: None }
+    let ratings = random_f32(n, 1.0, 5.0, seed + 1)
+        .iter()
+        .map(|r| r.round())
+        .collect();
+    Ratings {
+        users,
+        items,
+        ratings,
+        timestamps: None,
+    }
 }
 
 fn config(optimizer: OptimizerKind, schedule: ScheduleKind) -> TrainConfig {
@@ -37,7 +55,11 @@ fn config(optimizer: OptimizerKind, schedule: ScheduleKind) -> TrainConfig {
         optimizer,
         schedule,
         // Larger than the default so that 50 steps move the parameters visibly.
-        lr: if optimizer == OptimizerKind::Sgd { 0.5 } else { 0.02 },
+        lr: if optimizer == OptimizerKind::Sgd {
+            0.5
+        } else {
+            0.02
+        },
         init_std: 0.1,
         ..TrainConfig::default()
     }
@@ -50,7 +72,11 @@ fn assert_state_close(what: &str, got: &TrainState, want: &TrainState, atol: f32
         pairs.push(("v.", &g.v, &w.v));
     }
     for (prefix, g, w) in pairs {
-        for ((name, gt), wt) in Params::TENSOR_NAMES.iter().zip(g.tensors()).zip(w.tensors()) {
+        for ((name, gt), wt) in Params::TENSOR_NAMES
+            .iter()
+            .zip(g.tensors())
+            .zip(w.tensors())
+        {
             // Second moments are squares of gradients: compare them on their own scale.
             let atol = if prefix == "v." { atol * atol } else { atol };
             assert_close(&format!("{what}: {prefix}{name}"), gt, wt, atol, rtol);
@@ -64,7 +90,9 @@ fn trajectory(optimizer: OptimizerKind, schedule: ScheduleKind) {
     let config = config(optimizer, schedule);
     let b = config.batch_size;
     let data = synthetic_ratings(STEPS * b, 7);
-    let hypers: Vec<StepHyper> = (0..STEPS as u64).map(|s| step_hyper(&config, s, STEPS as u64)).collect();
+    let hypers: Vec<StepHyper> = (0..STEPS as u64)
+        .map(|s| step_hyper(&config, s, STEPS as u64))
+        .collect();
     let mut cpu_state = initial_state(&config, USERS, ITEMS);
     let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
     gpu.start(&config, &cpu_state).unwrap();
@@ -86,9 +114,21 @@ fn trajectory(optimizer: OptimizerKind, schedule: ScheduleKind) {
             &data.ratings[range],
             &hypers[s],
         );
-        assert_close(&format!("loss of step {s}"), &gpu_loss, &[cpu_loss], 1e-6, 1e-5);
+        assert_close(
+            &format!("loss of step {s}"),
+            &gpu_loss,
+            &[cpu_loss],
+            1e-6,
+            1e-5,
+        );
         let gpu_state = gpu.state().unwrap();
-        assert_state_close(&format!("after step {s}"), &gpu_state, &cpu_state, 1e-5, 1e-3);
+        assert_state_close(
+            &format!("after step {s}"),
+            &gpu_state,
+            &cpu_state,
+            1e-5,
+            1e-3,
+        );
     }
     // The run must have moved the parameters, or the comparison proved nothing.
     let start = initial_state(&config, USERS, ITEMS);
@@ -113,15 +153,24 @@ fn sgd_trajectory_matches_cpu_for_50_steps() {
 }
 
 /// All batches in one call, with the chunk size forced to `chunk_batches`.
-fn run_chunked(config: &TrainConfig, data: &Ratings, chunk_batches: Option<usize>) -> (Vec<f32>, TrainState, f64) {
+fn run_chunked(
+    config: &TrainConfig,
+    data: &Ratings,
+    chunk_batches: Option<usize>,
+) -> (Vec<f32>, TrainState, f64) {
     let device = gpu_device().expect("checked by the caller");
     let b = config.batch_size;
     let n_batches = data.len().div_ceil(b);
-    let hypers: Vec<StepHyper> =
-        (0..n_batches as u64).map(|s| step_hyper(config, s, n_batches as u64)).collect();
-    let options = GpuOptions { chunk_batches, ..GpuOptions::default() };
+    let hypers: Vec<StepHyper> = (0..n_batches as u64)
+        .map(|s| step_hyper(config, s, n_batches as u64))
+        .collect();
+    let options = GpuOptions {
+        chunk_batches,
+        ..GpuOptions::default()
+    };
     let mut gpu = GpuBackend::with_device(device, &options);
-    gpu.start(config, &initial_state(config, USERS, ITEMS)).unwrap();
+    gpu.start(config, &initial_state(config, USERS, ITEMS))
+        .unwrap();
     let batches = Batches {
         users: &data.users,
         items: &data.items,
@@ -145,17 +194,44 @@ fn chunking_changes_nothing(optimizer: OptimizerKind) {
     let (one_losses, one_state, one_sse) = run_chunked(&config, &data, None);
     let (tiny_losses, tiny_state, tiny_sse) = run_chunked(&config, &data, Some(3));
     assert_eq!(one_losses.len(), STEPS + 1);
-    assert_close("losses, chunks of 3 batches vs one chunk", &tiny_losses, &one_losses, 1e-6, 1e-5);
-    assert_state_close("chunks of 3 batches vs one chunk", &tiny_state, &one_state, 1e-6, 1e-4);
-    assert_close("validation SSE, chunks of 3 vs one", &[tiny_sse as f32], &[one_sse as f32], 1e-5, 1e-5);
+    assert_close(
+        "losses, chunks of 3 batches vs one chunk",
+        &tiny_losses,
+        &one_losses,
+        1e-6,
+        1e-5,
+    );
+    assert_state_close(
+        "chunks of 3 batches vs one chunk",
+        &tiny_state,
+        &one_state,
+        1e-6,
+        1e-4,
+    );
+    assert_close(
+        "validation SSE, chunks of 3 vs one",
+        &[tiny_sse as f32],
+        &[one_sse as f32],
+        1e-5,
+        1e-5,
+    );
     // And the GPU's evaluation agrees with the host's over the final parameters.
     let want: f64 = (0..data.len())
         .map(|n| {
-            let err = one_state.params.predict(data.users[n], data.items[n], config.y_range) - data.ratings[n];
+            let err = one_state
+                .params
+                .predict(data.users[n], data.items[n], config.y_range)
+                - data.ratings[n];
             (err * err) as f64
         })
         .sum();
-    assert_close("validation SSE, GPU vs host", &[one_sse as f32], &[want as f32], 1e-3, 1e-5);
+    assert_close(
+        "validation SSE, GPU vs host",
+        &[one_sse as f32],
+        &[want as f32],
+        1e-3,
+        1e-5,
+    );
 }
 
 #[test]

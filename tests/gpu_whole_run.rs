@@ -17,12 +17,31 @@ fn compare(config: &TrainConfig) {
     let (train, valid) = random_split(&data, 0.2, config.seed);
     let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
     let on_gpu = run_epochs(&mut gpu, config, USERS, ITEMS, &train, &valid);
-    let on_cpu = run_epochs(&mut CpuReference::default(), config, USERS, ITEMS, &train, &valid);
-    eprintln!("valid MSE per epoch: gpu {:?} cpu {:?}", on_gpu.valid_mse, on_cpu.valid_mse);
-    let (g, c) = (*on_gpu.valid_mse.last().unwrap(), *on_cpu.valid_mse.last().unwrap());
-    assert!((g - c).abs() <= 1e-3, "final validation MSE: gpu {g} vs cpu {c}, more than 1e-3 apart");
+    let on_cpu = run_epochs(
+        &mut CpuReference::default(),
+        config,
+        USERS,
+        ITEMS,
+        &train,
+        &valid,
+    );
+    eprintln!(
+        "valid MSE per epoch: gpu {:?} cpu {:?}",
+        on_gpu.valid_mse, on_cpu.valid_mse
+    );
+    let (g, c) = (
+        *on_gpu.valid_mse.last().unwrap(),
+        *on_cpu.valid_mse.last().unwrap(),
+    );
+    assert!(
+        (g - c).abs() <= 1e-3,
+        "final validation MSE: gpu {g} vs cpu {c}, more than 1e-3 apart"
+    );
     for (epoch, (g, c)) in on_gpu.train_loss.iter().zip(&on_cpu.train_loss).enumerate() {
-        assert!((g - c).abs() <= 1e-3, "epoch {epoch} mean training loss: gpu {g} vs cpu {c}");
+        assert!(
+            (g - c).abs() <= 1e-3,
+            "epoch {epoch} mean training loss: gpu {g} vs cpu {c}"
+        );
     }
     assert!(
         c < 0.8 * on_cpu.valid_mse[0].max(1.0),

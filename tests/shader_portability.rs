@@ -6,8 +6,12 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 
 fn validate(stem: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     let text = source(stem).expect("listed kernel");
-    let module = naga::front::wgsl::parse_str(&text)
-        .unwrap_or_else(|e| panic!("shaders/{stem}.wgsl does not parse:\n{}", e.emit_to_string(&text)));
+    let module = naga::front::wgsl::parse_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "shaders/{stem}.wgsl does not parse:\n{}",
+            e.emit_to_string(&text)
+        )
+    });
     let capabilities = if needs_float_atomics(stem) {
         Capabilities::SHADER_FLOAT32_ATOMIC
     } else {
@@ -15,23 +19,32 @@ fn validate(stem: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     };
     let info = Validator::new(ValidationFlags::all(), capabilities)
         .validate(&module)
-        .unwrap_or_else(|e| panic!("shaders/{stem}.wgsl does not validate:\n{}", e.emit_to_string(&text)));
+        .unwrap_or_else(|e| {
+            panic!(
+                "shaders/{stem}.wgsl does not validate:\n{}",
+                e.emit_to_string(&text)
+            )
+        });
     (module, info)
 }
 
 #[test]
 fn every_shader_file_is_listed() {
-    let mut on_disk: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders"))
-        .expect("shaders/ exists")
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "wgsl"))
-        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
-        .filter(|stem| stem != "common")
-        .collect();
+    let mut on_disk: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders"))
+            .expect("shaders/ exists")
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "wgsl"))
+            .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+            .filter(|stem| stem != "common")
+            .collect();
     on_disk.sort();
     let mut listed: Vec<String> = KERNEL_FILES.iter().map(|(s, _)| s.to_string()).collect();
     listed.sort();
-    assert_eq!(on_disk, listed, "gpu::shaders::KERNEL_FILES must list every shaders/*.wgsl");
+    assert_eq!(
+        on_disk, listed,
+        "gpu::shaders::KERNEL_FILES must list every shaders/*.wgsl"
+    );
 }
 
 #[test]
@@ -45,9 +58,11 @@ fn every_shader_validates_with_naga() {
 fn every_shader_translates_to_msl() {
     for (stem, _) in KERNEL_FILES {
         let (module, info) = validate(stem);
-        let mut options = naga::back::msl::Options::default();
         // Float atomics need MSL 3.0 (Apple7+/Mac2), as wgpu asks for them.
-        options.lang_version = (3, 0);
+        let options = naga::back::msl::Options {
+            lang_version: (3, 0),
+            ..Default::default()
+        };
         let pipeline = naga::back::msl::PipelineOptions::default();
         naga::back::msl::write_string(&module, &info, &options, &pipeline)
             .unwrap_or_else(|e| panic!("shaders/{stem}.wgsl does not translate to MSL: {e}"));

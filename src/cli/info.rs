@@ -52,7 +52,10 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "adapters": entries }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "adapters": entries }))?
+        );
         return Ok(());
     }
     if entries.is_empty() {
@@ -64,12 +67,25 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     for (n, entry) in entries.iter().enumerate() {
-        println!("adapter {n}: {}", entry["name"].as_str().unwrap_or_default());
-        for key in ["backend", "device_type", "driver", "driver_info", "scatter_add"] {
+        println!(
+            "adapter {n}: {}",
+            entry["name"].as_str().unwrap_or_default()
+        );
+        for key in [
+            "backend",
+            "device_type",
+            "driver",
+            "driver_info",
+            "scatter_add",
+        ] {
             println!("  {key:<38} {}", entry[key].as_str().unwrap_or_default());
         }
         for (feature, present) in entry["features"].as_object().into_iter().flatten() {
-            println!("  {:<38} {}", feature, if present == true { "yes" } else { "no" });
+            println!(
+                "  {:<38} {}",
+                feature,
+                if present == true { "yes" } else { "no" }
+            );
         }
         if let Some(limits) = entry["limits"].as_object() {
             for (name, value) in limits {

@@ -3,14 +3,16 @@
 //! batches per command buffer, and only the batch losses (per chunk) and the validation loss (one
 //! scalar per evaluation chunk) come back.
 
+use super::GpuError;
 use super::buffers::{self, STORAGE_USAGE, Triple, buffer_with, empty_buffer, pack_triples};
 use super::device::{DEFAULT_CHUNK_BYTES, Device, GpuOptions};
 use super::kernels::{Bindings, Kernel, Kernels, StepUniform};
-use super::GpuError;
-use std::sync::Arc;
 use crate::data::Ratings;
 use crate::model::Params;
-use crate::train::{AdamMoments, Backend, Batches, OptimizerKind, TrainConfig, TrainError, TrainState};
+use crate::train::{
+    AdamMoments, Backend, Batches, OptimizerKind, TrainConfig, TrainError, TrainState,
+};
+use std::sync::Arc;
 
 /// Most batches in one chunk, whatever the binding limits allow (bounds the step records).
 const MAX_CHUNK_BATCHES: usize = 16_384;
@@ -89,7 +91,11 @@ impl GpuBackend {
 
     /// Which scatter-add runs: `float-atomic` (native) or `cas` (compare-and-swap loop).
     pub fn scatter_add_path(&self) -> &'static str {
-        if self.kernels.float_atomics { "float-atomic" } else { "cas" }
+        if self.kernels.float_atomics {
+            "float-atomic"
+        } else {
+            "cas"
+        }
     }
 
     fn run_mut(&mut self) -> Result<&mut Run, TrainError> {
@@ -101,7 +107,9 @@ impl GpuBackend {
     /// The largest buffer one binding may hold on this device.
     fn binding_limit(&self) -> u64 {
         let limits = self.device.device.limits();
-        limits.max_storage_buffer_binding_size.min(limits.max_buffer_size)
+        limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size)
     }
 }
 
@@ -149,20 +157,32 @@ impl Backend for GpuBackend {
         }
         let chunk_batches = match self.options.chunk_batches {
             Some(n) => n.max(1),
-            None => ((limit.min(DEFAULT_CHUNK_BYTES) / batch_bytes) as usize).clamp(1, MAX_CHUNK_BATCHES),
+            None => ((limit.min(DEFAULT_CHUNK_BYTES) / batch_bytes) as usize)
+                .clamp(1, MAX_CHUNK_BATCHES),
         };
 
         let device = &self.device;
         let flat = flatten(params);
-        let params_buffer = buffer_with(device, "params", bytemuck::cast_slice(&flat), STORAGE_USAGE);
+        let params_buffer =
+            buffer_with(device, "params", bytemuck::cast_slice(&flat), STORAGE_USAGE);
         let grads = buffer_with(device, "grads", &vec![0u8; flat.len() * 4], STORAGE_USAGE);
         let moments_host: Vec<f32> = match (&state.moments, adamw) {
             (Some(moments), true) => [flatten(&moments.m), flatten(&moments.v)].concat(),
             (None, true) => vec![0.0; 2 * flat.len()],
             (_, false) => Vec::new(),
         };
-        let moments = buffer_with(device, "moments", bytemuck::cast_slice(&moments_host), STORAGE_USAGE);
-        let scratch = empty_buffer(device, "scratch", shape.scratch_len() as u64 * 4, STORAGE_USAGE);
+        let moments = buffer_with(
+            device,
+            "moments",
+            bytemuck::cast_slice(&moments_host),
+            STORAGE_USAGE,
+        );
+        let scratch = empty_buffer(
+            device,
+            "scratch",
+            shape.scratch_len() as u64 * 4,
+            STORAGE_USAGE,
+        );
         let losses = empty_buffer(device, "losses", chunk_batches as u64 * 4, STORAGE_USAGE);
         let claims = buffer_with(
             device,
@@ -172,7 +192,12 @@ impl Backend for GpuBackend {
         );
         let slots = (0..2)
             .map(|_| {
-                let triples = empty_buffer(device, "triples", chunk_batches as u64 * batch_bytes, STORAGE_USAGE);
+                let triples = empty_buffer(
+                    device,
+                    "triples",
+                    chunk_batches as u64 * batch_bytes,
+                    STORAGE_USAGE,
+                );
                 let steps = empty_buffer(
                     device,
                     "steps",
@@ -254,14 +279,22 @@ impl Backend for GpuBackend {
             let steps: Vec<StepUniform> = (chunk_start..chunk_end)
                 .map(|s| {
                     let range = batches.range(s);
-                    run.shape
-                        .with_batch(range.start - first, range.len(), s - chunk_start, &batches.steps[s])
+                    run.shape.with_batch(
+                        range.start - first,
+                        range.len(),
+                        s - chunk_start,
+                        &batches.steps[s],
+                    )
                 })
                 .collect();
             // Queue writes land before this submission and after every earlier one, so filling
             // this slot while the GPU still runs the other chunk is safe.
-            device.queue.write_buffer(&slot.triples, 0, bytemuck::cast_slice(&triples));
-            device.queue.write_buffer(&slot.steps, 0, &kernels.step_bytes(&steps));
+            device
+                .queue
+                .write_buffer(&slot.triples, 0, bytemuck::cast_slice(&triples));
+            device
+                .queue
+                .write_buffer(&slot.steps, 0, &kernels.step_bytes(&steps));
             let mut encoder = device.device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -278,14 +311,24 @@ impl Backend for GpuBackend {
             encoder.copy_buffer_to_buffer(&run.losses, 0, &slot.readback, 0, count as u64 * 4);
             let submission = device.queue.submit([encoder.finish()]);
             if let Some((slot, count, after)) = pending.take() {
-                losses.extend(read_losses(device, &run.slots[slot].readback, count, after)?);
+                losses.extend(read_losses(
+                    device,
+                    &run.slots[slot].readback,
+                    count,
+                    after,
+                )?);
             }
             pending = Some((chunk % 2, count, submission));
             chunk_start = chunk_end;
             chunk += 1;
         }
         if let Some((slot, count, after)) = pending {
-            losses.extend(read_losses(device, &run.slots[slot].readback, count, after)?);
+            losses.extend(read_losses(
+                device,
+                &run.slots[slot].readback,
+                count,
+                after,
+            )?);
         }
         Ok(losses)
     }
@@ -313,7 +356,12 @@ impl Backend for GpuBackend {
                 ..run.shape
             })
             .collect();
-        let steps_buffer = buffer_with(device, "eval steps", &kernels.step_bytes(&steps), wgpu::BufferUsages::UNIFORM);
+        let steps_buffer = buffer_with(
+            device,
+            "eval steps",
+            &kernels.step_bytes(&steps),
+            wgpu::BufferUsages::UNIFORM,
+        );
         let mut buffers = Vec::new();
         let mut chunks = Vec::new();
         for (c, step) in steps.into_iter().enumerate() {
@@ -323,7 +371,12 @@ impl Backend for GpuBackend {
                 &ratings.items[range.clone()],
                 &ratings.ratings[range],
             );
-            let buffer = buffer_with(device, "eval triples", bytemuck::cast_slice(&triples), STORAGE_USAGE);
+            let buffer = buffer_with(
+                device,
+                "eval triples",
+                bytemuck::cast_slice(&triples),
+                STORAGE_USAGE,
+            );
             let bind_group = kernels.bind_group(
                 device,
                 &Bindings {
@@ -362,7 +415,9 @@ impl Backend for GpuBackend {
             .as_ref()
             .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))?;
         let eval = run.eval.as_ref().ok_or_else(|| {
-            TrainError::Other("eval_sum_squared_error before set_eval_set on the GPU backend".into())
+            TrainError::Other(
+                "eval_sum_squared_error before set_eval_set on the GPU backend".into(),
+            )
         })?;
         if eval.chunks.is_empty() {
             return Ok(0.0);
@@ -374,8 +429,10 @@ impl Backend for GpuBackend {
                 timestamp_writes: None,
             });
             for (c, (bind_group, step)) in eval.chunks.iter().enumerate() {
-                self.kernels.dispatch(&mut pass, Kernel::EvalPartial, bind_group, c, step);
-                self.kernels.dispatch(&mut pass, Kernel::EvalFinish, bind_group, c, step);
+                self.kernels
+                    .dispatch(&mut pass, Kernel::EvalPartial, bind_group, c, step);
+                self.kernels
+                    .dispatch(&mut pass, Kernel::EvalFinish, bind_group, c, step);
             }
         }
         let count = eval.chunks.len();
@@ -392,7 +449,11 @@ impl Backend for GpuBackend {
             .as_ref()
             .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))?;
         let shape = &run.shape;
-        let like = Params::zeros(shape.users as usize, shape.items as usize, shape.factors as usize);
+        let like = Params::zeros(
+            shape.users as usize,
+            shape.items as usize,
+            shape.factors as usize,
+        );
         let n = shape.param_count as usize;
         let params = unflatten(&buffers::read_f32(device, &run.params, n)?, &like);
         let moments = if run.adamw {

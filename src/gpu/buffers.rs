@@ -32,7 +32,12 @@ pub const STORAGE_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC);
 
 /// A buffer holding `bytes`, at least 16 bytes long (a binding may not be empty).
-pub fn buffer_with(device: &Device, label: &str, bytes: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+pub fn buffer_with(
+    device: &Device,
+    label: &str,
+    bytes: &[u8],
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
     let mut contents = bytes.to_vec();
     contents.resize(bytes.len().max(16).next_multiple_of(4), 0);
     device
@@ -45,7 +50,12 @@ pub fn buffer_with(device: &Device, label: &str, bytes: &[u8], usage: wgpu::Buff
 }
 
 /// An empty buffer of at least `size` bytes (rounded up to 16).
-pub fn empty_buffer(device: &Device, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+pub fn empty_buffer(
+    device: &Device,
+    label: &str,
+    size: u64,
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
     device.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: size.max(16).next_multiple_of(16),
@@ -66,9 +76,11 @@ pub fn read_mapped(
         return Ok(Vec::new());
     }
     let (sender, receiver) = std::sync::mpsc::channel();
-    buffer.slice(..size).map_async(wgpu::MapMode::Read, move |result| {
-        let _ = sender.send(result);
-    });
+    buffer
+        .slice(..size)
+        .map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
     device
         .device
         .poll(wgpu::PollType::Wait {
@@ -143,15 +155,27 @@ pub struct KernelHarness {
 impl KernelHarness {
     /// Uploads `inputs` into fresh buffers.
     pub fn new(device: &Device, inputs: &HarnessInputs) -> KernelHarness {
-        let f = |label, data: &[f32]| buffer_with(device, label, bytemuck::cast_slice(data), STORAGE_USAGE);
+        let f = |label, data: &[f32]| {
+            buffer_with(device, label, bytemuck::cast_slice(data), STORAGE_USAGE)
+        };
         KernelHarness {
             params: f("params", &inputs.params),
             grads: f("grads", &inputs.grads),
             moments: f("moments", &inputs.moments),
             scratch: f("scratch", &inputs.scratch),
             losses: f("losses", &inputs.losses),
-            claims: buffer_with(device, "claims", bytemuck::cast_slice(&inputs.claims), STORAGE_USAGE),
-            triples: buffer_with(device, "triples", bytemuck::cast_slice(&inputs.triples), STORAGE_USAGE),
+            claims: buffer_with(
+                device,
+                "claims",
+                bytemuck::cast_slice(&inputs.claims),
+                STORAGE_USAGE,
+            ),
+            triples: buffer_with(
+                device,
+                "triples",
+                bytemuck::cast_slice(&inputs.triples),
+                STORAGE_USAGE,
+            ),
             lens: [
                 inputs.params.len(),
                 inputs.grads.len(),
@@ -164,7 +188,13 @@ impl KernelHarness {
     }
 
     /// Runs `kernels` in order, all reading the one step record `step`, and waits for them.
-    pub fn run(&self, device: &Device, kernels: &Kernels, sequence: &[Kernel], step: &StepUniform) -> Result<(), GpuError> {
+    pub fn run(
+        &self,
+        device: &Device,
+        kernels: &Kernels,
+        sequence: &[Kernel],
+        step: &StepUniform,
+    ) -> Result<(), GpuError> {
         let steps = buffer_with(
             device,
             "steps",

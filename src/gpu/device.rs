@@ -24,8 +24,10 @@ pub const DEFAULT_CHUNK_BYTES: u64 = 32 << 20;
 pub const USED_FEATURES: wgpu::Features = wgpu::Features::SHADER_FLOAT32_ATOMIC;
 
 /// [`USED_FEATURES`] by name, for `collabgpu info`.
-pub const USED_FEATURE_NAMES: [(&str, wgpu::Features); 1] =
-    [("SHADER_FLOAT32_ATOMIC", wgpu::Features::SHADER_FLOAT32_ATOMIC)];
+pub const USED_FEATURE_NAMES: [(&str, wgpu::Features); 1] = [(
+    "SHADER_FLOAT32_ATOMIC",
+    wgpu::Features::SHADER_FLOAT32_ATOMIC,
+)];
 
 /// An adapter, its device and its queue, ready for work.
 #[derive(Debug)]

@@ -137,7 +137,13 @@ impl StepUniform {
     }
 
     /// This shape with one batch's position and optimiser hyperparameters filled in.
-    pub fn with_batch(&self, batch_start: usize, batch_len: usize, slot: usize, hyper: &StepHyper) -> StepUniform {
+    pub fn with_batch(
+        &self,
+        batch_start: usize,
+        batch_len: usize,
+        slot: usize,
+        hyper: &StepHyper,
+    ) -> StepUniform {
         StepUniform {
             batch_start: batch_start as u32,
             batch_len: batch_len as u32,
@@ -328,7 +334,11 @@ impl Kernels {
             .expect("every kernel has a pipeline")
             .1;
         pass.set_pipeline(pipeline);
-        pass.set_bind_group(0, bind_group, &[(step_index as u64 * self.step_stride) as u32]);
+        pass.set_bind_group(
+            0,
+            bind_group,
+            &[(step_index as u64 * self.step_stride) as u32],
+        );
         let (x, y) = kernel.workgroups(step, self.max_per_dimension);
         pass.dispatch_workgroups(x, y, 1);
     }
@@ -348,12 +358,28 @@ impl Kernels {
     pub fn train_step(adamw: bool) -> &'static [Kernel] {
         use Kernel::*;
         const ADAMW: [Kernel; 9] = [
-            Gather, Dot, BiasAdd, SigmoidRange, MseGrad, BatchLoss, ScatterAdd, ScatterAddBias,
+            Gather,
+            Dot,
+            BiasAdd,
+            SigmoidRange,
+            MseGrad,
+            BatchLoss,
+            ScatterAdd,
+            ScatterAddBias,
             Adamw,
         ];
         const SGD: [Kernel; 11] = [
-            Gather, Dot, BiasAdd, SigmoidRange, MseGrad, BatchLoss, ScatterAdd, ScatterAddBias,
-            SgdClaim, Sgd, SgdRelease,
+            Gather,
+            Dot,
+            BiasAdd,
+            SigmoidRange,
+            MseGrad,
+            BatchLoss,
+            ScatterAdd,
+            ScatterAddBias,
+            SgdClaim,
+            Sgd,
+            SgdRelease,
         ];
         if adamw { &ADAMW } else { &SGD }
     }

@@ -10,9 +10,15 @@ pub const KERNEL_FILES: [(&str, &str); 10] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("dot", include_str!("../../shaders/dot.wgsl")),
     ("bias_add", include_str!("../../shaders/bias_add.wgsl")),
-    ("sigmoid_range", include_str!("../../shaders/sigmoid_range.wgsl")),
+    (
+        "sigmoid_range",
+        include_str!("../../shaders/sigmoid_range.wgsl"),
+    ),
     ("mse_grad", include_str!("../../shaders/mse_grad.wgsl")),
-    ("scatter_add", include_str!("../../shaders/scatter_add.wgsl")),
+    (
+        "scatter_add",
+        include_str!("../../shaders/scatter_add.wgsl"),
+    ),
     (
         "scatter_add_float_atomic",
         include_str!("../../shaders/scatter_add_float_atomic.wgsl"),

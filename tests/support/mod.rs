@@ -31,7 +31,13 @@ pub fn gpu_device() -> Option<Arc<Device>> {
 /// Asserts `|got - want| <= atol + rtol * |want|` entry by entry. On failure names the tensor,
 /// prints the first mismatches and the largest difference.
 pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
-    assert_eq!(got.len(), want.len(), "{name}: length {} on the GPU, {} on the CPU", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{name}: length {} on the GPU, {} on the CPU",
+        got.len(),
+        want.len()
+    );
     let mut mismatches = Vec::new();
     let mut largest = (0usize, 0.0f32);
     for (n, (&g, &w)) in got.iter().zip(want).enumerate() {
@@ -39,7 +45,7 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
         if diff > largest.1 || diff.is_nan() {
             largest = (n, diff);
         }
-        if !(diff <= atol + rtol * w.abs()) {
+        if diff.is_nan() || diff > atol + rtol * w.abs() {
             mismatches.push(n);
         }
     }
@@ -47,7 +53,14 @@ pub fn assert_close(name: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
         let first: Vec<String> = mismatches
             .iter()
             .take(8)
-            .map(|&n| format!("  [{n}] gpu {} cpu {} (diff {:e})", got[n], want[n], (got[n] - want[n]).abs()))
+            .map(|&n| {
+                format!(
+                    "  [{n}] gpu {} cpu {} (diff {:e})",
+                    got[n],
+                    want[n],
+                    (got[n] - want[n]).abs()
+                )
+            })
             .collect();
         panic!(
             "{name}: {} of {} entries differ beyond atol {atol:e} + rtol {rtol:e}; first:\n{}\nlargest difference {:e} at [{}]",
@@ -73,14 +86,23 @@ pub fn random_indices_with_repeats(len: usize, bound: u32, seed: u64) -> Vec<u32
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..len)
-        .map(|b| if b < 64 { 0 } else { rng.random_range(0..bound) })
+        .map(|b| {
+            if b < 64 {
+                0
+            } else {
+                rng.random_range(0..bound)
+            }
+        })
         .collect()
 }
 
 /// MovieLens 100K beside the repository (`../shared/data/ml-100k`); panics saying where it is
 /// expected when it is missing.
 pub fn ml100k_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/ml-100k"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/ml-100k"
+    ));
     assert!(
         dir.join("u.data").exists(),
         "MovieLens 100K is expected at {} (a `shared/` folder beside the repository)",
@@ -207,7 +229,8 @@ impl Backend for CpuReference {
         let eval = &self.eval;
         Ok((0..eval.len())
             .map(|n| {
-                let err = params.predict(eval.users[n], eval.items[n], self.config.y_range) - eval.ratings[n];
+                let err = params.predict(eval.users[n], eval.items[n], self.config.y_range)
+                    - eval.ratings[n];
                 (err * err) as f64
             })
             .sum())
@@ -245,7 +268,9 @@ pub fn run_epochs(
     use collabgpu::train::schedule::step_hyper;
     let per_epoch = batches_per_epoch(train.len(), config.batch_size, config.drop_last);
     let total = (per_epoch * config.epochs) as u64;
-    backend.start(config, &initial_state(config, users, items)).unwrap();
+    backend
+        .start(config, &initial_state(config, users, items))
+        .unwrap();
     backend.set_eval_set(valid).unwrap();
     let (mut valid_mse, mut train_loss) = (Vec::new(), Vec::new());
     let mut seconds = 0.0;
@@ -255,7 +280,9 @@ pub fn run_epochs(
         order.truncate((per_epoch * config.batch_size).min(train.len()));
         let shuffled = train.select(&order);
         let first = (epoch * per_epoch) as u64;
-        let steps: Vec<StepHyper> = (first..first + per_epoch as u64).map(|s| step_hyper(config, s, total)).collect();
+        let steps: Vec<StepHyper> = (first..first + per_epoch as u64)
+            .map(|s| step_hyper(config, s, total))
+            .collect();
         let batches = Batches {
             users: &shuffled.users,
             items: &shuffled.items,
@@ -285,7 +312,10 @@ pub fn random_split(ratings: &Ratings, valid_pct: f64, seed: u64) -> (Ratings, R
     let mut order: Vec<u32> = (0..ratings.len() as u32).collect();
     order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
     let n_valid = (valid_pct * ratings.len() as f64).round() as usize;
-    (ratings.select(&order[n_valid..]), ratings.select(&order[..n_valid]))
+    (
+        ratings.select(&order[n_valid..]),
+        ratings.select(&order[..n_valid]),
+    )
 }
 
 /// Reads `u.data` of MovieLens 100K into dense indices (ids there are exactly `1..=U`, `1..=I`,
@@ -300,7 +330,13 @@ pub fn load_ml100k() -> (usize, usize, Ratings) {
             fields
                 .get(n)
                 .and_then(|f| f.trim().parse().ok())
-                .unwrap_or_else(|| panic!("{}, line {}: bad field {n} in {row:?}", path.display(), line + 1))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{}, line {}: bad field {n} in {row:?}",
+                        path.display(),
+                        line + 1
+                    )
+                })
         };
         ratings.users.push(parse(0) - 1);
         ratings.items.push(parse(1) - 1);
@@ -319,14 +355,20 @@ pub fn planted_ratings(users: usize, items: usize, n: usize, seed: u64) -> Ratin
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let k = 4;
     let normal = Normal::new(0.0f32, 1.0).unwrap();
-    let p: Vec<f32> = (0..users * k).map(|_| normal.sample(&mut rng) * 0.6).collect();
-    let q: Vec<f32> = (0..items * k).map(|_| normal.sample(&mut rng) * 0.6).collect();
+    let p: Vec<f32> = (0..users * k)
+        .map(|_| normal.sample(&mut rng) * 0.6)
+        .collect();
+    let q: Vec<f32> = (0..items * k)
+        .map(|_| normal.sample(&mut rng) * 0.6)
+        .collect();
     let mut out = Ratings::default();
     for _ in 0..n {
         let u = rng.random_range(0..users);
         let i = rng.random_range(0..items);
         let dot: f32 = (0..k).map(|j| p[u * k + j] * q[i * k + j]).sum();
-        let r = (3.2 + dot + normal.sample(&mut rng) * 0.3).round().clamp(1.0, 5.0);
+        let r = (3.2 + dot + normal.sample(&mut rng) * 0.3)
+            .round()
+            .clamp(1.0, 5.0);
         out.users.push(u as u32);
         out.items.push(i as u32);
         out.ratings.push(r);
