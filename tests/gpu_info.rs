@@ -34,3 +34,28 @@ fn info_json_lists_the_adapter_with_features_and_limits() {
             > 0
     );
 }
+
+#[test]
+fn an_adapter_name_that_matches_nothing_says_what_to_do() {
+    let options = collabgpu::gpu::GpuOptions {
+        adapter: Some("no-such-adapter-7f3a".into()),
+        ..Default::default()
+    };
+    let error = collabgpu::gpu::Device::new(&options).expect_err("no adapter has that name");
+    let message = error.to_string();
+    assert!(
+        matches!(error, collabgpu::gpu::GpuError::NoAdapter { .. }),
+        "{message}"
+    );
+    for needle in [
+        "no-such-adapter-7f3a",
+        "collabgpu info",
+        "--backend cpu",
+        "mesa-vulkan-drivers",
+    ] {
+        assert!(
+            message.contains(needle),
+            "the message should mention {needle:?}: {message}"
+        );
+    }
+}

@@ -113,6 +113,17 @@ impl GpuBackend {
     }
 }
 
+/// Batches per chunk of triples: `requested` when a test forces it, else as many as fit both the
+/// adapter's binding limit (`limit`, already the smaller of `max_storage_buffer_binding_size` and
+/// `max_buffer_size`) and [`DEFAULT_CHUNK_BYTES`], at most [`MAX_CHUNK_BATCHES`], at least one.
+pub fn chunk_batches(limit: u64, batch_bytes: u64, requested: Option<usize>) -> usize {
+    match requested {
+        Some(n) => n.max(1),
+        None => ((limit.min(DEFAULT_CHUNK_BYTES) / batch_bytes.max(1)) as usize)
+            .clamp(1, MAX_CHUNK_BATCHES),
+    }
+}
+
 fn flatten(params: &Params) -> Vec<f32> {
     params.tensors().concat()
 }
@@ -155,11 +166,7 @@ impl Backend for GpuBackend {
             ))
             .into());
         }
-        let chunk_batches = match self.options.chunk_batches {
-            Some(n) => n.max(1),
-            None => ((limit.min(DEFAULT_CHUNK_BYTES) / batch_bytes) as usize)
-                .clamp(1, MAX_CHUNK_BATCHES),
-        };
+        let chunk_batches = chunk_batches(limit, batch_bytes, self.options.chunk_batches);
 
         let device = &self.device;
         let flat = flatten(params);
@@ -477,4 +484,24 @@ fn read_losses(
 ) -> Result<Vec<f32>, GpuError> {
     let bytes = buffers::read_mapped(device, readback, count as u64 * 4, Some(after))?;
     Ok(bytemuck::pod_collect_to_vec(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_respect_the_binding_limit() {
+        // ML-25M through a 128 MiB binding: 20M triples of 12 bytes, B = 64.
+        let batch_bytes = 64 * size_of::<Triple>() as u64;
+        let n = chunk_batches(128 << 20, batch_bytes, None);
+        assert!(n as u64 * batch_bytes <= 128 << 20);
+        assert!(n as u64 * batch_bytes <= DEFAULT_CHUNK_BYTES);
+        // A small adapter limit wins over the default size.
+        assert_eq!(chunk_batches(10 * batch_bytes + 5, batch_bytes, None), 10);
+        // Never zero, even when one batch barely fits.
+        assert_eq!(chunk_batches(batch_bytes, batch_bytes, None), 1);
+        // Tests may force tiny chunks.
+        assert_eq!(chunk_batches(128 << 20, batch_bytes, Some(3)), 3);
+    }
 }

@@ -154,3 +154,27 @@ pub fn list_adapters(wgpu_backend: Option<&str>) -> Result<Vec<wgpu::Adapter>, G
     let instance = wgpu::Instance::new(descriptor);
     Ok(pollster::block_on(instance.enumerate_adapters(backends)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wgpu_backend_names_parse_and_unknown_ones_say_what_to_use() {
+        assert_eq!(
+            parse_backends(Some("Vulkan")).unwrap(),
+            wgpu::Backends::VULKAN
+        );
+        assert_eq!(
+            parse_backends(Some("metal")).unwrap(),
+            wgpu::Backends::METAL
+        );
+        assert_eq!(parse_backends(Some("dx12")).unwrap(), wgpu::Backends::DX12);
+        assert_eq!(parse_backends(Some("gl")).unwrap(), wgpu::Backends::GL);
+        let message = parse_backends(Some("cuda")).unwrap_err().to_string();
+        assert!(
+            message.contains("\"cuda\"") && message.contains("vulkan, metal, dx12, gl"),
+            "{message}"
+        );
+    }
+}
