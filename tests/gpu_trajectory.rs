@@ -12,7 +12,8 @@ use collabgpu::train::schedule::step_hyper;
 use collabgpu::train::{
     Backend, Batches, OptimizerKind, ScheduleKind, StepHyper, TrainConfig, TrainState,
 };
-use support::{assert_close, cpu_step, gpu_device, initial_state, random_f32};
+use collabgpu::train::initial_state;
+use support::{assert_close, cpu_step, gpu_device, random_f32};
 
 const USERS: usize = 40;
 const ITEMS: usize = 30;

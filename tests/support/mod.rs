@@ -114,19 +114,7 @@ pub fn ml100k_dir() -> PathBuf {
 use collabgpu::cpu::kernels as cpu;
 use collabgpu::data::Ratings;
 use collabgpu::model::Params;
-use collabgpu::train::{
-    AdamMoments, Backend, Batches, OptimizerKind, StepHyper, TrainConfig, TrainError, TrainState,
-};
-
-/// The starting state SPEC prescribes: seeded parameters, zero Adam moments for `adamw`.
-pub fn initial_state(config: &TrainConfig, users: usize, items: usize) -> TrainState {
-    let params = Params::init(users, items, config.factors, config.init_std, config.seed);
-    let moments = (config.optimizer == OptimizerKind::AdamW).then(|| AdamMoments {
-        m: Params::zeros(users, items, config.factors),
-        v: Params::zeros(users, items, config.factors),
-    });
-    TrainState { params, moments }
-}
+use collabgpu::train::{Backend, StepHyper, TrainConfig, TrainReport, TrainState};
 
 /// One CPU training step on one batch (SPEC "Loss and gradients", "Optimisers"), composed from
 /// `cpu::kernels` exactly as the WGSL kernels run; returns the batch loss.
@@ -182,169 +170,40 @@ pub fn cpu_step(
     loss
 }
 
-/// A single-threaded CPU [`Backend`] made of [`cpu_step`]: the reference the GPU is compared
-/// with until the real CPU backend is merged.
-#[derive(Debug, Default)]
-pub struct CpuReference {
-    config: TrainConfig,
-    state: Option<TrainState>,
-    eval: Ratings,
+/// MovieLens 100K through the project's loader, split as `collabgpu train` splits it (random,
+/// 20 %, `seed`): `(U, I, train, valid)`.
+pub fn ml100k_split(seed: u64) -> (usize, usize, Ratings, Ratings) {
+    let dir = ml100k_dir();
+    let dataset = collabgpu::data::load(&dir.to_string_lossy(), &Default::default())
+        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()));
+    let (train, valid) = collabgpu::data::split::split(
+        &dataset.ratings,
+        collabgpu::data::split::SplitKind::Random,
+        0.2,
+        seed,
+    )
+    .expect("a 20 % random split");
+    (dataset.users.len(), dataset.items.len(), train, valid)
 }
 
-impl Backend for CpuReference {
-    fn name(&self) -> String {
-        "cpu reference (tests)".into()
-    }
-
-    fn start(&mut self, config: &TrainConfig, state: &TrainState) -> Result<(), TrainError> {
-        self.config = config.clone();
-        self.state = Some(state.clone());
-        Ok(())
-    }
-
-    fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError> {
-        let state = self.state.as_mut().expect("start first");
-        Ok((0..batches.len())
-            .map(|s| {
-                let r = batches.range(s);
-                cpu_step(
-                    state,
-                    &self.config,
-                    &batches.users[r.clone()],
-                    &batches.items[r.clone()],
-                    &batches.ratings[r],
-                    &batches.steps[s],
-                )
-            })
-            .collect())
-    }
-
-    fn set_eval_set(&mut self, ratings: &Ratings) -> Result<(), TrainError> {
-        self.eval = ratings.clone();
-        Ok(())
-    }
-
-    fn eval_sum_squared_error(&mut self) -> Result<f64, TrainError> {
-        let params = &self.state.as_ref().expect("start first").params;
-        let eval = &self.eval;
-        Ok((0..eval.len())
-            .map(|n| {
-                let err = params.predict(eval.users[n], eval.items[n], self.config.y_range)
-                    - eval.ratings[n];
-                (err * err) as f64
-            })
-            .sum())
-    }
-
-    fn state(&mut self) -> Result<TrainState, TrainError> {
-        Ok(self.state.clone().expect("start first"))
-    }
+/// A seeded random split for synthetic data: the first `round(valid_pct * N)` of a permutation.
+pub fn random_split(ratings: &Ratings, valid_pct: f64, seed: u64) -> (Ratings, Ratings) {
+    collabgpu::data::split::split(ratings, collabgpu::data::split::SplitKind::Random, valid_pct, seed)
+        .expect("a random split")
 }
 
-/// What [`run_epochs`] measured.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    /// Validation MSE after each epoch.
-    pub valid_mse: Vec<f64>,
-    /// Mean batch loss of each epoch.
-    pub train_loss: Vec<f64>,
-    /// Training ratings per second over all epochs (train_batches only, which waits for the GPU).
-    pub ratings_per_second: f64,
-    pub final_state: TrainState,
-}
-
-/// SPEC's epoch loop in miniature: a seeded permutation per epoch cut into batches of `B` (the
-/// short last batch dropped when `config.drop_last`), one-cycle steps over the whole run, the
-/// validation MSE after each epoch.
-pub fn run_epochs(
+/// Trains with the project's epoch loop on `backend` from SPEC's initial state.
+pub fn train_run(
     backend: &mut dyn Backend,
     config: &TrainConfig,
     users: usize,
     items: usize,
     train: &Ratings,
     valid: &Ratings,
-) -> RunReport {
-    use collabgpu::train::batches::{batches_per_epoch, epoch_order};
-    use collabgpu::train::schedule::step_hyper;
-    let per_epoch = batches_per_epoch(train.len(), config.batch_size, config.drop_last);
-    let total = (per_epoch * config.epochs) as u64;
-    backend
-        .start(config, &initial_state(config, users, items))
-        .unwrap();
-    backend.set_eval_set(valid).unwrap();
-    let (mut valid_mse, mut train_loss) = (Vec::new(), Vec::new());
-    let mut seconds = 0.0;
-    let mut trained = 0usize;
-    for epoch in 0..config.epochs {
-        let mut order = epoch_order(train.len(), config.seed, epoch);
-        order.truncate((per_epoch * config.batch_size).min(train.len()));
-        let shuffled = train.select(&order);
-        let first = (epoch * per_epoch) as u64;
-        let steps: Vec<StepHyper> = (first..first + per_epoch as u64)
-            .map(|s| step_hyper(config, s, total))
-            .collect();
-        let batches = Batches {
-            users: &shuffled.users,
-            items: &shuffled.items,
-            ratings: &shuffled.ratings,
-            batch_size: config.batch_size,
-            steps: &steps,
-        };
-        let clock = std::time::Instant::now();
-        let losses = backend.train_batches(&batches).unwrap();
-        seconds += clock.elapsed().as_secs_f64();
-        trained += shuffled.len();
-        train_loss.push(losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len().max(1) as f64);
-        valid_mse.push(backend.eval_sum_squared_error().unwrap() / valid.len() as f64);
-    }
-    RunReport {
-        valid_mse,
-        train_loss,
-        ratings_per_second: trained as f64 / seconds,
-        final_state: backend.state().unwrap(),
-    }
-}
-
-/// A seeded random split: the first `round(valid_pct * N)` of a permutation are validation.
-pub fn random_split(ratings: &Ratings, valid_pct: f64, seed: u64) -> (Ratings, Ratings) {
-    use rand::SeedableRng;
-    use rand::seq::SliceRandom;
-    let mut order: Vec<u32> = (0..ratings.len() as u32).collect();
-    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-    let n_valid = (valid_pct * ratings.len() as f64).round() as usize;
-    (
-        ratings.select(&order[n_valid..]),
-        ratings.select(&order[..n_valid]),
-    )
-}
-
-/// Reads `u.data` of MovieLens 100K into dense indices (ids there are exactly `1..=U`, `1..=I`,
-/// so the dense index is the id minus one, as SPEC's ascending order gives). Returns `(U, I, ratings)`.
-pub fn load_ml100k() -> (usize, usize, Ratings) {
-    let path = ml100k_dir().join("u.data");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut ratings = Ratings::default();
-    for (line, row) in text.lines().enumerate() {
-        let fields: Vec<&str> = row.split('\t').collect();
-        let parse = |n: usize| -> u32 {
-            fields
-                .get(n)
-                .and_then(|f| f.trim().parse().ok())
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{}, line {}: bad field {n} in {row:?}",
-                        path.display(),
-                        line + 1
-                    )
-                })
-        };
-        ratings.users.push(parse(0) - 1);
-        ratings.items.push(parse(1) - 1);
-        ratings.ratings.push(parse(2) as f32);
-    }
-    let users = *ratings.users.iter().max().unwrap() as usize + 1;
-    let items = *ratings.items.iter().max().unwrap() as usize + 1;
-    (users, items, ratings)
+) -> TrainReport {
+    let state = collabgpu::train::initial_state(config, users, items);
+    collabgpu::train::train(backend, config, &state, train, valid, &mut |_| {})
+        .unwrap_or_else(|e| panic!("training on {} failed: {e}", backend.name()))
 }
 
 /// Ratings from a planted low-rank model plus noise, clipped to `[1, 5]`: something a
