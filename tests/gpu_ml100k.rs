@@ -39,11 +39,22 @@ fn both(config: &TrainConfig, label: &str) -> (f64, f64) {
     let (users, items, train, valid) = ml100k_split(config.seed);
     let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
     let on_gpu = train_run(&mut gpu, config, users, items, &train, &valid);
-    report(label, &format!("gpu {} (scatter-add {})", gpu.name(), gpu.scatter_add_path()), &on_gpu);
+    report(
+        label,
+        &format!(
+            "gpu {} (scatter-add {})",
+            gpu.name(),
+            gpu.scatter_add_path()
+        ),
+        &on_gpu,
+    );
     let mut cpu = CpuBackend::new(0).unwrap();
     let on_cpu = train_run(&mut cpu, config, users, items, &train, &valid);
     report(label, &cpu.name(), &on_cpu);
-    (on_gpu.final_valid_loss().unwrap(), on_cpu.final_valid_loss().unwrap())
+    (
+        on_gpu.final_valid_loss().unwrap(),
+        on_cpu.final_valid_loss().unwrap(),
+    )
 }
 
 #[test]
@@ -54,7 +65,10 @@ fn ml100k_default_recipe_gpu_matches_cpu_within_0_005() {
         ..TrainConfig::default()
     };
     let (g, c) = both(&config, "ml-100k default recipe");
-    assert!((g - c).abs() <= 0.005, "final validation MSE gpu {g} vs cpu {c}");
+    assert!(
+        (g - c).abs() <= 0.005,
+        "final validation MSE gpu {g} vs cpu {c}"
+    );
 }
 
 #[test]

@@ -8,11 +8,11 @@ mod support;
 use collabgpu::data::Ratings;
 use collabgpu::gpu::{GpuBackend, GpuOptions};
 use collabgpu::model::Params;
+use collabgpu::train::initial_state;
 use collabgpu::train::schedule::step_hyper;
 use collabgpu::train::{
     Backend, Batches, OptimizerKind, ScheduleKind, StepHyper, TrainConfig, TrainState,
 };
-use collabgpu::train::initial_state;
 use support::{assert_close, cpu_step, gpu_device, random_f32};
 
 const USERS: usize = 40;

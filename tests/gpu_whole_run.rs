@@ -23,9 +23,19 @@ fn compare(config: &TrainConfig) {
     let valid_mse = |r: &collabgpu::train::TrainReport| -> Vec<f64> {
         r.epochs.iter().map(|e| e.valid_loss.unwrap()).collect()
     };
-    eprintln!("valid MSE per epoch: gpu {:?} cpu {:?}", valid_mse(&on_gpu), valid_mse(&on_cpu));
-    let (g, c) = (on_gpu.final_valid_loss().unwrap(), on_cpu.final_valid_loss().unwrap());
-    assert!((g - c).abs() <= 1e-3, "final validation MSE: gpu {g} vs cpu {c}, more than 1e-3 apart");
+    eprintln!(
+        "valid MSE per epoch: gpu {:?} cpu {:?}",
+        valid_mse(&on_gpu),
+        valid_mse(&on_cpu)
+    );
+    let (g, c) = (
+        on_gpu.final_valid_loss().unwrap(),
+        on_cpu.final_valid_loss().unwrap(),
+    );
+    assert!(
+        (g - c).abs() <= 1e-3,
+        "final validation MSE: gpu {g} vs cpu {c}, more than 1e-3 apart"
+    );
     for (epoch, (g, c)) in on_gpu.epochs.iter().zip(&on_cpu.epochs).enumerate() {
         assert!(
             (g.train_loss - c.train_loss).abs() <= 1e-3,
@@ -35,7 +45,11 @@ fn compare(config: &TrainConfig) {
         );
     }
     let first = on_cpu.epochs[0].valid_loss.unwrap();
-    assert!(c < 0.9 * first, "training did not learn: validation MSE {:?}", valid_mse(&on_cpu));
+    assert!(
+        c < 0.9 * first,
+        "training did not learn: validation MSE {:?}",
+        valid_mse(&on_cpu)
+    );
 }
 
 #[test]

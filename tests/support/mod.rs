@@ -188,8 +188,13 @@ pub fn ml100k_split(seed: u64) -> (usize, usize, Ratings, Ratings) {
 
 /// A seeded random split for synthetic data: the first `round(valid_pct * N)` of a permutation.
 pub fn random_split(ratings: &Ratings, valid_pct: f64, seed: u64) -> (Ratings, Ratings) {
-    collabgpu::data::split::split(ratings, collabgpu::data::split::SplitKind::Random, valid_pct, seed)
-        .expect("a random split")
+    collabgpu::data::split::split(
+        ratings,
+        collabgpu::data::split::SplitKind::Random,
+        valid_pct,
+        seed,
+    )
+    .expect("a random split")
 }
 
 /// Trains with the project's epoch loop on `backend` from SPEC's initial state.
