@@ -6,5 +6,7 @@ use super::{DataError, Dataset, LoadOptions};
 /// from the download cache (`ml-100k`, ...), or `synthetic:NAME[:SEED]` (generated in memory).
 pub fn load(data: &str, options: &LoadOptions) -> Result<Dataset, DataError> {
     let _ = options;
-    Err(DataError::Invalid(format!("{data}: loading is not written yet")))
+    Err(DataError::Invalid(format!(
+        "{data}: loading is not written yet"
+    )))
 }

@@ -180,8 +180,8 @@ pub enum ItemKey {
 }
 
 pub mod download;
-pub mod synth;
 pub mod load;
 pub mod split;
+pub mod synth;
 
 pub use load::load;

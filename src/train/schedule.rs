@@ -33,7 +33,10 @@ pub fn lr_and_beta1(config: &TrainConfig, step: u64, total_steps: u64) -> (f64, 
             let pos = step as f64 / total_steps.max(1) as f64;
             if pos < 0.25 {
                 let f = pos / 0.25;
-                (cos_sched(lr_max / 25.0, lr_max, f), cos_sched(0.95, 0.85, f))
+                (
+                    cos_sched(lr_max / 25.0, lr_max, f),
+                    cos_sched(0.95, 0.85, f),
+                )
             } else {
                 let f = (pos - 0.25) / 0.75;
                 (cos_sched(lr_max, lr_max / 1e5, f), cos_sched(0.85, 0.95, f))
