@@ -321,8 +321,13 @@ pub struct TruthSummary {
 impl Synthetic {
     /// The summary written as `truth.json`.
     pub fn truth_summary(&self) -> TruthSummary {
-        let shape = self.preset.shape();
         let truth = &self.truth;
+        // The data set's own sizes, so a hand-made or trimmed data set is summarised truly.
+        let shape = Shape {
+            ratings: self.dataset.ratings.len(),
+            users: self.dataset.users.len(),
+            items: self.dataset.items.len(),
+        };
         let ratings = &self.dataset.ratings.ratings;
         let n = ratings.len().max(1) as f64;
         let rating_mean = ratings.iter().map(|&r| r as f64).sum::<f64>() / n;
@@ -494,15 +499,16 @@ pub fn generate(preset: Preset, seed: u64) -> Result<Synthetic, DataError> {
     })
 }
 
-/// Ascending raw item ids starting at 1, with gaps of mean `mean_gap` beyond 1.
+/// Ascending raw item ids starting at 1, each step 1 plus a gap of mean `mean_gap`.
 fn invent_item_ids(rng: &mut ChaCha8Rng, count: usize, mean_gap: f64) -> Vec<u64> {
     let mut id = 0u64;
     (0..count)
         .map(|_| {
             let gap = if mean_gap > 0.0 {
-                // Exponential with mean `mean_gap`, floored: most steps are 1, a few jump.
-                let e: f64 = -(1.0 - rng.random::<f64>()).ln();
-                (e * mean_gap).floor() as u64
+                // Geometric with mean `mean_gap`: P(gap >= k) = q^k.
+                let q = mean_gap / (1.0 + mean_gap);
+                let uniform = 1.0 - rng.random::<f64>(); // in (0, 1]
+                (uniform.ln() / q.ln()).floor() as u64
             } else {
                 0
             };

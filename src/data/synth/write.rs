@@ -41,11 +41,12 @@ pub(super) fn write_preset(synthetic: &Synthetic, dir: &Path) -> Result<WrittenF
         titles: dir.join(titles_name),
         truth: dir.join("truth.json"),
     };
-    write_atomically(&files.ratings, |out| write_ratings(synthetic, out))?;
+    // Everything that can fail on content is formatted before the first file is written.
     let titles = titles_bytes(synthetic)?;
-    write_atomically(&files.titles, |out| out.write_all(&titles))?;
     let truth = serde_json::to_vec_pretty(&synthetic.truth_summary())
         .map_err(|e| DataError::Invalid(format!("truth.json: cannot serialise: {e}")))?;
+    write_atomically(&files.ratings, |out| write_ratings(synthetic, out))?;
+    write_atomically(&files.titles, |out| out.write_all(&titles))?;
     write_atomically(&files.truth, |out| {
         out.write_all(&truth)?;
         out.write_all(b"\n")
@@ -215,15 +216,23 @@ fn title_year(title: &str) -> Option<&str> {
     Some(&inner[open + 1..])
 }
 
-/// ISO-8859-1 bytes of `text`; a character beyond U+00FF is a bug in the title lists.
+/// ISO-8859-1 bytes of `text`; a character beyond U+00FF (a title fit only for UTF-8 layouts)
+/// is an error naming the file, the line and the text.
 fn latin1(text: &str, file_name: &str) -> Result<Vec<u8>, DataError> {
-    text.chars()
-        .map(|c| {
-            u8::try_from(u32::from(c)).map_err(|_| {
-                DataError::Invalid(format!(
-                    "{file_name}: the character {c:?} has no ISO-8859-1 encoding"
-                ))
-            })
-        })
-        .collect()
+    let mut bytes = Vec::with_capacity(text.len());
+    for (line_index, line) in text.split_inclusive('\n').enumerate() {
+        for c in line.chars() {
+            let byte = u8::try_from(u32::from(c)).map_err(|_| DataError::BadLine {
+                path: PathBuf::from(file_name),
+                line: line_index as u64 + 1,
+                message: format!(
+                    "{c:?} in {:?} has no ISO-8859-1 encoding, which this layout requires; \
+                     use a preset with a UTF-8 layout (ml-25m) for such titles",
+                    line.trim_end()
+                ),
+            })?;
+            bytes.push(byte);
+        }
+    }
+    Ok(bytes)
 }
