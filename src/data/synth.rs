@@ -727,3 +727,71 @@ impl Synthetic {
         write::write_preset(self, dir)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rating_scale_rounds_to_the_nearest_step_and_clamps() {
+        let whole = Preset::Ml100k.scale();
+        let rounded: Vec<f32> = [3.26, 3.5, 3.76, -0.4, 0.9, 5.9, 4.49]
+            .iter()
+            .map(|&x| whole.round(x))
+            .collect();
+        assert_eq!(rounded, [3.0, 4.0, 4.0, 1.0, 1.0, 5.0, 4.0]);
+        let half = Preset::Ml25m.scale();
+        let rounded: Vec<f32> = [3.24, 3.26, 0.1, 0.74, 5.3, 4.75]
+            .iter()
+            .map(|&x| half.round(x))
+            .collect();
+        assert_eq!(rounded, [3.0, 3.5, 0.5, 0.5, 5.0, 5.0]);
+    }
+
+    #[test]
+    fn ratings_per_user_sum_to_n_within_the_floor_and_the_cap() {
+        for preset in Preset::ALL {
+            let shape = preset.shape();
+            let mut rng = seeded_rng(11, RngStream::Synthetic);
+            let counts = ratings_per_user(&mut rng, shape).unwrap();
+            let cap = (MAX_USER_SHARE_OF_ITEMS * shape.items as f64) as usize;
+            assert_eq!(counts.len(), shape.users);
+            assert_eq!(counts.iter().sum::<usize>(), shape.ratings, "{preset:?}");
+            assert!(counts.iter().all(|&c| (MIN_RATINGS_PER_USER..=cap).contains(&c)));
+            // Heavy-tailed activity: the busiest user rates far more than the median one.
+            let mut sorted = counts.clone();
+            sorted.sort_unstable();
+            assert!(sorted[sorted.len() - 1] > 5 * sorted[sorted.len() / 2], "{preset:?}");
+        }
+    }
+
+    #[test]
+    fn impossible_shapes_are_refused() {
+        let mut rng = seeded_rng(1, RngStream::Synthetic);
+        let too_few = Shape {
+            ratings: 19 * 10,
+            users: 10,
+            items: 100,
+        };
+        let message = ratings_per_user(&mut rng, too_few).unwrap_err().to_string();
+        assert!(message.contains("cannot give every user"), "{message}");
+        let too_many = Shape {
+            ratings: 10 * 100,
+            users: 10,
+            items: 100,
+        };
+        assert!(ratings_per_user(&mut rng, too_many).is_err());
+    }
+
+    #[test]
+    fn item_ids_ascend_from_one_with_the_requested_gaps() {
+        let mut rng = seeded_rng(2, RngStream::Synthetic);
+        let ids = invent_item_ids(&mut rng, 10_000, 2.54);
+        assert!(ids[0] >= 1);
+        assert!(ids.windows(2).all(|w| w[1] > w[0]));
+        let mean_step = (ids[9_999] - ids[0]) as f64 / 9_999.0;
+        assert!((mean_step - 3.54).abs() < 0.15, "mean step {mean_step}");
+        let contiguous = invent_item_ids(&mut rng, 5, 0.0);
+        assert_eq!(contiguous, [1, 2, 3, 4, 5]);
+    }
+}
