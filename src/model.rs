@@ -3,6 +3,10 @@
 
 use rand_distr::{Distribution, StandardNormal};
 
+pub mod file;
+
+pub use file::{ModelFile, ModelFileError};
+
 use crate::train::rng::{RngStream, seeded_rng};
 
 /// The four parameter tensors, row-major, f32. Optimiser moments reuse this shape.

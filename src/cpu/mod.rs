@@ -1,4 +1,8 @@
-//! The CPU reference backend. Naive on purpose: one plain function per kernel, named as the WGSL
-//! kernels in `shaders/` are, following SPEC.md literally.
+//! The CPU reference backend. Naive on purpose: one plain function per kernel ([`kernels`]), named
+//! as the WGSL kernels in `shaders/` are, following SPEC.md literally; [`backend`] composes them
+//! into a training step and spreads only the order-independent work over threads.
 
+pub mod backend;
 pub mod kernels;
+
+pub use backend::CpuBackend;

@@ -182,9 +182,12 @@ pub enum ItemKey {
     Title,
 }
 
+mod delimited;
 pub mod download;
 pub mod load;
+mod movielens;
 pub mod split;
+pub mod stats;
 pub mod synth;
 
 pub use load::load;

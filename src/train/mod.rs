@@ -6,10 +6,12 @@ pub mod batches;
 pub mod config;
 pub mod rng;
 pub mod schedule;
+pub mod trainer;
 
 pub use backend::{AdamMoments, Backend, Batches, TrainState};
 pub use config::{OptimizerKind, ScheduleKind, TrainConfig};
 pub use schedule::StepHyper;
+pub use trainer::{EpochReport, Progress, TrainReport, initial_state, train};
 
 /// Errors from training. Messages say what to change.
 #[derive(Debug, thiserror::Error)]

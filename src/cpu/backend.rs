@@ -1,0 +1,481 @@
+//! The CPU backend: [`Backend`] implemented by composing the reference kernels of
+//! [`super::kernels`], one call per operation, exactly as SPEC writes the step.
+//!
+//! Two things make it a fair opponent for the GPU without changing a single bit of the result:
+//! - the four parameter tensors (and their gradients and Adam moments) live in one flat buffer
+//!   `[P | Q | bu | bi]`, so the dense AdamW update is one vectorisable loop over a slice, split
+//!   into fixed chunks that the threads of a local rayon pool take; each entry's update depends on
+//!   that entry alone, so the result is the same whatever the thread count;
+//! - the evaluation sum of squares is taken in fixed chunks of [`EVAL_CHUNK`] ratings, each summed
+//!   in order, and the chunk sums are added in chunk order.
+//!
+//! The gradient of a batch (`B` = 64 by default) is too small to be worth threads; it is
+//! accumulated in batch order by the scatter-add kernels, as the reference does.
+
+use rayon::prelude::*;
+
+use super::kernels;
+use crate::data::Ratings;
+use crate::model::Params;
+use crate::train::{AdamMoments, Backend, Batches, OptimizerKind, StepHyper, TrainConfig};
+use crate::train::{TrainError, TrainState};
+
+/// Entries per parallel chunk of the dense AdamW update: big enough that a chunk costs far more
+/// than handing it to a thread, small enough that two threads share the work evenly.
+const ADAMW_CHUNK: usize = 8 * 1024;
+
+/// Ratings per chunk of the evaluation reduction. Fixed, so the sum does not depend on threads.
+pub const EVAL_CHUNK: usize = 4096;
+
+/// Where each parameter tensor lives in the flat buffers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Layout {
+    users: usize,
+    items: usize,
+    /// `K`.
+    factors: usize,
+}
+
+impl Layout {
+    fn of(params: &Params) -> Layout {
+        Layout {
+            users: params.users(),
+            items: params.items(),
+            factors: params.factors,
+        }
+    }
+
+    /// The entry ranges of `P`, `Q`, `bu`, `bi`.
+    fn ranges(&self) -> [std::ops::Range<usize>; 4] {
+        let p_end = self.users * self.factors;
+        let q_end = p_end + self.items * self.factors;
+        let bu_end = q_end + self.users;
+        [
+            0..p_end,
+            p_end..q_end,
+            q_end..bu_end,
+            bu_end..bu_end + self.items,
+        ]
+    }
+
+    fn len(&self) -> usize {
+        (self.users + self.items) * (self.factors + 1)
+    }
+
+    fn flatten(&self, params: &Params) -> Vec<f32> {
+        let mut flat = Vec::with_capacity(self.len());
+        for tensor in params.tensors() {
+            flat.extend_from_slice(tensor);
+        }
+        flat
+    }
+
+    fn unflatten(&self, flat: &[f32]) -> Params {
+        let [p, q, bu, bi] = self.ranges();
+        Params {
+            factors: self.factors,
+            user_factors: flat[p].to_vec(),
+            item_factors: flat[q].to_vec(),
+            user_bias: flat[bu].to_vec(),
+            item_bias: flat[bi].to_vec(),
+        }
+    }
+}
+
+/// Buffers one batch needs, allocated once for `B` and reused by every step.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// `P[u_b]`, `B x K`.
+    user_rows: Vec<f32>,
+    /// `Q[i_b]`, `B x K`.
+    item_rows: Vec<f32>,
+    /// Raw scores, `B`.
+    x: Vec<f32>,
+    /// Predictions, `B`.
+    pred: Vec<f32>,
+    /// `dL/dx`, `B`.
+    g: Vec<f32>,
+    /// The distinct users and items of the batch, in order of first occurrence.
+    distinct_users: Vec<u32>,
+    distinct_items: Vec<u32>,
+    /// Marks for building the distinct lists; cleared again after each batch.
+    seen_user: Vec<bool>,
+    seen_item: Vec<bool>,
+}
+
+/// The CPU reference backend. See the module documentation.
+pub struct CpuBackend {
+    /// Shared so the step loop can run inside the pool while borrowing the backend mutably.
+    pool: std::sync::Arc<rayon::ThreadPool>,
+    threads: usize,
+    config: TrainConfig,
+    layout: Layout,
+    /// `[P | Q | bu | bi]`.
+    params: Vec<f32>,
+    /// Gradients in the same layout; zero outside the rows of the current batch.
+    grads: Vec<f32>,
+    /// Adam's moments in the same layout (empty for `sgd`).
+    m: Vec<f32>,
+    v: Vec<f32>,
+    scratch: Scratch,
+    eval: Ratings,
+    started: bool,
+    use_avx2: bool,
+}
+
+impl CpuBackend {
+    /// A backend on `threads` threads (0: one per core).
+    pub fn new(threads: usize) -> Result<CpuBackend, TrainError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|n| format!("collabgpu-cpu-{n}"))
+            .build()
+            .map_err(|e| {
+                TrainError::Other(format!("could not start {threads} CPU threads: {e}"))
+            })?;
+        let threads = pool.current_num_threads();
+        Ok(CpuBackend {
+            pool: std::sync::Arc::new(pool),
+            threads,
+            config: TrainConfig::default(),
+            layout: Layout::default(),
+            params: Vec::new(),
+            grads: Vec::new(),
+            m: Vec::new(),
+            v: Vec::new(),
+            scratch: Scratch::default(),
+            eval: Ratings::default(),
+            started: false,
+            use_avx2: avx2_available(),
+        })
+    }
+
+    /// How many threads the backend uses.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// One optimiser step on one batch; returns the batch loss at the parameters before the step.
+    fn step(&mut self, users: &[u32], items: &[u32], ratings: &[f32], hyper: &StepHyper) -> f32 {
+        let k = self.layout.factors;
+        let b = users.len();
+        let [p_range, q_range, bu_range, bi_range] = self.layout.ranges();
+        let y_range = self.config.y_range;
+        let s = &mut self.scratch;
+        let (user_rows, item_rows) = (&mut s.user_rows[..b * k], &mut s.item_rows[..b * k]);
+        let (x, pred, g) = (&mut s.x[..b], &mut s.pred[..b], &mut s.g[..b]);
+
+        // Forward.
+        kernels::gather(&self.params[p_range.clone()], k, users, user_rows);
+        kernels::gather(&self.params[q_range.clone()], k, items, item_rows);
+        kernels::dot(user_rows, item_rows, k, x);
+        kernels::bias_add(
+            x,
+            &self.params[bu_range.clone()],
+            &self.params[bi_range.clone()],
+            users,
+            items,
+        );
+        kernels::sigmoid_range(x, y_range, pred);
+        let loss = kernels::mse_grad(x, pred, ratings, y_range, g);
+
+        // Backward: every gradient at the parameters before the update.
+        let (grad_p, rest) = self.grads.split_at_mut(q_range.start);
+        let (grad_q, rest) = rest.split_at_mut(q_range.len());
+        let (grad_bu, grad_bi) = rest.split_at_mut(bu_range.len());
+        kernels::scatter_add(grad_p, k, users, g, item_rows);
+        kernels::scatter_add(grad_q, k, items, g, user_rows);
+        kernels::scatter_add_bias(grad_bu, users, g);
+        kernels::scatter_add_bias(grad_bi, items, g);
+
+        distinct_rows(users, &mut s.seen_user, &mut s.distinct_users);
+        distinct_rows(items, &mut s.seen_item, &mut s.distinct_items);
+
+        // Update.
+        match self.config.optimizer {
+            OptimizerKind::AdamW => adamw_dense(
+                &self.pool,
+                self.threads,
+                self.use_avx2,
+                (&mut self.params, &self.grads),
+                (&mut self.m, &mut self.v),
+                hyper,
+            ),
+            OptimizerKind::Sgd => {
+                let (grad_p, rest) = self.grads.split_at(q_range.start);
+                let (grad_q, rest) = rest.split_at(q_range.len());
+                let (grad_bu, grad_bi) = rest.split_at(bu_range.len());
+                let (param_p, rest) = self.params.split_at_mut(q_range.start);
+                let (param_q, rest) = rest.split_at_mut(q_range.len());
+                let (param_bu, param_bi) = rest.split_at_mut(bu_range.len());
+                kernels::sgd(param_p, grad_p, k, &s.distinct_users, hyper);
+                kernels::sgd(param_q, grad_q, k, &s.distinct_items, hyper);
+                kernels::sgd(param_bu, grad_bu, 1, &s.distinct_users, hyper);
+                kernels::sgd(param_bi, grad_bi, 1, &s.distinct_items, hyper);
+            }
+        }
+
+        // Only the batch's rows hold gradient; zero them for the next batch.
+        for &u in &s.distinct_users {
+            self.grads[p_range.start + u as usize * k..][..k].fill(0.0);
+            self.grads[bu_range.start + u as usize] = 0.0;
+        }
+        for &i in &s.distinct_items {
+            self.grads[q_range.start + i as usize * k..][..k].fill(0.0);
+            self.grads[bi_range.start + i as usize] = 0.0;
+        }
+        loss
+    }
+}
+
+/// `kernels::adamw` over every entry of all four tensors, in fixed chunks across the pool.
+fn adamw_dense(
+    pool: &rayon::ThreadPool,
+    threads: usize,
+    use_avx2: bool,
+    (params, grads): (&mut [f32], &[f32]),
+    (m, v): (&mut [f32], &mut [f32]),
+    hyper: &StepHyper,
+) {
+    let update = |((p, g), (m, v)): ((&mut [f32], &[f32]), (&mut [f32], &mut [f32]))| {
+        adamw_slices(p, g, m, v, hyper, use_avx2)
+    };
+    if threads == 1 {
+        update(((params, grads), (m, v)));
+        return;
+    }
+    pool.install(|| {
+        params
+            .par_chunks_mut(ADAMW_CHUNK)
+            .zip(grads.par_chunks(ADAMW_CHUNK))
+            .zip(
+                m.par_chunks_mut(ADAMW_CHUNK)
+                    .zip(v.par_chunks_mut(ADAMW_CHUNK)),
+            )
+            .for_each(update);
+    });
+}
+
+/// Appends the distinct entries of `rows` to `distinct` (cleared first) in order of first
+/// occurrence, using `seen` as scratch marks (left all false again).
+fn distinct_rows(rows: &[u32], seen: &mut [bool], distinct: &mut Vec<u32>) {
+    distinct.clear();
+    for &row in rows {
+        if !seen[row as usize] {
+            seen[row as usize] = true;
+            distinct.push(row);
+        }
+    }
+    for &row in distinct.iter() {
+        seen[row as usize] = false;
+    }
+}
+
+fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The dense AdamW update of [`kernels::adamw`], entry for entry the same arithmetic in the same
+/// order (Rust never fuses a multiply and an add on its own), written over zipped slices so the
+/// compiler vectorises it without bounds checks. With `use_avx2` the same code is compiled for
+/// 8-wide AVX2; IEEE-754 makes each lane's result identical to the scalar one.
+pub fn adamw_slices(
+    param: &mut [f32],
+    grad: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    hyper: &StepHyper,
+    use_avx2: bool,
+) {
+    assert!(grad.len() == param.len() && m.len() == param.len() && v.len() == param.len());
+    #[cfg(target_arch = "x86_64")]
+    if use_avx2 {
+        // SAFETY: `use_avx2` is only true when the CPU reported AVX2 (`avx2_available`).
+        unsafe { adamw_avx2(param, grad, m, v, hyper) };
+        return;
+    }
+    let _ = use_avx2;
+    adamw_body(param, grad, m, v, hyper);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn adamw_avx2(
+    param: &mut [f32],
+    grad: &[f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    hyper: &StepHyper,
+) {
+    adamw_body(param, grad, m, v, hyper);
+}
+
+#[inline(always)]
+fn adamw_body(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], hyper: &StepHyper) {
+    let decay = 1.0 - hyper.lr * hyper.wd;
+    let (beta1, beta2) = (hyper.beta1, hyper.beta2);
+    let (one_minus_beta1, one_minus_beta2) = (1.0 - beta1, 1.0 - beta2);
+    let (step_size, bias_correction2, eps) = (hyper.step_size, hyper.bias_correction2, hyper.eps);
+    for (((p, &g), m), v) in param
+        .iter_mut()
+        .zip(grad)
+        .zip(m.iter_mut())
+        .zip(v.iter_mut())
+    {
+        let decayed = *p * decay;
+        *m = beta1 * *m + one_minus_beta1 * g;
+        *v = beta2 * *v + one_minus_beta2 * g * g;
+        *p = decayed - step_size * *m / ((*v / bias_correction2).sqrt() + eps);
+    }
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        let plural = if self.threads == 1 { "" } else { "s" };
+        format!("cpu ({} thread{plural})", self.threads)
+    }
+
+    fn start(&mut self, config: &TrainConfig, state: &TrainState) -> Result<(), TrainError> {
+        config.validate()?;
+        let layout = Layout::of(&state.params);
+        if layout.factors != config.factors {
+            return Err(TrainError::Config(format!(
+                "the starting parameters have K = {} but --factors is {}",
+                layout.factors, config.factors
+            )));
+        }
+        self.config = config.clone();
+        self.layout = layout;
+        self.params = layout.flatten(&state.params);
+        self.grads = vec![0.0; layout.len()];
+        (self.m, self.v) = match (config.optimizer, &state.moments) {
+            (OptimizerKind::AdamW, Some(moments)) => {
+                (layout.flatten(&moments.m), layout.flatten(&moments.v))
+            }
+            (OptimizerKind::AdamW, None) => (vec![0.0; layout.len()], vec![0.0; layout.len()]),
+            (OptimizerKind::Sgd, _) => (Vec::new(), Vec::new()),
+        };
+        if self.m.len() != layout.len() && config.optimizer == OptimizerKind::AdamW {
+            return Err(TrainError::Config(
+                "the Adam moments do not have the parameters' shape".into(),
+            ));
+        }
+        let rows = config.batch_size * layout.factors;
+        self.scratch = Scratch {
+            user_rows: vec![0.0; rows],
+            item_rows: vec![0.0; rows],
+            x: vec![0.0; config.batch_size],
+            pred: vec![0.0; config.batch_size],
+            g: vec![0.0; config.batch_size],
+            distinct_users: Vec::with_capacity(config.batch_size),
+            distinct_items: Vec::with_capacity(config.batch_size),
+            seen_user: vec![false; layout.users],
+            seen_item: vec![false; layout.items],
+        };
+        self.started = true;
+        Ok(())
+    }
+
+    fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError> {
+        if !self.started {
+            return Err(TrainError::Other(
+                "train_batches called before start".into(),
+            ));
+        }
+        if batches.batch_size != self.config.batch_size {
+            return Err(TrainError::Other(format!(
+                "batches of {} but the backend was started for --bs {}",
+                batches.batch_size, self.config.batch_size
+            )));
+        }
+        let (users, items) = (self.layout.users as u32, self.layout.items as u32);
+        if batches.users.iter().any(|&u| u >= users) || batches.items.iter().any(|&i| i >= items) {
+            return Err(TrainError::Other(format!(
+                "a batch holds a user index >= {users} or an item index >= {items}"
+            )));
+        }
+        // The step loop runs on a worker of the pool, so each step's parallel update is a cheap
+        // fork-join among awake workers rather than a wake-up call from outside the pool.
+        let pool = std::sync::Arc::clone(&self.pool);
+        let losses = pool.install(|| {
+            let mut losses = Vec::with_capacity(batches.len());
+            for (s, hyper) in batches.steps.iter().enumerate() {
+                let range = batches.range(s);
+                let loss = self.step(
+                    &batches.users[range.clone()],
+                    &batches.items[range.clone()],
+                    &batches.ratings[range],
+                    hyper,
+                );
+                losses.push(loss);
+            }
+            losses
+        });
+        Ok(losses)
+    }
+
+    fn set_eval_set(&mut self, ratings: &Ratings) -> Result<(), TrainError> {
+        self.eval = Ratings {
+            users: ratings.users.clone(),
+            items: ratings.items.clone(),
+            ratings: ratings.ratings.clone(),
+            timestamps: None,
+        };
+        Ok(())
+    }
+
+    fn eval_sum_squared_error(&mut self) -> Result<f64, TrainError> {
+        if !self.started {
+            return Err(TrainError::Other("evaluation before start".into()));
+        }
+        let params = self.layout.unflatten(&self.params);
+        Ok(sum_squared_error(
+            &self.pool,
+            &params,
+            &self.eval,
+            self.config.y_range,
+        ))
+    }
+
+    fn state(&mut self) -> Result<TrainState, TrainError> {
+        let moments = (self.config.optimizer == OptimizerKind::AdamW).then(|| AdamMoments {
+            m: self.layout.unflatten(&self.m),
+            v: self.layout.unflatten(&self.v),
+        });
+        Ok(TrainState {
+            params: self.layout.unflatten(&self.params),
+            moments,
+        })
+    }
+}
+
+/// `sum (pred - r)^2` over `ratings`: each error in f32 as the model predicts it, squared and
+/// summed in f64 within fixed chunks of [`EVAL_CHUNK`] ratings, the chunk sums added in order, so
+/// the result is the same on any number of threads.
+pub fn sum_squared_error(
+    pool: &rayon::ThreadPool,
+    params: &Params,
+    ratings: &Ratings,
+    y_range: Option<(f32, f32)>,
+) -> f64 {
+    let chunk_sum = |n0: usize| {
+        let end = (n0 + EVAL_CHUNK).min(ratings.len());
+        let mut sum = 0.0f64;
+        for n in n0..end {
+            let err =
+                params.predict(ratings.users[n], ratings.items[n], y_range) - ratings.ratings[n];
+            sum += err as f64 * err as f64;
+        }
+        sum
+    };
+    let starts: Vec<usize> = (0..ratings.len()).step_by(EVAL_CHUNK).collect();
+    let sums: Vec<f64> = pool.install(|| starts.par_iter().map(|&n0| chunk_sum(n0)).collect());
+    sums.iter().sum()
+}
