@@ -757,11 +757,18 @@ mod tests {
             let cap = (MAX_USER_SHARE_OF_ITEMS * shape.items as f64) as usize;
             assert_eq!(counts.len(), shape.users);
             assert_eq!(counts.iter().sum::<usize>(), shape.ratings, "{preset:?}");
-            assert!(counts.iter().all(|&c| (MIN_RATINGS_PER_USER..=cap).contains(&c)));
+            assert!(
+                counts
+                    .iter()
+                    .all(|&c| (MIN_RATINGS_PER_USER..=cap).contains(&c))
+            );
             // Heavy-tailed activity: the busiest user rates far more than the median one.
             let mut sorted = counts.clone();
             sorted.sort_unstable();
-            assert!(sorted[sorted.len() - 1] > 5 * sorted[sorted.len() / 2], "{preset:?}");
+            assert!(
+                sorted[sorted.len() - 1] > 5 * sorted[sorted.len() / 2],
+                "{preset:?}"
+            );
         }
     }
 
