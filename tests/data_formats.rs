@@ -223,7 +223,6 @@ fn unknown_data_names_list_what_is_accepted() {
 }
 
 #[test]
-#[ignore = "needs synth::generate from the synth branch; run with --ignored once it is merged"]
 fn synthetic_data_loads_in_memory() {
     let data = load("synthetic:ml-100k", &LoadOptions::default()).unwrap();
     assert_eq!(data.ratings.len(), 100_000);
