@@ -68,3 +68,37 @@ fn sgd_constant_on_synthetic_data_matches_cpu_within_1e_3() {
         ..TrainConfig::default()
     });
 }
+
+/// The project's own synthetic generator (`synthetic:ml-100k`, seed 42), every tenth rating so the
+/// run stays short on a software adapter, the full U x I parameter tables, the default recipe.
+#[test]
+fn default_recipe_on_the_synthetic_ml100k_preset_matches_cpu_within_1e_3() {
+    use collabgpu::data::synth::{Preset, generate};
+    let Some(device) = gpu_device() else { return };
+    let synthetic = generate(Preset::Ml100k, 42).expect("the ml-100k preset generates");
+    let dataset = synthetic.dataset;
+    let every_tenth: Vec<u32> = (0..dataset.ratings.len() as u32).step_by(10).collect();
+    let data = dataset.ratings.select(&every_tenth);
+    let (users, items) = (dataset.users.len(), dataset.items.len());
+    let config = TrainConfig::default();
+    let (train, valid) = random_split(&data, 0.2, config.seed);
+    let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
+    let on_gpu = train_run(&mut gpu, &config, users, items, &train, &valid);
+    let on_cpu = train_run(
+        &mut CpuBackend::new(1).unwrap(),
+        &config,
+        users,
+        items,
+        &train,
+        &valid,
+    );
+    let (g, c) = (
+        on_gpu.final_valid_loss().unwrap(),
+        on_cpu.final_valid_loss().unwrap(),
+    );
+    eprintln!("synthetic:ml-100k (1/10): final validation MSE gpu {g} cpu {c}");
+    assert!(
+        (g - c).abs() <= 1e-3,
+        "final validation MSE: gpu {g} vs cpu {c}, more than 1e-3 apart"
+    );
+}
