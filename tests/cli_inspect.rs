@@ -33,7 +33,11 @@ fn json(args: &[&str]) -> Value {
 }
 
 fn stderr_of_failure(output: &Output) -> String {
-    assert!(!output.status.success(), "expected a failure, got {:?}", output);
+    assert!(
+        !output.status.success(),
+        "expected a failure, got {:?}",
+        output
+    );
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
@@ -104,21 +108,43 @@ fn y(x: f64) -> f64 {
 }
 
 fn number(value: &Value) -> f64 {
-    value.as_f64().unwrap_or_else(|| panic!("not a number: {value}"))
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a number: {value}"))
 }
 
 #[test]
 fn predict_gives_the_sigmoid_of_the_raw_score() {
     let dir = tempfile::tempdir().unwrap();
     let model = write_hand_model(dir.path());
-    let got = json(&["predict", "--model", path(&model), "--user", "1", "--item", "5", "--json"]);
+    let got = json(&[
+        "predict",
+        "--model",
+        path(&model),
+        "--user",
+        "1",
+        "--item",
+        "5",
+        "--json",
+    ]);
     assert_eq!(got["user"], "1");
     assert_eq!(got["title"], "Silence of the Lambs, The (1991)");
     assert!((number(&got["raw_score"]) - 2.6).abs() < 1e-6, "{got}");
     assert!((number(&got["prediction"]) - y(2.6)).abs() < 1e-5, "{got}");
-    let text = stdout(&collabgpu(&["predict", "--model", path(&model), "--user", "2", "--item", "9"]));
+    let text = stdout(&collabgpu(&[
+        "predict",
+        "--model",
+        path(&model),
+        "--user",
+        "2",
+        "--item",
+        "9",
+    ]));
     // Raw score 2 - 0.2 + 0.25 = 2.05.
-    let want = format!("user 2, item 9 (Star Wars (1977)): predicted rating {:.4}", y(2.05));
+    let want = format!(
+        "user 2, item 9 (Star Wars (1977)): predicted rating {:.4}",
+        y(2.05)
+    );
     assert!(text.contains(&want), "{text}");
 }
 
@@ -127,21 +153,43 @@ fn unknown_user_and_item_fail_naming_them() {
     let dir = tempfile::tempdir().unwrap();
     let model = write_hand_model(dir.path());
     let err = stderr_of_failure(&collabgpu(&[
-        "predict", "--model", path(&model), "--user", "404", "--item", "5",
+        "predict",
+        "--model",
+        path(&model),
+        "--user",
+        "404",
+        "--item",
+        "5",
     ]));
     assert!(err.contains("user \"404\" is not in the model"), "{err}");
     let err = stderr_of_failure(&collabgpu(&[
-        "predict", "--model", path(&model), "--user", "1", "--item", "Casablanca",
+        "predict",
+        "--model",
+        path(&model),
+        "--user",
+        "1",
+        "--item",
+        "Casablanca",
     ]));
     assert!(err.contains("no item matches \"Casablanca\""), "{err}");
     let err = stderr_of_failure(&collabgpu(&[
-        "similar", "--model", path(&model), "--item", "lambs",
+        "similar",
+        "--model",
+        path(&model),
+        "--item",
+        "lambs",
     ]));
     assert!(err.contains("\"lambs\" matches 2 items"), "{err}");
-    assert!(err.contains("Lambs of God (1994)") && err.contains("id 5"), "{err}");
+    assert!(
+        err.contains("Lambs of God (1994)") && err.contains("id 5"),
+        "{err}"
+    );
     let missing = dir.path().join("missing.safetensors");
     let err = stderr_of_failure(&collabgpu(&["biases", "--model", path(&missing)]));
-    assert!(err.contains("cannot read --model") && err.contains("missing.safetensors"), "{err}");
+    assert!(
+        err.contains("cannot read --model") && err.contains("missing.safetensors"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -149,7 +197,14 @@ fn eval_counts_ratings_of_unknown_ids() {
     let dir = tempfile::tempdir().unwrap();
     let model = write_hand_model(dir.path());
     let data = write_ratings(dir.path());
-    let got = json(&["eval", "--model", path(&model), "--data", path(&data), "--json"]);
+    let got = json(&[
+        "eval",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data),
+        "--json",
+    ]);
     assert_eq!(got["ratings"], 6);
     assert_eq!(got["evaluated"], 3);
     assert_eq!(got["skipped"], 3);
@@ -162,7 +217,13 @@ fn eval_counts_ratings_of_unknown_ids() {
     assert!((number(&got["mse"]) - mse).abs() < 1e-5, "{got} vs {mse}");
     assert!((number(&got["rmse"]) - mse.sqrt()).abs() < 1e-5, "{got}");
     assert!((number(&got["mae"]) - mae).abs() < 1e-5, "{got} vs {mae}");
-    let text = stdout(&collabgpu(&["eval", "--model", path(&model), "--data", path(&data)]));
+    let text = stdout(&collabgpu(&[
+        "eval",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data),
+    ]));
     assert!(
         text.contains("skipped           3 (unknown user: 2 ratings of 1 users; unknown item: 2 ratings of 1 items)"),
         "{text}"
@@ -177,8 +238,16 @@ fn recommend_leaves_out_rated_items() {
     let model = write_hand_model(dir.path());
     let data = write_ratings(dir.path());
     let got = json(&[
-        "recommend", "--model", path(&model), "--user", "1", "--n", "2",
-        "--exclude-rated", path(&data), "--json",
+        "recommend",
+        "--model",
+        path(&model),
+        "--user",
+        "1",
+        "--n",
+        "2",
+        "--exclude-rated",
+        path(&data),
+        "--json",
     ]);
     // User 1 rated items 5 and 42 (42 is unknown to the model): 7 (raw 0.9) and 9 (0.35) lead.
     assert_eq!(got["excluded"], 1);
@@ -190,7 +259,15 @@ fn recommend_leaves_out_rated_items() {
         .collect();
     assert_eq!(ids, ["7", "9"]);
     assert!((number(&got["recommendations"][0]["score"]) - y(0.9)).abs() < 1e-5);
-    let text = stdout(&collabgpu(&["recommend", "--model", path(&model), "--user", "1", "--n", "1"]));
+    let text = stdout(&collabgpu(&[
+        "recommend",
+        "--model",
+        path(&model),
+        "--user",
+        "1",
+        "--n",
+        "1",
+    ]));
     assert!(text.contains("items they rated are included"), "{text}");
     assert!(text.contains("Silence of the Lambs, The (1991)"), "{text}");
 }
@@ -200,7 +277,12 @@ fn similar_lists_neighbours_by_cosine() {
     let dir = tempfile::tempdir().unwrap();
     let model = write_hand_model(dir.path());
     let got = json(&[
-        "similar", "--model", path(&model), "--item", "silence of the lambs", "--json",
+        "similar",
+        "--model",
+        path(&model),
+        "--item",
+        "silence of the lambs",
+        "--json",
     ]);
     assert_eq!(got["item"], "5");
     let ids: Vec<&str> = got["similar"]
@@ -210,12 +292,46 @@ fn similar_lists_neighbours_by_cosine() {
         .map(|r| r["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["7", "9", "11"]);
+    // Among items with at least one rating in the written data only item 9 is left.
+    let data = write_ratings(dir.path());
+    let got = json(&[
+        "similar",
+        "--model",
+        path(&model),
+        "--item",
+        "5",
+        "--data",
+        path(&data),
+        "--min-ratings",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(got["min_ratings"], 1);
+    let ids: Vec<&str> = got["similar"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["9"]);
     let text = stdout(&collabgpu(&[
-        "similar", "--model", path(&model), "--item", "star wars", "--n", "1",
+        "similar",
+        "--model",
+        path(&model),
+        "--item",
+        "star wars",
+        "--n",
+        "1",
     ]));
     // "star wars" names item 9 exactly; (0, 1) is closest to (-1, 0.2): cosine 0.2 / sqrt(1.04).
-    assert!(text.contains("similar to Star Wars (1977) (id 9)"), "{text}");
-    assert!(text.contains("0.1961  11        Star Wars Holiday Special (1978)"), "{text}");
+    assert!(
+        text.contains("similar to Star Wars (1977) (id 9)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0.1961  11        Star Wars Holiday Special (1978)"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -224,7 +340,14 @@ fn biases_show_lowest_and_highest_with_mean_and_count() {
     let model = write_hand_model(dir.path());
     let data = write_ratings(dir.path());
     let got = json(&[
-        "biases", "--model", path(&model), "--n", "1", "--data", path(&data), "--json",
+        "biases",
+        "--model",
+        path(&model),
+        "--n",
+        "1",
+        "--data",
+        path(&data),
+        "--json",
     ]);
     assert_eq!(got["highest"][0]["id"], "5");
     // Item 5 is rated 3, 4 and 5 (once by user 99, whom the model does not know: the item's count
@@ -235,9 +358,22 @@ fn biases_show_lowest_and_highest_with_mean_and_count() {
     assert_eq!(got["lowest"][0]["ratings"], 0);
     let text = stdout(&collabgpu(&["biases", "--model", path(&model), "--n", "2"]));
     assert!(text.contains("biases only: give --data"), "{text}");
-    assert!(text.contains("-1.0000       -        -  7         Lambs of God (1994)"), "{text}");
-    let text = stdout(&collabgpu(&["biases", "--model", path(&model), "--users", "--n", "1"]));
-    assert!(text.contains("Highest user biases:") && text.contains("0.1000"), "{text}");
+    assert!(
+        text.contains("-1.0000       -        -  7         Lambs of God (1994)"),
+        "{text}"
+    );
+    let text = stdout(&collabgpu(&[
+        "biases",
+        "--model",
+        path(&model),
+        "--users",
+        "--n",
+        "1",
+    ]));
+    assert!(
+        text.contains("Highest user biases:") && text.contains("0.1000"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -247,8 +383,16 @@ fn plot_writes_factor_maps_and_loss_curves() {
     let data = write_ratings(dir.path());
     let svg = dir.path().join("factors.svg");
     let got = json(&[
-        "plot", "--model", path(&model), "--data", path(&data), "--label", "1",
-        "--out", path(&svg), "--json",
+        "plot",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data),
+        "--label",
+        "1",
+        "--out",
+        path(&svg),
+        "--json",
     ]);
     // Only items 5 and 9 have ratings; 5 is the most rated.
     assert_eq!(got["fitted_items"], 2);
@@ -265,7 +409,13 @@ fn plot_writes_factor_maps_and_loss_curves() {
     )
     .unwrap();
     let png = dir.path().join("loss.png");
-    let text = stdout(&collabgpu(&["plot", "--log", path(&log), "--out", path(&png)]));
+    let text = stdout(&collabgpu(&[
+        "plot",
+        "--log",
+        path(&log),
+        "--out",
+        path(&png),
+    ]));
     assert!(text.contains("2 epochs"), "{text}");
     assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
 
@@ -288,28 +438,71 @@ fn a_model_the_binary_trains_can_be_inspected() {
     }
     std::fs::write(dir.path().join("u.data"), ratings).unwrap();
     let titles: String = (1..=6)
-        .map(|item| format!("{}|Film {item} (199{item})|||{}\n", item * 10, "|0".repeat(19)))
+        .map(|item| {
+            format!(
+                "{}|Film {item} (199{item})|||{}\n",
+                item * 10,
+                "|0".repeat(19)
+            )
+        })
         .collect();
     std::fs::write(dir.path().join("u.item"), titles).unwrap();
     let model = dir.path().join("m.safetensors");
     let data = path(dir.path());
     stdout(&collabgpu(&[
-        "train", "--data", data, "--epochs", "2", "--factors", "3", "--bs", "8",
-        "--out", path(&model),
+        "train",
+        "--data",
+        data,
+        "--epochs",
+        "2",
+        "--factors",
+        "3",
+        "--bs",
+        "8",
+        "--out",
+        path(&model),
     ]));
     let eval = json(&["eval", "--model", path(&model), "--data", data, "--json"]);
     assert_eq!(eval["evaluated"], 72);
     assert_eq!(eval["skipped"], 0);
-    assert!(number(&eval["rmse"]) > 0.0 && number(&eval["rmse"]) < 5.5, "{eval}");
+    assert!(
+        number(&eval["rmse"]) > 0.0 && number(&eval["rmse"]) < 5.5,
+        "{eval}"
+    );
     let top = json(&[
-        "recommend", "--model", path(&model), "--user", "3", "--exclude-rated", data, "--json",
+        "recommend",
+        "--model",
+        path(&model),
+        "--user",
+        "3",
+        "--exclude-rated",
+        data,
+        "--json",
     ]);
     assert_eq!(top["excluded"], 6);
     assert_eq!(top["recommendations"].as_array().unwrap().len(), 0);
-    let near = json(&["similar", "--model", path(&model), "--item", "film 2", "--n", "5", "--json"]);
+    let near = json(&[
+        "similar",
+        "--model",
+        path(&model),
+        "--item",
+        "film 2",
+        "--n",
+        "5",
+        "--json",
+    ]);
     assert_eq!(near["item"], "20");
     assert_eq!(near["similar"].as_array().unwrap().len(), 5);
-    let predict = json(&["predict", "--model", path(&model), "--user", "12", "--item", "60", "--json"]);
+    let predict = json(&[
+        "predict",
+        "--model",
+        path(&model),
+        "--user",
+        "12",
+        "--item",
+        "60",
+        "--json",
+    ]);
     let prediction = number(&predict["prediction"]);
     assert!((0.0..=5.5).contains(&prediction), "{predict}");
 }
@@ -321,8 +514,23 @@ fn ml_100k_biases_put_classics_on_top() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.safetensors");
     let data = ml_100k();
-    stdout(&collabgpu(&["train", "--data", &data, "--out", path(&model)]));
-    let got = json(&["biases", "--model", path(&model), "--n", "15", "--data", &data, "--json"]);
+    stdout(&collabgpu(&[
+        "train",
+        "--data",
+        &data,
+        "--out",
+        path(&model),
+    ]));
+    let got = json(&[
+        "biases",
+        "--model",
+        path(&model),
+        "--n",
+        "15",
+        "--data",
+        &data,
+        "--json",
+    ]);
     let titles: Vec<&str> = got["highest"]
         .as_array()
         .unwrap()
@@ -347,7 +555,10 @@ fn ml_100k_biases_put_classics_on_top() {
         .iter()
         .filter(|c| titles.iter().any(|t| t.contains(*c)))
         .count();
-    assert!(found >= 4, "only {found} classics among the highest biases: {titles:?}");
+    assert!(
+        found >= 4,
+        "only {found} classics among the highest biases: {titles:?}"
+    );
     // The most-liked items are well rated on average: every top-15 item has a mean rating above 3.5.
     for row in got["highest"].as_array().unwrap() {
         assert!(number(&row["mean_rating"]) > 3.5, "{row}");

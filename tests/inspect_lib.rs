@@ -141,8 +141,16 @@ fn bias_tables_sort_and_carry_mean_and_count() {
     let counts = RatingCounts::of(&model, &data);
     assert_eq!(counts.most_rated_items(), vec![0, 2]);
     let table = bias_table(&model, false, Some(&counts), 2);
-    let highest: Vec<(&str, f32)> = table.highest.iter().map(|r| (r.id.as_str(), r.bias)).collect();
-    let lowest: Vec<(&str, f32)> = table.lowest.iter().map(|r| (r.id.as_str(), r.bias)).collect();
+    let highest: Vec<(&str, f32)> = table
+        .highest
+        .iter()
+        .map(|r| (r.id.as_str(), r.bias))
+        .collect();
+    let lowest: Vec<(&str, f32)> = table
+        .lowest
+        .iter()
+        .map(|r| (r.id.as_str(), r.bias))
+        .collect();
     assert_eq!(highest, [("5", 0.5), ("9", 0.25)]);
     assert_eq!(lowest, [("7", -1.0), ("11", 0.0)]);
     assert_eq!(table.highest[0].mean_rating, Some(4.0));
@@ -150,7 +158,10 @@ fn bias_tables_sort_and_carry_mean_and_count() {
     assert_eq!(table.lowest[0].ratings, Some(0));
     assert_eq!(table.lowest[0].mean_rating, None);
     let users = bias_table(&model, true, None, 1);
-    assert_eq!((users.highest[0].id.as_str(), users.lowest[0].id.as_str()), ("1", "2"));
+    assert_eq!(
+        (users.highest[0].id.as_str(), users.lowest[0].id.as_str()),
+        ("1", "2")
+    );
     assert_eq!(users.highest[0].title, None);
     assert_eq!(users.highest[0].ratings, None);
 }
@@ -180,7 +191,10 @@ fn an_ambiguous_title_lists_the_candidates() {
     assert_eq!(ids, ["5", "7"]);
     let message = err.to_string();
     assert!(message.contains("Lambs of God (1994)"), "{message}");
-    assert!(message.contains("Silence of the Lambs, The (1991)"), "{message}");
+    assert!(
+        message.contains("Silence of the Lambs, The (1991)"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -189,7 +203,10 @@ fn unknown_users_and_items_say_what_was_not_found() {
     let err = find_user(&model, "77").unwrap_err().to_string();
     assert!(err.contains("\"77\"") && err.contains("3 users"), "{err}");
     let err = find_item(&model, "casablanca").unwrap_err().to_string();
-    assert!(err.contains("\"casablanca\"") && err.contains("no title contains it"), "{err}");
+    assert!(
+        err.contains("\"casablanca\"") && err.contains("no title contains it"),
+        "{err}"
+    );
     let mut untitled = model;
     untitled.titles = None;
     let err = find_item(&untitled, "star").unwrap_err().to_string();
@@ -214,10 +231,17 @@ fn pca_finds_a_known_axis() {
     for (got, want) in pca.components[1].iter().zip(e) {
         assert!(near(*got, want), "{:?}", pca.components);
     }
-    assert!(near(pca.variances[0], 2.0) && near(pca.variances[1], 0.008), "{:?}", pca.variances);
+    assert!(
+        near(pca.variances[0], 2.0) && near(pca.variances[1], 0.008),
+        "{:?}",
+        pca.variances
+    );
     assert!(near(pca.total_variance, 2.008));
     for j in 0..5 {
         let projected = pca.project(&rows[j * 3..][..3]);
-        assert!(near(projected[0], t[j]) && near(projected[1], s[j]), "{projected:?}");
+        assert!(
+            near(projected[0], t[j]) && near(projected[1], s[j]),
+            "{projected:?}"
+        );
     }
 }

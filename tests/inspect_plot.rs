@@ -32,7 +32,11 @@ fn log_reader_keeps_epoch_lines_and_ignores_the_rest() {
         .collect();
     assert_eq!(
         got,
-        [(1.0, 0.9, Some(0.95)), (2.0, 0.7, Some(0.85)), (3.0, 0.6, None)]
+        [
+            (1.0, 0.9, Some(0.95)),
+            (2.0, 0.7, Some(0.85)),
+            (3.0, 0.6, None)
+        ]
     );
 }
 
@@ -40,9 +44,14 @@ fn log_reader_keeps_epoch_lines_and_ignores_the_rest() {
 fn log_reader_names_the_bad_line_and_the_empty_log() {
     let text = "{\"epoch\":1,\"train_loss\":0.9}\n{\"epoch\":2,\"train_loss\":\"high\"}\n";
     let err = parse_log(text, Path::new("t.jsonl")).unwrap_err();
-    assert!(matches!(err, InspectError::BadLogLine { line: 2, .. }), "{err}");
+    assert!(
+        matches!(err, InspectError::BadLogLine { line: 2, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("t.jsonl, line 2"), "{err}");
-    let err = parse_log("hello\n", Path::new("t.jsonl")).unwrap_err().to_string();
+    let err = parse_log("hello\n", Path::new("t.jsonl"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("train --json"), "{err}");
 }
 
@@ -54,13 +63,22 @@ fn loss_chart_draws_both_curves_with_legend_and_axes() {
     assert_eq!(chart.series[1].points, [(1.0, 0.95), (2.0, 0.85)]);
     let svg = chart.to_svg();
     assert!(svg.starts_with("<svg"), "{svg:.200}");
-    for text in ["Loss per epoch", "train loss", "validation loss", ">epoch<", "loss (MSE)"] {
+    for text in [
+        "Loss per epoch",
+        "train loss",
+        "validation loss",
+        ">epoch<",
+        "loss (MSE)",
+    ] {
         assert!(svg.contains(text), "{text:?} missing from the SVG");
     }
     // Whole-epoch ticks only: 1, 2, 3, and no 1.5.
     assert!(svg.contains(">2</text>") && !svg.contains(">1.5</text>"));
     assert_eq!(svg.matches("<polyline").count(), 2);
-    assert_eq!(png_size(&chart.to_png().unwrap()), (chart.width, chart.height));
+    assert_eq!(
+        png_size(&chart.to_png().unwrap()),
+        (chart.width, chart.height)
+    );
 }
 
 /// Items on a line through the origin along (1, 1), plus small noise, so PC1 is that line.
@@ -97,7 +115,14 @@ fn factor_map_labels_the_most_rated_and_fits_the_main_axis() {
     let counts = RatingCounts {
         users: vec![(0.0, 0)],
         // Items 4, 1 and 5 are the most rated; item 3 has no rating.
-        items: vec![(3.0, 1), (20.0, 5), (6.0, 2), (0.0, 0), (40.0, 9), (12.0, 3)],
+        items: vec![
+            (3.0, 1),
+            (20.0, 5),
+            (6.0, 2),
+            (0.0, 0),
+            (40.0, 9),
+            (12.0, 3),
+        ],
     };
     let map = factor_map(&model, Some(&counts), 2);
     assert_eq!(map.fitted, [4, 1, 5, 2, 0]);
@@ -105,9 +130,20 @@ fn factor_map_labels_the_most_rated_and_fits_the_main_axis() {
     let axis = &map.pca.components[0];
     let half = 0.5f64.sqrt();
     // The wobble leans a little with t on this subset, so the axis is near, not at, the diagonal.
-    assert!((axis[0] - half).abs() < 0.02 && (axis[1] - half).abs() < 0.02, "{axis:?}");
-    assert!(map.chart.title.contains("5 most-rated items"), "{}", map.chart.title);
-    assert!(map.chart.x_label.starts_with("PC1 (99."), "{}", map.chart.x_label);
+    assert!(
+        (axis[0] - half).abs() < 0.02 && (axis[1] - half).abs() < 0.02,
+        "{axis:?}"
+    );
+    assert!(
+        map.chart.title.contains("5 most-rated items"),
+        "{}",
+        map.chart.title
+    );
+    assert!(
+        map.chart.x_label.starts_with("PC1 (99."),
+        "{}",
+        map.chart.x_label
+    );
     let svg = map.chart.to_svg();
     // Titles are escaped, and only the labelled ones appear.
     assert!(svg.contains("Movie &lt;4&gt; &amp; Co"), "labels missing");
@@ -134,6 +170,9 @@ fn charts_are_written_by_extension_and_other_names_refused() {
     let svg = std::fs::read_to_string(dir.path().join("a.svg")).unwrap();
     assert!(svg.ends_with("</svg>\n"));
     png_size(&std::fs::read(dir.path().join("a.PNG")).unwrap());
-    let err = chart.save(&dir.path().join("a.jpg")).unwrap_err().to_string();
+    let err = chart
+        .save(&dir.path().join("a.jpg"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(".svg or .png"), "{err}");
 }

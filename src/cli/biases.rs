@@ -44,7 +44,9 @@ pub fn run(args: &BiasesArgs) -> anyhow::Result<()> {
     }
     let what = if args.users { "user" } else { "item" };
     if counts.is_none() {
-        println!("(biases only: give --data DATA for each {what}'s mean rating and number of ratings)");
+        println!(
+            "(biases only: give --data DATA for each {what}'s mean rating and number of ratings)"
+        );
     }
     for (heading, rows) in [("Lowest", &table.lowest), ("Highest", &table.highest)] {
         println!("{heading} {what} biases:");
@@ -64,7 +66,9 @@ pub fn run(args: &BiasesArgs) -> anyhow::Result<()> {
 }
 
 fn format_row(row: &BiasRow) -> String {
-    let mean = row.mean_rating.map_or("-".to_string(), |m| format!("{m:.2}"));
+    let mean = row
+        .mean_rating
+        .map_or("-".to_string(), |m| format!("{m:.2}"));
     let count = row.ratings.map_or("-".to_string(), |c| c.to_string());
     format!(
         "{:>8.4}  {:>6}  {:>7}  {:<8}  {}",
@@ -72,7 +76,11 @@ fn format_row(row: &BiasRow) -> String {
         mean,
         count,
         row.id,
-        if row.title.is_some() { title_or_dash(&row.title) } else { "" }
+        if row.title.is_some() {
+            title_or_dash(&row.title)
+        } else {
+            ""
+        }
     )
     .trim_end()
     .to_string()

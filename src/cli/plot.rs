@@ -46,7 +46,10 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
         (Some(path), _) => {
             let model = load_model(path)?;
             let counts = match &args.data {
-                Some(data) => Some(RatingCounts::of(&model, &load_data_for(&model, data, "--data")?)),
+                Some(data) => Some(RatingCounts::of(
+                    &model,
+                    &load_data_for(&model, data, "--data")?,
+                )),
                 None => None,
             };
             let map = factor_map(&model, counts.as_ref(), args.label);
@@ -61,9 +64,14 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
         }
         (None, Some(path)) => {
             let epochs = read_log(path)?;
-            let name = path.file_name().map_or(String::new(), |n| n.to_string_lossy().into_owned());
+            let name = path
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
             let summary = json!({ "kind": "loss", "epochs": epochs.len() });
-            (loss_chart(&epochs, &format!("Loss per epoch ({name})")), summary)
+            (
+                loss_chart(&epochs, &format!("Loss per epoch ({name})")),
+                summary,
+            )
         }
         (None, None) => unreachable!("clap requires --model or --log"),
     };
@@ -78,7 +86,9 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
         let detail = match summary["kind"].as_str() {
             Some("factors") => format!(
                 "{} items, {} labelled ({})",
-                summary["fitted_items"], summary["labelled"], summary["labels_by"].as_str().unwrap_or("")
+                summary["fitted_items"],
+                summary["labelled"],
+                summary["labels_by"].as_str().unwrap_or("")
             ),
             _ => format!("{} epochs", summary["epochs"]),
         };

@@ -39,18 +39,26 @@ pub fn run(args: &RecommendArgs) -> anyhow::Result<()> {
             let dataset = load_data_for(&model, data, "--exclude-rated")?;
             match rated_by(&model, &dataset, model.users.raw(user)) {
                 Some(rated) => {
-                    let note = format!("leaving out the {} items they rated in {}", rated.len(), dataset.source);
+                    let note = format!(
+                        "leaving out the {} items they rated in {}",
+                        rated.len(),
+                        dataset.source
+                    );
                     (rated, note)
                 }
                 None => (
                     HashSet::new(),
-                    format!("they have no ratings in {}, so nothing is left out", dataset.source),
+                    format!(
+                        "they have no ratings in {}, so nothing is left out",
+                        dataset.source
+                    ),
                 ),
             }
         }
         None => (
             HashSet::new(),
-            "items they rated are included; give --exclude-rated DATA to leave them out".to_string(),
+            "items they rated are included; give --exclude-rated DATA to leave them out"
+                .to_string(),
         ),
     };
     let top = recommend(&model, user, &rated, args.n);
@@ -63,7 +71,11 @@ pub fn run(args: &RecommendArgs) -> anyhow::Result<()> {
         println!("{line}");
         return Ok(());
     }
-    println!("Top {} items for user {} ({excluded_note}):", top.len(), model.users.raw(user));
+    println!(
+        "Top {} items for user {} ({excluded_note}):",
+        top.len(),
+        model.users.raw(user)
+    );
     println!("{:>4}  {:>9}  {:<8}  title", "rank", "predicted", "id");
     for (rank, item) in top.iter().enumerate() {
         println!(

@@ -96,13 +96,14 @@ pub fn canonical_title(title: &str) -> String {
     let mut text = title.trim().to_lowercase();
     if let Some(open) = text.rfind('(') {
         let inside = text[open + 1..].trim_end_matches(')');
-        if text.ends_with(')') && !inside.is_empty() && inside.chars().all(|c| c.is_ascii_digit())
-        {
+        if text.ends_with(')') && !inside.is_empty() && inside.chars().all(|c| c.is_ascii_digit()) {
             text.truncate(open);
         }
     }
     let mut text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    for article in ["the", "a", "an", "les", "la", "le", "il", "el", "das", "die", "der"] {
+    for article in [
+        "the", "a", "an", "les", "la", "le", "il", "el", "das", "die", "der",
+    ] {
         if let Some(rest) = text.strip_suffix(&format!(", {article}")) {
             text = rest.to_string();
             break;
@@ -131,10 +132,7 @@ mod tests {
         );
         assert_eq!(canonical_title("Star Wars (1977)"), "star wars");
         // A parenthesis that is not a year stays.
-        assert_eq!(
-            canonical_title("Seven (Se7en) (1995)"),
-            "seven (se7en)"
-        );
+        assert_eq!(canonical_title("Seven (Se7en) (1995)"), "seven (se7en)");
         assert_eq!(canonical_title("Theodore Rex (1995)"), "theodore rex");
     }
 }

@@ -20,7 +20,9 @@ pub mod rank;
 pub use lookup::{ItemCandidate, find_item, find_user};
 pub use metrics::{EvalReport, evaluate};
 pub use pca::Pca;
-pub use rank::{BiasRow, BiasTable, Scored, bias_table, recommend, similar_items};
+pub use rank::{
+    BiasRow, BiasTable, Scored, bias_table, recommend, similar_items, similar_items_where,
+};
 
 /// Errors of the inspection commands. Each says what was not found or what is wrong, and what to
 /// do about it.

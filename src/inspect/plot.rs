@@ -93,7 +93,14 @@ trait Canvas {
     fn polyline(&mut self, points: &[(f64, f64)], color: Rgb, width: f64);
     fn circle(&mut self, centre: (f64, f64), radius: f64, color: Rgb, opacity: f64);
     /// A filled rectangle, optionally outlined.
-    fn rect(&mut self, corner: (f64, f64), size: (f64, f64), fill: Rgb, opacity: f64, outline: Option<Rgb>);
+    fn rect(
+        &mut self,
+        corner: (f64, f64),
+        size: (f64, f64),
+        fill: Rgb,
+        opacity: f64,
+        outline: Option<Rgb>,
+    );
     /// Text whose baseline-ish bottom is at `at.1`; `scale` 1 is the 8-pixel font.
     fn text(&mut self, at: (f64, f64), text: &str, anchor: Anchor, scale: u32, color: Rgb);
     /// Text turned a quarter left, centred on `at` (the y-axis title).
@@ -165,7 +172,8 @@ fn data_range(chart: &Chart) -> ((f64, f64), (f64, f64)) {
 impl Chart {
     fn draw(&self, canvas: &mut dyn Canvas) {
         let (w, h) = (self.width as f64, self.height as f64);
-        let (left, right, top, bottom) = (MARGIN_LEFT, w - MARGIN_RIGHT, MARGIN_TOP, h - MARGIN_BOTTOM);
+        let (left, right, top, bottom) =
+            (MARGIN_LEFT, w - MARGIN_RIGHT, MARGIN_TOP, h - MARGIN_BOTTOM);
         let ((x0, x1), (y0, y1)) = data_range(self);
         let px = |x: f64| left + (x - x0) / (x1 - x0) * (right - left);
         let py = |y: f64| bottom - (y - y0) / (y1 - y0) * (bottom - top);
@@ -173,7 +181,13 @@ impl Chart {
         canvas.rect((0.0, 0.0), (w, h), Rgb(255, 255, 255), 1.0, None);
         let x_ticks = nice_ticks(x0, x1, 8, self.integer_x);
         let y_ticks = nice_ticks(y0, y1, 8, false);
-        let step = |ticks: &[f64]| if ticks.len() > 1 { ticks[1] - ticks[0] } else { 1.0 };
+        let step = |ticks: &[f64]| {
+            if ticks.len() > 1 {
+                ticks[1] - ticks[0]
+            } else {
+                1.0
+            }
+        };
         for &t in &x_ticks {
             canvas.line((px(t), top), (px(t), bottom), GRID, 1.0);
             canvas.line((px(t), bottom), (px(t), bottom + 5.0), BLACK, 1.0);
@@ -186,7 +200,13 @@ impl Chart {
             let text = tick_text(t, step(&y_ticks));
             canvas.text((left - 8.0, py(t) + 4.0), &text, Anchor::End, 1, BLACK);
         }
-        canvas.rect((left, top), (right - left, bottom - top), BLACK, 0.0, Some(BLACK));
+        canvas.rect(
+            (left, top),
+            (right - left, bottom - top),
+            BLACK,
+            0.0,
+            Some(BLACK),
+        );
 
         for series in &self.series {
             let points: Vec<(f64, f64)> = series
@@ -213,8 +233,26 @@ impl Chart {
         self.draw_point_labels(canvas, (left, right, top, bottom), &px, &py);
         self.draw_legend(canvas, right, top);
 
-        canvas.text((w / 2.0, 30.0), &self.title, Anchor::Middle, 2, BLACK);
-        canvas.text(((left + right) / 2.0, h - 14.0), &self.x_label, Anchor::Middle, 1, BLACK);
+        // The title in double size when it fits the width, else in the normal size.
+        let title_scale = if text_width(&self.title, 2) <= w - 20.0 {
+            2
+        } else {
+            1
+        };
+        canvas.text(
+            (w / 2.0, 30.0),
+            &self.title,
+            Anchor::Middle,
+            title_scale,
+            BLACK,
+        );
+        canvas.text(
+            ((left + right) / 2.0, h - 14.0),
+            &self.x_label,
+            Anchor::Middle,
+            1,
+            BLACK,
+        );
         canvas.vertical_text((22.0, (top + bottom) / 2.0), &self.y_label, BLACK);
     }
 
@@ -269,7 +307,10 @@ impl Chart {
         if named.is_empty() {
             return;
         }
-        let longest = named.iter().map(|s| text_width(&s.name, 1)).fold(0.0, f64::max);
+        let longest = named
+            .iter()
+            .map(|s| text_width(&s.name, 1))
+            .fold(0.0, f64::max);
         let (width, height) = (longest + 44.0, named.len() as f64 * 18.0 + 8.0);
         let corner = (right - width - 10.0, top + 10.0);
         canvas.rect(corner, (width, height), Rgb(255, 255, 255), 0.9, Some(GREY));
@@ -304,7 +345,10 @@ impl Chart {
     /// The chart as PNG bytes.
     pub fn to_png(&self) -> Result<Vec<u8>, InspectError> {
         let pixmap = tiny_skia::Pixmap::new(self.width, self.height).ok_or_else(|| {
-            InspectError::Png(format!("a {}x{} picture is empty or too large", self.width, self.height))
+            InspectError::Png(format!(
+                "a {}x{} picture is empty or too large",
+                self.width, self.height
+            ))
         })?;
         let mut png = PngCanvas { pixmap };
         self.draw(&mut png);
@@ -371,7 +415,10 @@ impl Canvas for SvgCanvas {
     }
 
     fn polyline(&mut self, points: &[(f64, f64)], color: Rgb, width: f64) {
-        let list: Vec<String> = points.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+        let list: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect();
         self.body += &format!(
             "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"{width}\"/>\n",
             list.join(" "),
@@ -386,7 +433,14 @@ impl Canvas for SvgCanvas {
         );
     }
 
-    fn rect(&mut self, (x, y): (f64, f64), (w, h): (f64, f64), fill: Rgb, opacity: f64, outline: Option<Rgb>) {
+    fn rect(
+        &mut self,
+        (x, y): (f64, f64),
+        (w, h): (f64, f64),
+        fill: Rgb,
+        opacity: f64,
+        outline: Option<Rgb>,
+    ) {
         let stroke = outline.map_or("none".to_string(), Rgb::hex);
         self.body += &format!(
             "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{}\" fill-opacity=\"{opacity}\" stroke=\"{stroke}\"/>\n",
@@ -424,7 +478,12 @@ struct PngCanvas {
 
 fn paint(color: Rgb, opacity: f64) -> tiny_skia::Paint<'static> {
     let mut paint = tiny_skia::Paint::default();
-    paint.set_color_rgba8(color.0, color.1, color.2, (opacity.clamp(0.0, 1.0) * 255.0).round() as u8);
+    paint.set_color_rgba8(
+        color.0,
+        color.1,
+        color.2,
+        (opacity.clamp(0.0, 1.0) * 255.0).round() as u8,
+    );
     paint.anti_alias = true;
     paint
 }
@@ -482,7 +541,8 @@ impl Canvas for PngCanvas {
     }
 
     fn circle(&mut self, (cx, cy): (f64, f64), radius: f64, color: Rgb, opacity: f64) {
-        if let Some(path) = tiny_skia::PathBuilder::from_circle(cx as f32, cy as f32, radius as f32) {
+        if let Some(path) = tiny_skia::PathBuilder::from_circle(cx as f32, cy as f32, radius as f32)
+        {
             self.pixmap.fill_path(
                 &path,
                 &paint(color, opacity),
@@ -493,12 +553,23 @@ impl Canvas for PngCanvas {
         }
     }
 
-    fn rect(&mut self, (x, y): (f64, f64), (w, h): (f64, f64), fill: Rgb, opacity: f64, outline: Option<Rgb>) {
+    fn rect(
+        &mut self,
+        (x, y): (f64, f64),
+        (w, h): (f64, f64),
+        fill: Rgb,
+        opacity: f64,
+        outline: Option<Rgb>,
+    ) {
         if opacity > 0.0
             && let Some(rect) = tiny_skia::Rect::from_xywh(x as f32, y as f32, w as f32, h as f32)
         {
-            self.pixmap
-                .fill_rect(rect, &paint(fill, opacity), tiny_skia::Transform::identity(), None);
+            self.pixmap.fill_rect(
+                rect,
+                &paint(fill, opacity),
+                tiny_skia::Transform::identity(),
+                None,
+            );
         }
         if let Some(color) = outline {
             let (x1, y1) = (x + w, y + h);
@@ -513,7 +584,10 @@ impl Canvas for PngCanvas {
             Anchor::Middle => x - width / 2.0,
             Anchor::End => x - width,
         };
-        let (left, top) = (start.round() as i64, (y - 8.0 * scale as f64).round() as i64);
+        let (left, top) = (
+            start.round() as i64,
+            (y - 8.0 * scale as f64).round() as i64,
+        );
         let scale = scale as i64;
         for (n, c) in text.chars().enumerate() {
             for (row, bits) in glyph(c).iter().enumerate() {
@@ -582,7 +656,10 @@ pub fn parse_log(text: &str, path: &Path) -> Result<Vec<LogEpoch>, InspectError>
         };
         let number = |value: &Value, key: &str| {
             value.as_f64().ok_or_else(|| {
-                bad(n + 1, format!("`{key}` is {value}, expected a number: {line:.120}"))
+                bad(
+                    n + 1,
+                    format!("`{key}` is {value}, expected a number: {line:.120}"),
+                )
             })
         };
         let valid_loss = match object.get("valid_loss") {
@@ -694,7 +771,7 @@ pub fn factor_map(model: &ModelFile, counts: Option<&RatingCounts>, labels: usiz
         None => format!("all {} items", fitted.len()),
     };
     let chart = Chart {
-        title: format!("Item factors on their first two principal components ({what})"),
+        title: format!("Item factors on two principal components ({what})"),
         x_label: format!("PC1 ({:.1}% of the variance)", share(0)),
         y_label: format!("PC2 ({:.1}% of the variance)", share(1)),
         series: vec![Series {
@@ -732,9 +809,15 @@ mod tests {
 
     #[test]
     fn ticks_step_by_one_two_five() {
-        assert_eq!(nice_ticks(0.0, 1.0, 5, false), vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]);
+        assert_eq!(
+            nice_ticks(0.0, 1.0, 5, false),
+            vec![0.0, 0.2, 0.4, 0.6000000000000001, 0.8, 1.0]
+        );
         assert_eq!(nice_ticks(0.8, 5.2, 8, true), vec![1.0, 2.0, 3.0, 4.0, 5.0]);
-        assert_eq!(nice_ticks(-12.0, 37.0, 5, false), vec![-10.0, 0.0, 10.0, 20.0, 30.0]);
+        assert_eq!(
+            nice_ticks(-12.0, 37.0, 5, false),
+            vec![-10.0, 0.0, 10.0, 20.0, 30.0]
+        );
         assert_eq!(tick_text(0.6000000000000001, 0.2), "0.6");
         assert_eq!(tick_text(-0.0, 0.5), "0.0");
     }

@@ -56,6 +56,17 @@ pub fn recommend(model: &ModelFile, user: u32, rated: &HashSet<u32>, n: usize) -
 /// The `n` items whose factor rows `Q[j]` have the highest cosine similarity to `Q[item]`, the
 /// item itself left out. A zero row has similarity 0 to everything.
 pub fn similar_items(model: &ModelFile, item: u32, n: usize) -> Vec<Scored> {
+    similar_items_where(model, item, n, &|_| true)
+}
+
+/// [`similar_items`] among the items for which `keep` is true (e.g. those with enough ratings:
+/// rarely rated items keep near-random factors that can point anywhere).
+pub fn similar_items_where(
+    model: &ModelFile,
+    item: u32,
+    n: usize,
+    keep: &dyn Fn(u32) -> bool,
+) -> Vec<Scored> {
     let k = model.params.factors;
     let q = &model.params.item_factors;
     let row = |i: u32| &q[i as usize * k..][..k];
@@ -63,7 +74,7 @@ pub fn similar_items(model: &ModelFile, item: u32, n: usize) -> Vec<Scored> {
     let target = row(item);
     let target_norm = norm(target);
     let mut scores: Vec<(u32, f32)> = (0..model.items.len() as u32)
-        .filter(|&other| other != item)
+        .filter(|&other| other != item && keep(other))
         .map(|other| {
             let v = row(other);
             let dot: f64 = target
@@ -72,7 +83,11 @@ pub fn similar_items(model: &ModelFile, item: u32, n: usize) -> Vec<Scored> {
                 .map(|(&a, &b)| a as f64 * b as f64)
                 .sum();
             let denominator = target_norm * norm(v);
-            let cosine = if denominator > 0.0 { dot / denominator } else { 0.0 };
+            let cosine = if denominator > 0.0 {
+                dot / denominator
+            } else {
+                0.0
+            };
             (other, cosine as f32)
         })
         .collect();
@@ -138,8 +153,7 @@ pub fn bias_table(
                 true => model.users.raw(index).to_string(),
                 false => model.items.raw(index).to_string(),
             },
-            title: (!users && model.titles.is_some())
-                .then(|| item_title(model, index).to_string()),
+            title: (!users && model.titles.is_some()).then(|| item_title(model, index).to_string()),
             bias,
             mean_rating: stats.and_then(|(sum, count)| (count > 0).then(|| sum / count as f64)),
             ratings: stats.map(|(_, count)| count),
