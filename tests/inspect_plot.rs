@@ -135,7 +135,7 @@ fn factor_map_labels_the_most_rated_and_fits_the_main_axis() {
         "{axis:?}"
     );
     assert!(
-        map.chart.title.contains("5 most-rated items"),
+        map.chart.title.contains("the 5 most-rated items"),
         "{}",
         map.chart.title
     );

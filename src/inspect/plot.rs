@@ -271,16 +271,14 @@ impl Chart {
         for label in &self.labels {
             let (x, y) = (px(label.x), py(label.y));
             let width = text_width(&label.text, 1) + 2.0;
-            let spots = [
-                (x + 6.0, y - 5.0),
-                (x + 6.0, y - 17.0),
-                (x + 6.0, y + 7.0),
-                (x - 6.0 - width, y - 5.0),
-                (x - 6.0 - width, y - 17.0),
-                (x - 6.0 - width, y + 7.0),
-                (x - width / 2.0, y - 20.0),
-                (x - width / 2.0, y + 10.0),
-            ];
+            // Right of the point first, then left, then above or below it, each nearest first.
+            let mut spots = Vec::new();
+            for dy in [-5.0, -17.0, 7.0, -29.0, 19.0] {
+                spots.push((x + 6.0, y + dy));
+                spots.push((x - 6.0 - width, y + dy));
+            }
+            spots.push((x - width / 2.0, y - 20.0));
+            spots.push((x - width / 2.0, y + 10.0));
             let fits = |&(sx, sy): &(f64, f64)| {
                 sx >= left
                     && sx + width <= right
@@ -290,12 +288,15 @@ impl Chart {
                         sx + width <= px0 || px0 + pw <= sx || sy + height <= py0 || py0 + ph <= sy
                     })
             };
-            let (sx, sy) = spots.iter().copied().find(fits).unwrap_or((
+            let (sx, sy) = spots.iter().copied().find(|spot| fits(spot)).unwrap_or((
                 (x + 6.0).min(right - width).max(left),
                 (y - 5.0).clamp(top, bottom - height),
             ));
             placed.push((sx, sy, width, height));
             canvas.circle((x, y), 3.0, ORANGE, 1.0);
+        }
+        // Texts after every dot, so no dot is drawn over a title.
+        for (label, &(sx, sy, width, height)) in self.labels.iter().zip(&placed) {
             canvas.rect((sx, sy), (width, height), Rgb(255, 255, 255), 0.75, None);
             canvas.text((sx + 1.0, sy + 9.0), &label.text, Anchor::Start, 1, BLACK);
         }
@@ -771,7 +772,7 @@ pub fn factor_map(model: &ModelFile, counts: Option<&RatingCounts>, labels: usiz
         None => format!("all {} items", fitted.len()),
     };
     let chart = Chart {
-        title: format!("Item factors on two principal components ({what})"),
+        title: format!("Item factors of {what}"),
         x_label: format!("PC1 ({:.1}% of the variance)", share(0)),
         y_label: format!("PC2 ({:.1}% of the variance)", share(1)),
         series: vec![Series {
