@@ -18,5 +18,6 @@
 pub mod cpu;
 pub mod data;
 pub mod gpu;
+pub mod inspect;
 pub mod model;
 pub mod train;

@@ -26,6 +26,18 @@ enum Command {
     Download(cli::download::DownloadArgs),
     /// List the GPU adapters and what the engine would use of each.
     Info(cli::info::InfoArgs),
+    /// MSE, RMSE and MAE of a saved model on a ratings set (unknown ids are counted, not dropped).
+    Eval(cli::eval::EvalArgs),
+    /// The predicted rating of one user for one item (raw ids, as in the data files).
+    Predict(cli::predict::PredictArgs),
+    /// The top-N items a user has not rated, with titles and predicted ratings.
+    Recommend(cli::recommend::RecommendArgs),
+    /// The items nearest to one item by cosine similarity of item factors.
+    Similar(cli::similar::SimilarArgs),
+    /// The lowest and highest item (or user) biases, beside mean rating and number of ratings.
+    Biases(cli::biases::BiasesArgs),
+    /// Draw the item factors on two principal components, or a training log's loss, as SVG or PNG.
+    Plot(cli::plot::PlotArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,6 +48,12 @@ fn main() -> anyhow::Result<()> {
         Command::Synth(args) => cli::synth::run(args),
         Command::Download(args) => cli::download::run(args),
         Command::Info(args) => cli::info::run(args),
+        Command::Eval(args) => cli::eval::run(args),
+        Command::Predict(args) => cli::predict::run(args),
+        Command::Recommend(args) => cli::recommend::run(args),
+        Command::Similar(args) => cli::similar::run(args),
+        Command::Biases(args) => cli::biases::run(args),
+        Command::Plot(args) => cli::plot::run(args),
     }
 }
 

@@ -254,3 +254,52 @@ fn line_numbers_count_blank_lines_and_crlf_endings() {
     u_data_error(b"\n\n1\t2\t3\t100\r\n\r\n1\t2\t3\r\n", 5);
     u_data_error(b"1\t2\t3\t100\r\n1\t2\t3\t100\r\n1\t2\t6\t100\r\n", 3);
 }
+
+#[test]
+fn malformed_title_files_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "u.data", b"1\t2\t3\t100\n");
+    write(
+        dir.path(),
+        "u.item",
+        format!("2|Fine (1990)|||{}\n3|Broken\n", "|0".repeat(19)).as_bytes(),
+    );
+    let err = load(dir.path().to_str().unwrap(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("u.item, line 2")
+            && err.contains("24 |-separated fields")
+            && err.contains("3|Broken"),
+        "{err}"
+    );
+
+    let dat = tempfile::tempdir().unwrap();
+    write(dat.path(), "ratings.dat", b"1::2::3::4\n");
+    write(
+        dat.path(),
+        "movies.dat",
+        b"2::Fine (1990)::Drama\n\n3 Broken\n",
+    );
+    let err = load(dat.path().to_str().unwrap(), &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("movies.dat, line 3") && err.contains("MovieID::Title::Genres"),
+        "{err}"
+    );
+}
+
+#[test]
+fn format_csv_needs_a_file_not_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "u.data", b"1\t2\t3\t100\n");
+    let options = LoadOptions {
+        format: Format::Csv,
+        ..LoadOptions::default()
+    };
+    let err = load(dir.path().to_str().unwrap(), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("pass the ratings file itself"), "{err}");
+}

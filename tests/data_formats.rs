@@ -223,10 +223,33 @@ fn unknown_data_names_list_what_is_accepted() {
 }
 
 #[test]
-#[ignore = "needs synth::generate from the synth branch; run with --ignored once it is merged"]
 fn synthetic_data_loads_in_memory() {
     let data = load("synthetic:ml-100k", &LoadOptions::default()).unwrap();
     assert_eq!(data.ratings.len(), 100_000);
     let again = load("synthetic:ml-100k:42", &LoadOptions::default()).unwrap();
     assert_eq!(data.ratings, again.ratings, "the default seed is 42");
+}
+
+#[test]
+fn ratings_csv_columns_follow_the_header_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "ratings.csv",
+        b"movieId,userId,timestamp,rating\n296,1,1147880044,4.5\n",
+    );
+    let data = load(&file, &LoadOptions::default()).unwrap();
+    assert_eq!(data.users.raw_ids(), ["1"]);
+    assert_eq!(data.items.raw_ids(), ["296"]);
+    assert_eq!(data.ratings.ratings, vec![4.5]);
+    assert_eq!(data.ratings.timestamps, Some(vec![1_147_880_044]));
+    // Without a header the published order is assumed.
+    let bare = write(dir.path(), "ratings.csv", b"1,296,4.5,1147880044\n");
+    assert_eq!(
+        load(&bare, &LoadOptions::default())
+            .unwrap()
+            .ratings
+            .ratings,
+        vec![4.5]
+    );
 }

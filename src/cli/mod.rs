@@ -1,9 +1,16 @@
 //! One module per subcommand: its clap arguments (doc comments are the help text) and its `run`,
 //! which turns them into a validated library configuration and calls the library.
 
+pub mod biases;
 pub mod data_args;
 pub mod download;
+pub mod eval;
 pub mod info;
+pub mod model_args;
+pub mod plot;
+pub mod predict;
+pub mod recommend;
+pub mod similar;
 pub mod stats;
 pub mod synth;
 pub mod train;

@@ -128,6 +128,9 @@ pub enum DataError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// Fetching a named data set into the download cache failed.
+    #[error(transparent)]
+    Download(#[from] download::DownloadError),
 }
 
 /// How to read a ratings source. Built by the CLI from `--format`, `--delimiter`, ... flags.

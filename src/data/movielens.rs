@@ -132,7 +132,8 @@ impl Layout {
                 quoting: true,
                 trim: false,
                 header: HeaderRule::Detect,
-                columns: ColumnRule::Positions(all_four),
+                // By header name, so a file whose columns were reordered still reads right.
+                columns: ColumnRule::Auto,
                 expected_fields: Some(4),
                 double_colon: false,
                 line_shape: "4 comma-separated fields: userId,movieId,rating,timestamp".into(),

@@ -7,6 +7,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::Dataset;
+use super::delimited::IdBuildHasher;
 
 /// Ratings per user or per item.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -55,7 +56,7 @@ impl DatasetStats {
         let (users, items) = (dataset.users.len(), dataset.items.len());
         let mut per_user = vec![0u64; users];
         let mut per_item = vec![0u64; items];
-        let mut by_value: HashMap<u32, u64> = HashMap::new();
+        let mut by_value: HashMap<u32, u64, IdBuildHasher> = HashMap::default();
         let mut sum = 0.0f64;
         for n in 0..ratings.len() {
             per_user[ratings.users[n] as usize] += 1;

@@ -1,5 +1,19 @@
 //! The wgpu backend: adapter choice, one compute pipeline per WGSL kernel in `shaders/`, resident
 //! parameter and optimiser buffers, and the orchestrator that streams batches.
+//!
+//! - [`device`]: choosing and opening an adapter ([`GpuOptions`], [`Device`]).
+//! - [`shaders`]: the WGSL sources; [`kernels`]: their pipelines and the per-dispatch `Step` record.
+//! - [`buffers`]: uploads, read-backs and the [`buffers::KernelHarness`] the kernel tests use.
+//! - [`backend`]: [`GpuBackend`], the [`crate::train::Backend`] that trains on the GPU.
+
+pub mod backend;
+pub mod buffers;
+pub mod device;
+pub mod kernels;
+pub mod shaders;
+
+pub use backend::GpuBackend;
+pub use device::{Device, GpuOptions};
 
 /// Errors from the GPU backend. Messages say what to do next.
 #[derive(Debug, thiserror::Error)]

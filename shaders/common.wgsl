@@ -1,0 +1,66 @@
+// common.wgsl: prepended by the host to every kernel in this folder (see `gpu::shaders::source`).
+//
+// One `Step` record per dispatch, read through a uniform binding with a dynamic offset, so that a
+// command buffer can hold many batches and each batch finds its own slice of triples, its loss slot
+// and its optimiser hyperparameters (precomputed on the host, SPEC "Optimisers").
+//
+// Glossary: B batch size (`batch_len`), K factors, U users, I items.
+// Parameter layout (one flat f32 buffer, also for gradients and each Adam moment):
+//   P  = [0, U*K)            user factors, row-major
+//   Q  = [U*K, (U+I)*K)      item factors
+//   bu = [(U+I)*K, +U)       user biases
+//   bi = [(U+I)*K+U, +I)     item biases
+// Scratch layout for a batch capacity C (C >= B):
+//   pu = [0, C*K)  qi = [C*K, 2*C*K)  x = [2CK, +C)  pred = [+C)  g = [+C)  sq = [+C)
+
+struct Step {
+    batch_start: u32,      // first triple of this batch in the bound triples chunk
+    batch_len: u32,        // B of this batch (the last batch of an epoch may be short)
+    slot: u32,             // where this batch writes its loss (index into `losses`)
+    capacity: u32,         // C, the batch capacity the scratch buffer is laid out for
+    users: u32,            // U
+    items: u32,            // I
+    factors: u32,          // K
+    has_y_range: u32,      // 1: pred = lo + (hi - lo) * sigmoid(x); 0: pred = x
+    lo: f32,
+    hi: f32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    wd: f32,
+    step_size: f32,        // Adam's lr / (1 - beta1^t)
+    bias_correction2: f32, // Adam's 1 - beta2^t
+    param_count: u32,      // (U + I) * (K + 1)
+    pad0: u32,
+    pad1: u32,
+}
+
+struct Triple {
+    user: u32,
+    item: u32,
+    rating: f32,
+}
+
+const WORKGROUP: u32 = 64u;
+
+// Dispatches wider than the 65535-workgroup limit spill into y; this flattens them back.
+fn thread_index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return (wid.y * nwg.x + wid.x) * WORKGROUP + lid.x;
+}
+
+fn p_offset(s: Step) -> u32 { return 0u; }
+fn q_offset(s: Step) -> u32 { return s.users * s.factors; }
+fn bu_offset(s: Step) -> u32 { return (s.users + s.items) * s.factors; }
+fn bi_offset(s: Step) -> u32 { return (s.users + s.items) * s.factors + s.users; }
+
+fn pu_offset(s: Step) -> u32 { return 0u; }
+fn qi_offset(s: Step) -> u32 { return s.capacity * s.factors; }
+fn x_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors; }
+fn pred_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors + s.capacity; }
+fn g_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors + 2u * s.capacity; }
+fn sq_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors + 3u * s.capacity; }
+
+fn sigmoid(x: f32) -> f32 {
+    return 1.0 / (1.0 + exp(-x));
+}

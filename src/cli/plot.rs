@@ -1,0 +1,98 @@
+//! `collabgpu plot`: the item factors on their first two principal components, or the loss per
+//! epoch of a training log, as SVG or PNG.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use collabgpu::inspect::RatingCounts;
+use collabgpu::inspect::plot::{factor_map, loss_chart, picture_kind, read_log};
+use serde_json::json;
+
+use super::model_args::{load_data_for, load_model};
+
+/// Arguments of `collabgpu plot`.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["model", "log"])))]
+pub struct PlotArgs {
+    /// Draw this model's item factors on their first two principal components.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+
+    /// Draw train and validation loss per epoch from this JSON-lines log (`train --json` output).
+    #[arg(long, value_name = "TRAIN.jsonl")]
+    pub log: Option<PathBuf>,
+
+    /// The picture to write: FILE.svg or FILE.png.
+    #[arg(long, value_name = "FILE.svg|FILE.png")]
+    pub out: PathBuf,
+
+    /// Ratings that say which items are most rated (a MovieLens directory or file, or a data-set
+    /// name): the axes are fitted to the 1000 most-rated and the --label most-rated get titles.
+    #[arg(long, value_name = "PATH|NAME", requires = "model")]
+    pub data: Option<String>,
+
+    /// How many items to label with their titles.
+    #[arg(long, default_value_t = 40, requires = "model")]
+    pub label: usize,
+
+    /// Print one JSON object describing the picture instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
+    picture_kind(&args.out)?;
+    let (chart, summary) = match (&args.model, &args.log) {
+        (Some(path), _) => {
+            let model = load_model(path)?;
+            let counts = match &args.data {
+                Some(data) => Some(RatingCounts::of(
+                    &model,
+                    &load_data_for(&model, data, "--data")?,
+                )),
+                None => None,
+            };
+            let map = factor_map(&model, counts.as_ref(), args.label);
+            let summary = json!({
+                "kind": "factors",
+                "fitted_items": map.fitted.len(),
+                "labelled": map.labelled.len(),
+                "variance_share": map.pca.variances.iter().map(|v| v / map.pca.total_variance).collect::<Vec<_>>(),
+                "labels_by": if counts.is_some() { "most rated" } else { "farthest from the centre" },
+            });
+            (map.chart, summary)
+        }
+        (None, Some(path)) => {
+            let epochs = read_log(path)?;
+            let name = path
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+            let summary = json!({ "kind": "loss", "epochs": epochs.len() });
+            (
+                loss_chart(&epochs, &format!("Loss per epoch ({name})")),
+                summary,
+            )
+        }
+        (None, None) => unreachable!("clap requires --model or --log"),
+    };
+    chart
+        .save(&args.out)
+        .with_context(|| format!("writing --out {}", args.out.display()))?;
+    if args.json {
+        let mut summary = summary;
+        summary["out"] = args.out.display().to_string().into();
+        println!("{summary}");
+    } else {
+        let detail = match summary["kind"].as_str() {
+            Some("factors") => format!(
+                "{} items, {} labelled ({})",
+                summary["fitted_items"],
+                summary["labelled"],
+                summary["labels_by"].as_str().unwrap_or("")
+            ),
+            _ => format!("{} epochs", summary["epochs"]),
+        };
+        println!("wrote {} ({detail})", args.out.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,507 @@
+//! The GPU training backend: parameters and optimiser state resident in storage buffers for the
+//! whole run; each run of batches streams to the GPU in double-buffered chunks of triples, many
+//! batches per command buffer, and only the batch losses (per chunk) and the validation loss (one
+//! scalar per evaluation chunk) come back.
+
+use super::GpuError;
+use super::buffers::{self, STORAGE_USAGE, Triple, buffer_with, empty_buffer, pack_triples};
+use super::device::{DEFAULT_CHUNK_BYTES, Device, GpuOptions};
+use super::kernels::{Bindings, Kernel, Kernels, StepUniform};
+use crate::data::Ratings;
+use crate::model::Params;
+use crate::train::{
+    AdamMoments, Backend, Batches, OptimizerKind, TrainConfig, TrainError, TrainState,
+};
+use std::sync::Arc;
+
+/// Most batches in one chunk, whatever the binding limits allow (bounds the step records).
+const MAX_CHUNK_BATCHES: usize = 16_384;
+
+/// The wgpu backend. Build it once with [`GpuBackend::new`]; the epoch loop drives it through
+/// [`Backend`].
+#[derive(Debug)]
+pub struct GpuBackend {
+    device: Arc<Device>,
+    kernels: Kernels,
+    options: GpuOptions,
+    run: Option<Run>,
+}
+
+/// One of the two chunk slots: while the GPU trains on one, the host fills the other.
+#[derive(Debug)]
+struct ChunkSlot {
+    triples: wgpu::Buffer,
+    steps: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+}
+
+/// The validation set, uploaded once, in chunks that fit a binding.
+#[derive(Debug)]
+struct EvalSet {
+    /// One bind group per chunk, and the chunk's step record.
+    chunks: Vec<(wgpu::BindGroup, StepUniform)>,
+    readback: wgpu::Buffer,
+    _buffers: Vec<wgpu::Buffer>,
+}
+
+/// Everything that lives for one training run.
+#[derive(Debug)]
+struct Run {
+    adamw: bool,
+    shape: StepUniform,
+    params: wgpu::Buffer,
+    grads: wgpu::Buffer,
+    moments: wgpu::Buffer,
+    scratch: wgpu::Buffer,
+    losses: wgpu::Buffer,
+    claims: wgpu::Buffer,
+    slots: Vec<ChunkSlot>,
+    chunk_batches: usize,
+    eval: Option<EvalSet>,
+}
+
+impl GpuBackend {
+    /// Opens the adapter `options` choose and compiles every kernel.
+    pub fn new(options: &GpuOptions) -> Result<GpuBackend, GpuError> {
+        let device = Device::new(options)?;
+        Ok(GpuBackend::with_device(Arc::new(device), options))
+    }
+
+    /// Builds the backend on a device acquired elsewhere (tests and benches share one).
+    pub fn with_device(device: Arc<Device>, options: &GpuOptions) -> GpuBackend {
+        let kernels = Kernels::new(&device, options.force_cas_atomics);
+        GpuBackend {
+            device,
+            kernels,
+            options: options.clone(),
+            run: None,
+        }
+    }
+
+    /// The adapter's name, for reports (`train --json` prints it as `adapter`).
+    pub fn adapter_name(&self) -> &str {
+        self.device.adapter_name()
+    }
+
+    /// The device this backend runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Which scatter-add runs: `float-atomic` (native) or `cas` (compare-and-swap loop).
+    pub fn scatter_add_path(&self) -> &'static str {
+        if self.kernels.float_atomics {
+            "float-atomic"
+        } else {
+            "cas"
+        }
+    }
+
+    fn run_mut(&mut self) -> Result<&mut Run, TrainError> {
+        self.run
+            .as_mut()
+            .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))
+    }
+
+    /// The largest buffer one binding may hold on this device.
+    fn binding_limit(&self) -> u64 {
+        let limits = self.device.device.limits();
+        limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size)
+    }
+}
+
+/// Batches per chunk of triples: `requested` when a test forces it, else as many as fit both the
+/// adapter's binding limit (`limit`, already the smaller of `max_storage_buffer_binding_size` and
+/// `max_buffer_size`) and [`DEFAULT_CHUNK_BYTES`], at most [`MAX_CHUNK_BATCHES`], at least one.
+pub fn chunk_batches(limit: u64, batch_bytes: u64, requested: Option<usize>) -> usize {
+    match requested {
+        Some(n) => n.max(1),
+        None => ((limit.min(DEFAULT_CHUNK_BYTES) / batch_bytes.max(1)) as usize)
+            .clamp(1, MAX_CHUNK_BATCHES),
+    }
+}
+
+fn flatten(params: &Params) -> Vec<f32> {
+    params.tensors().concat()
+}
+
+fn unflatten(flat: &[f32], like: &Params) -> Params {
+    let mut out = Params::zeros(like.users(), like.items(), like.factors);
+    let mut at = 0;
+    for tensor in out.tensors_mut() {
+        let len = tensor.len();
+        tensor.copy_from_slice(&flat[at..at + len]);
+        at += len;
+    }
+    out
+}
+
+impl Backend for GpuBackend {
+    fn name(&self) -> String {
+        format!("{} ({:?})", self.device.info.name, self.device.info.backend)
+    }
+
+    fn start(&mut self, config: &TrainConfig, state: &TrainState) -> Result<(), TrainError> {
+        let params = &state.params;
+        let (users, items, factors) = (params.users(), params.items(), params.factors);
+        let adamw = config.optimizer == OptimizerKind::AdamW;
+        let shape = StepUniform::shape(users, items, factors, config.y_range, config.batch_size);
+        let limit = self.binding_limit();
+        let param_bytes = ((users + items) * (factors + 1) * 4) as u64;
+        if param_bytes * if adamw { 2 } else { 1 } > limit {
+            return Err(GpuError::Other(format!(
+                "the model needs {param_bytes} bytes per parameter buffer, more than this adapter binds \
+                 ({limit} bytes); use fewer --factors, or --backend cpu"
+            ))
+            .into());
+        }
+        let batch_bytes = (config.batch_size * size_of::<Triple>()) as u64;
+        if batch_bytes > limit {
+            return Err(GpuError::Other(format!(
+                "one batch of {} ratings needs {batch_bytes} bytes, more than this adapter binds ({limit}); lower --bs",
+                config.batch_size
+            ))
+            .into());
+        }
+        let chunk_batches = chunk_batches(limit, batch_bytes, self.options.chunk_batches);
+
+        let device = &self.device;
+        let flat = flatten(params);
+        let params_buffer =
+            buffer_with(device, "params", bytemuck::cast_slice(&flat), STORAGE_USAGE);
+        let grads = buffer_with(device, "grads", &vec![0u8; flat.len() * 4], STORAGE_USAGE);
+        let moments_host: Vec<f32> = match (&state.moments, adamw) {
+            (Some(moments), true) => [flatten(&moments.m), flatten(&moments.v)].concat(),
+            (None, true) => vec![0.0; 2 * flat.len()],
+            (_, false) => Vec::new(),
+        };
+        let moments = buffer_with(
+            device,
+            "moments",
+            bytemuck::cast_slice(&moments_host),
+            STORAGE_USAGE,
+        );
+        let scratch = empty_buffer(
+            device,
+            "scratch",
+            shape.scratch_len() as u64 * 4,
+            STORAGE_USAGE,
+        );
+        let losses = empty_buffer(device, "losses", chunk_batches as u64 * 4, STORAGE_USAGE);
+        let claims = buffer_with(
+            device,
+            "claims",
+            bytemuck::cast_slice(&vec![u32::MAX; users + items]),
+            STORAGE_USAGE,
+        );
+        let slots = (0..2)
+            .map(|_| {
+                let triples = empty_buffer(
+                    device,
+                    "triples",
+                    chunk_batches as u64 * batch_bytes,
+                    STORAGE_USAGE,
+                );
+                let steps = empty_buffer(
+                    device,
+                    "steps",
+                    chunk_batches as u64 * self.kernels.step_stride,
+                    wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                );
+                let readback = empty_buffer(
+                    device,
+                    "losses read-back",
+                    chunk_batches as u64 * 4,
+                    wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                );
+                let bind_group = self.kernels.bind_group(
+                    device,
+                    &Bindings {
+                        steps: &steps,
+                        params: &params_buffer,
+                        grads: &grads,
+                        moments: &moments,
+                        triples: &triples,
+                        scratch: &scratch,
+                        losses: &losses,
+                        claims: &claims,
+                    },
+                );
+                ChunkSlot {
+                    triples,
+                    steps,
+                    readback,
+                    bind_group,
+                }
+            })
+            .collect();
+        self.run = Some(Run {
+            adamw,
+            shape,
+            params: params_buffer,
+            grads,
+            moments,
+            scratch,
+            losses,
+            claims,
+            slots,
+            chunk_batches,
+            eval: None,
+        });
+        Ok(())
+    }
+
+    fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError> {
+        let device = &self.device;
+        let kernels = &self.kernels;
+        let run = self
+            .run
+            .as_ref()
+            .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))?;
+        if batches.batch_size > run.shape.capacity as usize {
+            return Err(TrainError::Other(format!(
+                "batches of {} ratings, but the GPU backend was started for --bs {}",
+                batches.batch_size, run.shape.capacity
+            )));
+        }
+        let sequence = Kernels::train_step(run.adamw);
+        let mut losses = Vec::with_capacity(batches.len());
+        // The chunk whose losses are still on their way back: (slot, batches, submission).
+        let mut pending: Option<(usize, usize, wgpu::SubmissionIndex)> = None;
+        let mut chunk_start = 0;
+        let mut chunk = 0;
+        while chunk_start < batches.len() {
+            let chunk_end = (chunk_start + run.chunk_batches).min(batches.len());
+            let slot = &run.slots[chunk % 2];
+            let first = batches.range(chunk_start).start;
+            let last = batches.range(chunk_end - 1).end;
+            let triples = pack_triples(
+                &batches.users[first..last],
+                &batches.items[first..last],
+                &batches.ratings[first..last],
+            );
+            let steps: Vec<StepUniform> = (chunk_start..chunk_end)
+                .map(|s| {
+                    let range = batches.range(s);
+                    run.shape.with_batch(
+                        range.start - first,
+                        range.len(),
+                        s - chunk_start,
+                        &batches.steps[s],
+                    )
+                })
+                .collect();
+            // Queue writes land before this submission and after every earlier one, so filling
+            // this slot while the GPU still runs the other chunk is safe.
+            device
+                .queue
+                .write_buffer(&slot.triples, 0, bytemuck::cast_slice(&triples));
+            device
+                .queue
+                .write_buffer(&slot.steps, 0, &kernels.step_bytes(&steps));
+            let mut encoder = device.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("train chunk"),
+                    timestamp_writes: None,
+                });
+                for (s, step) in steps.iter().enumerate() {
+                    for &kernel in sequence {
+                        kernels.dispatch(&mut pass, kernel, &slot.bind_group, s, step);
+                    }
+                }
+            }
+            let count = chunk_end - chunk_start;
+            encoder.copy_buffer_to_buffer(&run.losses, 0, &slot.readback, 0, count as u64 * 4);
+            let submission = device.queue.submit([encoder.finish()]);
+            if let Some((slot, count, after)) = pending.take() {
+                losses.extend(read_losses(
+                    device,
+                    &run.slots[slot].readback,
+                    count,
+                    after,
+                )?);
+            }
+            pending = Some((chunk % 2, count, submission));
+            chunk_start = chunk_end;
+            chunk += 1;
+        }
+        if let Some((slot, count, after)) = pending {
+            losses.extend(read_losses(
+                device,
+                &run.slots[slot].readback,
+                count,
+                after,
+            )?);
+        }
+        Ok(losses)
+    }
+
+    fn set_eval_set(&mut self, ratings: &Ratings) -> Result<(), TrainError> {
+        let limit = self.binding_limit().min(DEFAULT_CHUNK_BYTES);
+        let chunk_len = (limit / size_of::<Triple>() as u64).max(1) as usize;
+        let max_chunks = self.run_mut()?.chunk_batches;
+        let chunk_count = ratings.len().div_ceil(chunk_len);
+        if chunk_count > max_chunks {
+            // The losses buffer has one slot per chunk; this only bites with tiny forced chunks.
+            return Err(TrainError::Other(format!(
+                "the evaluation set needs {chunk_count} chunks but the losses buffer holds {max_chunks}; \
+                 raise the chunk size"
+            )));
+        }
+        let device = &self.device;
+        let kernels = &self.kernels;
+        let run = self.run.as_ref().expect("checked by run_mut above");
+        let steps: Vec<StepUniform> = (0..chunk_count)
+            .map(|c| StepUniform {
+                batch_start: 0,
+                batch_len: (ratings.len() - c * chunk_len).min(chunk_len) as u32,
+                slot: c as u32,
+                ..run.shape
+            })
+            .collect();
+        let steps_buffer = buffer_with(
+            device,
+            "eval steps",
+            &kernels.step_bytes(&steps),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let mut buffers = Vec::new();
+        let mut chunks = Vec::new();
+        for (c, step) in steps.into_iter().enumerate() {
+            let range = c * chunk_len..c * chunk_len + step.batch_len as usize;
+            let triples = pack_triples(
+                &ratings.users[range.clone()],
+                &ratings.items[range.clone()],
+                &ratings.ratings[range],
+            );
+            let buffer = buffer_with(
+                device,
+                "eval triples",
+                bytemuck::cast_slice(&triples),
+                STORAGE_USAGE,
+            );
+            let bind_group = kernels.bind_group(
+                device,
+                &Bindings {
+                    steps: &steps_buffer,
+                    params: &run.params,
+                    grads: &run.grads,
+                    moments: &run.moments,
+                    triples: &buffer,
+                    scratch: &run.scratch,
+                    losses: &run.losses,
+                    claims: &run.claims,
+                },
+            );
+            buffers.push(buffer);
+            chunks.push((bind_group, step));
+        }
+        buffers.push(steps_buffer);
+        let readback = empty_buffer(
+            device,
+            "eval read-back",
+            chunk_count as u64 * 4,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        self.run_mut()?.eval = Some(EvalSet {
+            chunks,
+            readback,
+            _buffers: buffers,
+        });
+        Ok(())
+    }
+
+    fn eval_sum_squared_error(&mut self) -> Result<f64, TrainError> {
+        let device = &self.device;
+        let run = self
+            .run
+            .as_ref()
+            .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))?;
+        let eval = run.eval.as_ref().ok_or_else(|| {
+            TrainError::Other(
+                "eval_sum_squared_error before set_eval_set on the GPU backend".into(),
+            )
+        })?;
+        if eval.chunks.is_empty() {
+            return Ok(0.0);
+        }
+        let mut encoder = device.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("evaluate"),
+                timestamp_writes: None,
+            });
+            for (c, (bind_group, step)) in eval.chunks.iter().enumerate() {
+                self.kernels
+                    .dispatch(&mut pass, Kernel::EvalPartial, bind_group, c, step);
+                self.kernels
+                    .dispatch(&mut pass, Kernel::EvalFinish, bind_group, c, step);
+            }
+        }
+        let count = eval.chunks.len();
+        encoder.copy_buffer_to_buffer(&run.losses, 0, &eval.readback, 0, count as u64 * 4);
+        let submission = device.queue.submit([encoder.finish()]);
+        let sums = read_losses(device, &eval.readback, count, submission)?;
+        Ok(sums.iter().map(|&s| s as f64).sum())
+    }
+
+    fn state(&mut self) -> Result<TrainState, TrainError> {
+        let device = &self.device;
+        let run = self
+            .run
+            .as_ref()
+            .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))?;
+        let shape = &run.shape;
+        let like = Params::zeros(
+            shape.users as usize,
+            shape.items as usize,
+            shape.factors as usize,
+        );
+        let n = shape.param_count as usize;
+        let params = unflatten(&buffers::read_f32(device, &run.params, n)?, &like);
+        let moments = if run.adamw {
+            let both = buffers::read_f32(device, &run.moments, 2 * n)?;
+            Some(AdamMoments {
+                m: unflatten(&both[..n], &like),
+                v: unflatten(&both[n..], &like),
+            })
+        } else {
+            None
+        };
+        Ok(TrainState { params, moments })
+    }
+}
+
+fn read_losses(
+    device: &Device,
+    readback: &wgpu::Buffer,
+    count: usize,
+    after: wgpu::SubmissionIndex,
+) -> Result<Vec<f32>, GpuError> {
+    let bytes = buffers::read_mapped(device, readback, count as u64 * 4, Some(after))?;
+    Ok(bytemuck::pod_collect_to_vec(&bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_respect_the_binding_limit() {
+        // ML-25M through a 128 MiB binding: 20M triples of 12 bytes, B = 64.
+        let batch_bytes = 64 * size_of::<Triple>() as u64;
+        let n = chunk_batches(128 << 20, batch_bytes, None);
+        assert!(n as u64 * batch_bytes <= 128 << 20);
+        assert!(n as u64 * batch_bytes <= DEFAULT_CHUNK_BYTES);
+        // A small adapter limit wins over the default size.
+        assert_eq!(chunk_batches(10 * batch_bytes + 5, batch_bytes, None), 10);
+        // Never zero, even when one batch barely fits.
+        assert_eq!(chunk_batches(batch_bytes, batch_bytes, None), 1);
+        // Tests may force tiny chunks.
+        assert_eq!(chunk_batches(128 << 20, batch_bytes, Some(3)), 3);
+    }
+}

@@ -1,0 +1,247 @@
+//! Buffer helpers: storage buffers made from host data, triples packed for the GPU, read-backs
+//! through `map_async`, and a small harness that runs chosen kernels on host data (tests, benches).
+
+use wgpu::util::DeviceExt;
+
+use super::GpuError;
+use super::device::Device;
+use super::kernels::{Bindings, Kernel, Kernels, StepUniform};
+
+/// `struct Triple` of shaders/common.wgsl: one rating as the GPU reads it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Triple {
+    pub user: u32,
+    pub item: u32,
+    pub rating: f32,
+}
+
+/// Packs the three columns into GPU triples.
+pub fn pack_triples(users: &[u32], items: &[u32], ratings: &[f32]) -> Vec<Triple> {
+    users
+        .iter()
+        .zip(items)
+        .zip(ratings)
+        .map(|((&user, &item), &rating)| Triple { user, item, rating })
+        .collect()
+}
+
+/// The usages every storage buffer gets: bindable, writable from the host, copyable out.
+pub const STORAGE_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+
+/// A buffer holding `bytes`, at least 16 bytes long (a binding may not be empty).
+pub fn buffer_with(
+    device: &Device,
+    label: &str,
+    bytes: &[u8],
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    let mut contents = bytes.to_vec();
+    contents.resize(bytes.len().max(16).next_multiple_of(4), 0);
+    device
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: &contents,
+            usage,
+        })
+}
+
+/// An empty buffer of at least `size` bytes (rounded up to 16).
+pub fn empty_buffer(
+    device: &Device,
+    label: &str,
+    size: u64,
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    device.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: size.max(16).next_multiple_of(16),
+        usage,
+        mapped_at_creation: false,
+    })
+}
+
+/// Maps `buffer` (created with `MAP_READ`) once the submission `after` is done, and copies out its
+/// first `size` bytes. Waits for that submission only, so later work keeps the GPU busy.
+pub fn read_mapped(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    size: u64,
+    after: Option<wgpu::SubmissionIndex>,
+) -> Result<Vec<u8>, GpuError> {
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    buffer
+        .slice(..size)
+        .map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
+    device
+        .device
+        .poll(wgpu::PollType::Wait {
+            submission_index: after,
+            timeout: None,
+        })
+        .map_err(|e| GpuError::Other(format!("waiting for the GPU failed: {e}")))?;
+    receiver
+        .recv()
+        .map_err(|_| GpuError::Other("the GPU read-back was dropped".into()))?
+        .map_err(|e| GpuError::Other(format!("mapping a GPU buffer for reading failed: {e}")))?;
+    let bytes = buffer
+        .slice(..size)
+        .get_mapped_range()
+        .map_err(|e| GpuError::Other(format!("reading a mapped GPU buffer failed: {e}")))?
+        .to_vec();
+    buffer.unmap();
+    Ok(bytes)
+}
+
+/// Copies `size` bytes of a storage buffer back to the host (a one-off staging buffer).
+pub fn read_buffer(device: &Device, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>, GpuError> {
+    let staging = empty_buffer(
+        device,
+        "read-back",
+        size,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+    );
+    let mut encoder = device.device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+    let index = device.queue.submit([encoder.finish()]);
+    read_mapped(device, &staging, size, Some(index))
+}
+
+/// Reads back `len` f32s.
+pub fn read_f32(device: &Device, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
+    let bytes = read_buffer(device, buffer, (len * 4) as u64)?;
+    Ok(bytemuck::pod_collect_to_vec(&bytes))
+}
+
+/// The contents of every binding for a [`KernelHarness`] run, as host data.
+#[derive(Debug, Clone, Default)]
+pub struct HarnessInputs {
+    /// Flat `[P | Q | bu | bi]`.
+    pub params: Vec<f32>,
+    /// Same layout as `params`.
+    pub grads: Vec<f32>,
+    /// `[m | v]`, each in the `params` layout.
+    pub moments: Vec<f32>,
+    pub triples: Vec<Triple>,
+    /// See the scratch layout in shaders/common.wgsl; [`StepUniform::scratch_len`] floats.
+    pub scratch: Vec<f32>,
+    pub losses: Vec<f32>,
+    /// `U + I` claim slots; all `u32::MAX` between batches.
+    pub claims: Vec<u32>,
+}
+
+/// Runs chosen kernels on host data and reads the results back: how the tests check each WGSL
+/// kernel against its CPU twin. Not used on the training path.
+#[derive(Debug)]
+pub struct KernelHarness {
+    pub params: wgpu::Buffer,
+    pub grads: wgpu::Buffer,
+    pub moments: wgpu::Buffer,
+    pub scratch: wgpu::Buffer,
+    pub losses: wgpu::Buffer,
+    pub claims: wgpu::Buffer,
+    triples: wgpu::Buffer,
+    lens: [usize; 6],
+}
+
+impl KernelHarness {
+    /// Uploads `inputs` into fresh buffers.
+    pub fn new(device: &Device, inputs: &HarnessInputs) -> KernelHarness {
+        let f = |label, data: &[f32]| {
+            buffer_with(device, label, bytemuck::cast_slice(data), STORAGE_USAGE)
+        };
+        KernelHarness {
+            params: f("params", &inputs.params),
+            grads: f("grads", &inputs.grads),
+            moments: f("moments", &inputs.moments),
+            scratch: f("scratch", &inputs.scratch),
+            losses: f("losses", &inputs.losses),
+            claims: buffer_with(
+                device,
+                "claims",
+                bytemuck::cast_slice(&inputs.claims),
+                STORAGE_USAGE,
+            ),
+            triples: buffer_with(
+                device,
+                "triples",
+                bytemuck::cast_slice(&inputs.triples),
+                STORAGE_USAGE,
+            ),
+            lens: [
+                inputs.params.len(),
+                inputs.grads.len(),
+                inputs.moments.len(),
+                inputs.scratch.len(),
+                inputs.losses.len(),
+                inputs.claims.len(),
+            ],
+        }
+    }
+
+    /// Runs `kernels` in order, all reading the one step record `step`, and waits for them.
+    pub fn run(
+        &self,
+        device: &Device,
+        kernels: &Kernels,
+        sequence: &[Kernel],
+        step: &StepUniform,
+    ) -> Result<(), GpuError> {
+        let steps = buffer_with(
+            device,
+            "steps",
+            &kernels.step_bytes(std::slice::from_ref(step)),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let bind_group = kernels.bind_group(
+            device,
+            &Bindings {
+                steps: &steps,
+                params: &self.params,
+                grads: &self.grads,
+                moments: &self.moments,
+                triples: &self.triples,
+                scratch: &self.scratch,
+                losses: &self.losses,
+                claims: &self.claims,
+            },
+        );
+        let mut encoder = device.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            for &kernel in sequence {
+                kernels.dispatch(&mut pass, kernel, &bind_group, 0, step);
+            }
+        }
+        device.queue.submit([encoder.finish()]);
+        device.wait()
+    }
+
+    pub fn read_params(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
+        read_f32(device, &self.params, self.lens[0])
+    }
+    pub fn read_grads(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
+        read_f32(device, &self.grads, self.lens[1])
+    }
+    pub fn read_moments(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
+        read_f32(device, &self.moments, self.lens[2])
+    }
+    pub fn read_scratch(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
+        read_f32(device, &self.scratch, self.lens[3])
+    }
+    pub fn read_losses(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
+        read_f32(device, &self.losses, self.lens[4])
+    }
+    pub fn read_claims(&self, device: &Device) -> Result<Vec<u32>, GpuError> {
+        let bytes = read_buffer(device, &self.claims, (self.lens[5] * 4) as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+}

@@ -1,0 +1,180 @@
+//! Acquiring a GPU apart from doing any work on it, so that the backend, the tests, the benches and
+//! `collabgpu info` share one way of choosing an adapter.
+
+use super::GpuError;
+
+/// How to choose and drive the GPU. Built by the CLI from `--adapter` and `--wgpu-backend`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GpuOptions {
+    /// A case-insensitive substring of the adapter name (`--adapter`); `WGPU_ADAPTER_NAME` when unset.
+    pub adapter: Option<String>,
+    /// `vulkan`, `metal`, `dx12` or `gl` (`--wgpu-backend`); `WGPU_BACKEND` when unset, else all.
+    pub wgpu_backend: Option<String>,
+    /// Batches per uploaded chunk of triples, to force tiny chunks in tests. `None`: as many as the
+    /// adapter's binding limits and [`DEFAULT_CHUNK_BYTES`] allow.
+    pub chunk_batches: Option<usize>,
+    /// Use the portable compare-and-swap scatter-add even where native float atomics exist (tests).
+    pub force_cas_atomics: bool,
+}
+
+/// The default size of one chunk of triples on the GPU (it is double-buffered).
+pub const DEFAULT_CHUNK_BYTES: u64 = 32 << 20;
+
+/// The optional features the engine uses when the adapter has them.
+pub const USED_FEATURES: wgpu::Features = wgpu::Features::SHADER_FLOAT32_ATOMIC;
+
+/// [`USED_FEATURES`] by name, for `collabgpu info`.
+pub const USED_FEATURE_NAMES: [(&str, wgpu::Features); 1] = [(
+    "SHADER_FLOAT32_ATOMIC",
+    wgpu::Features::SHADER_FLOAT32_ATOMIC,
+)];
+
+/// An adapter, its device and its queue, ready for work.
+#[derive(Debug)]
+pub struct Device {
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+}
+
+impl Device {
+    /// Chooses an adapter as `options` say and opens it with the adapter's own limits and the
+    /// optional features in [`USED_FEATURES`] that it has.
+    pub fn new(options: &GpuOptions) -> Result<Device, GpuError> {
+        let adapters = list_adapters(options.wgpu_backend.as_deref())?;
+        let wanted = options
+            .adapter
+            .clone()
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok())
+            .filter(|name| !name.is_empty());
+        let names: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let info = a.get_info();
+                format!("{} ({:?})", info.name, info.backend)
+            })
+            .collect();
+        let chosen = match &wanted {
+            Some(name) => {
+                let needle = name.to_lowercase();
+                adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&needle))
+                    .ok_or_else(|| GpuError::NoAdapter {
+                        detail: format!(
+                            " whose name contains {name:?} (adapters found: {}; see `collabgpu info`)",
+                            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                        ),
+                    })?
+            }
+            None => adapters
+                .into_iter()
+                .min_by_key(|a| device_type_rank(a.get_info().device_type))
+                .ok_or_else(|| GpuError::NoAdapter {
+                    detail: String::new(),
+                })?,
+        };
+        let info = chosen.get_info();
+        let required_features = chosen.features() & USED_FEATURES;
+        let (device, queue) = pollster::block_on(chosen.request_device(&wgpu::DeviceDescriptor {
+            label: Some("collabgpu"),
+            required_features,
+            required_limits: chosen.limits(),
+            ..Default::default()
+        }))
+        .map_err(|e| {
+            GpuError::Other(format!(
+                "could not open the GPU adapter {:?}: {e}. Try another with --adapter, or --backend cpu",
+                info.name
+            ))
+        })?;
+        Ok(Device {
+            adapter: chosen,
+            device,
+            queue,
+            info,
+        })
+    }
+
+    /// The adapter's name, for reports.
+    pub fn adapter_name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Whether the device was opened with native float atomics.
+    pub fn has_float_atomics(&self) -> bool {
+        self.device
+            .features()
+            .contains(wgpu::Features::SHADER_FLOAT32_ATOMIC)
+    }
+
+    /// Waits until the GPU has finished everything submitted so far.
+    pub fn wait(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| GpuError::Other(format!("waiting for the GPU failed: {e}")))
+    }
+}
+
+/// Prefer real GPUs over software ones.
+fn device_type_rank(device_type: wgpu::DeviceType) -> u8 {
+    match device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+/// The backends named by `--wgpu-backend` (one of `vulkan`, `metal`, `dx12`, `gl`), else by
+/// `WGPU_BACKEND`, else all of them.
+pub fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends, GpuError> {
+    match name {
+        Some(name) => match name.to_lowercase().as_str() {
+            "vulkan" | "vk" => Ok(wgpu::Backends::VULKAN),
+            "metal" | "mtl" => Ok(wgpu::Backends::METAL),
+            "dx12" | "d3d12" => Ok(wgpu::Backends::DX12),
+            "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
+            other => Err(GpuError::Other(format!(
+                "unknown --wgpu-backend {other:?}: use one of vulkan, metal, dx12, gl"
+            ))),
+        },
+        None => Ok(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())),
+    }
+}
+
+/// Every adapter of the chosen backends (see [`parse_backends`]).
+pub fn list_adapters(wgpu_backend: Option<&str>) -> Result<Vec<wgpu::Adapter>, GpuError> {
+    let backends = parse_backends(wgpu_backend)?;
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+    descriptor.backends = backends;
+    let instance = wgpu::Instance::new(descriptor);
+    Ok(pollster::block_on(instance.enumerate_adapters(backends)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wgpu_backend_names_parse_and_unknown_ones_say_what_to_use() {
+        assert_eq!(
+            parse_backends(Some("Vulkan")).unwrap(),
+            wgpu::Backends::VULKAN
+        );
+        assert_eq!(
+            parse_backends(Some("metal")).unwrap(),
+            wgpu::Backends::METAL
+        );
+        assert_eq!(parse_backends(Some("dx12")).unwrap(), wgpu::Backends::DX12);
+        assert_eq!(parse_backends(Some("gl")).unwrap(), wgpu::Backends::GL);
+        let message = parse_backends(Some("cuda")).unwrap_err().to_string();
+        assert!(
+            message.contains("\"cuda\"") && message.contains("vulkan, metal, dx12, gl"),
+            "{message}"
+        );
+    }
+}

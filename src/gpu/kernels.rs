@@ -1,0 +1,386 @@
+//! One compute pipeline per WGSL entry point, all sharing one bind-group layout (so a training step
+//! binds its buffers once per batch), and the `Step` record each dispatch reads.
+
+use super::device::Device;
+use super::shaders;
+use crate::train::StepHyper;
+
+/// Every kernel the engine dispatches. Names match the CPU twins in [`crate::cpu::kernels`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    Gather,
+    Dot,
+    BiasAdd,
+    SigmoidRange,
+    MseGrad,
+    BatchLoss,
+    ScatterAdd,
+    ScatterAddBias,
+    Adamw,
+    SgdClaim,
+    Sgd,
+    SgdRelease,
+    EvalPartial,
+    EvalFinish,
+}
+
+impl Kernel {
+    pub const ALL: [Kernel; 14] = [
+        Kernel::Gather,
+        Kernel::Dot,
+        Kernel::BiasAdd,
+        Kernel::SigmoidRange,
+        Kernel::MseGrad,
+        Kernel::BatchLoss,
+        Kernel::ScatterAdd,
+        Kernel::ScatterAddBias,
+        Kernel::Adamw,
+        Kernel::SgdClaim,
+        Kernel::Sgd,
+        Kernel::SgdRelease,
+        Kernel::EvalPartial,
+        Kernel::EvalFinish,
+    ];
+
+    /// `(shader file stem, entry point)`; scatter-adds name the portable file.
+    pub fn entry(self) -> (&'static str, &'static str) {
+        match self {
+            Kernel::Gather => ("gather", "gather"),
+            Kernel::Dot => ("dot", "dot"),
+            Kernel::BiasAdd => ("bias_add", "bias_add"),
+            Kernel::SigmoidRange => ("sigmoid_range", "sigmoid_range"),
+            Kernel::MseGrad => ("mse_grad", "mse_grad"),
+            Kernel::BatchLoss => ("mse_grad", "batch_loss"),
+            Kernel::ScatterAdd => ("scatter_add", "scatter_add"),
+            Kernel::ScatterAddBias => ("scatter_add", "scatter_add_bias"),
+            Kernel::Adamw => ("adamw", "adamw"),
+            Kernel::SgdClaim => ("sgd", "sgd_claim"),
+            Kernel::Sgd => ("sgd", "sgd"),
+            Kernel::SgdRelease => ("sgd", "sgd_release"),
+            Kernel::EvalPartial => ("eval_sse", "eval_partial"),
+            Kernel::EvalFinish => ("eval_sse", "eval_finish"),
+        }
+    }
+
+    /// The workgroups to dispatch for `step`: `div_ceil` of the thread count by the workgroup
+    /// size, spilling into y past the adapter's per-dimension limit.
+    pub fn workgroups(self, step: &StepUniform, max_per_dimension: u32) -> (u32, u32) {
+        let b = step.batch_len as u64;
+        let k = step.factors as u64;
+        let threads = match self {
+            Kernel::Gather | Kernel::ScatterAdd => 2 * b * k,
+            Kernel::Dot | Kernel::BiasAdd | Kernel::SigmoidRange | Kernel::MseGrad => b,
+            Kernel::ScatterAddBias | Kernel::SgdClaim | Kernel::SgdRelease => 2 * b,
+            Kernel::Sgd => 2 * b * (k + 1),
+            Kernel::Adamw => step.param_count as u64,
+            Kernel::BatchLoss | Kernel::EvalFinish => return (1, 1),
+            Kernel::EvalPartial => return (EVAL_WORKGROUPS, 1),
+        };
+        let groups = threads.div_ceil(WORKGROUP as u64).max(1);
+        let x = groups.min(max_per_dimension as u64);
+        (x as u32, groups.div_ceil(x) as u32)
+    }
+}
+
+/// `WORKGROUP` in shaders/common.wgsl.
+pub const WORKGROUP: u32 = 64;
+/// `EVAL_WORKGROUPS` in shaders/eval_sse.wgsl: the partial sums the scratch buffer must hold.
+pub const EVAL_WORKGROUPS: u32 = 64;
+
+/// `struct Step` of shaders/common.wgsl, byte for byte.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct StepUniform {
+    pub batch_start: u32,
+    pub batch_len: u32,
+    pub slot: u32,
+    pub capacity: u32,
+    pub users: u32,
+    pub items: u32,
+    pub factors: u32,
+    pub has_y_range: u32,
+    pub lo: f32,
+    pub hi: f32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub wd: f32,
+    pub step_size: f32,
+    pub bias_correction2: f32,
+    pub param_count: u32,
+    pub pad0: u32,
+    pub pad1: u32,
+}
+
+impl StepUniform {
+    /// The shape part of a step: `U`, `I`, `K`, the y-range and the batch capacity `C`.
+    pub fn shape(
+        users: usize,
+        items: usize,
+        factors: usize,
+        y_range: Option<(f32, f32)>,
+        capacity: usize,
+    ) -> StepUniform {
+        let (lo, hi) = y_range.unwrap_or((0.0, 0.0));
+        StepUniform {
+            capacity: capacity as u32,
+            users: users as u32,
+            items: items as u32,
+            factors: factors as u32,
+            has_y_range: y_range.is_some() as u32,
+            lo,
+            hi,
+            param_count: ((users + items) * (factors + 1)) as u32,
+            ..Default::default()
+        }
+    }
+
+    /// This shape with one batch's position and optimiser hyperparameters filled in.
+    pub fn with_batch(
+        &self,
+        batch_start: usize,
+        batch_len: usize,
+        slot: usize,
+        hyper: &StepHyper,
+    ) -> StepUniform {
+        StepUniform {
+            batch_start: batch_start as u32,
+            batch_len: batch_len as u32,
+            slot: slot as u32,
+            lr: hyper.lr,
+            beta1: hyper.beta1,
+            beta2: hyper.beta2,
+            eps: hyper.eps,
+            wd: hyper.wd,
+            step_size: hyper.step_size,
+            bias_correction2: hyper.bias_correction2,
+            ..*self
+        }
+    }
+
+    /// Floats the scratch buffer needs for capacity `C`: `2*C*K + 4*C`, and at least the
+    /// evaluation's partial sums.
+    pub fn scratch_len(&self) -> usize {
+        let c = self.capacity as usize;
+        (2 * c * self.factors as usize + 4 * c).max(EVAL_WORKGROUPS as usize)
+    }
+}
+
+/// The bindings of the shared layout (see the headers in `shaders/`).
+pub mod binding {
+    pub const STEP: u32 = 0;
+    pub const PARAMS: u32 = 1;
+    pub const GRADS: u32 = 2;
+    pub const MOMENTS: u32 = 3;
+    pub const TRIPLES: u32 = 4;
+    pub const SCRATCH: u32 = 5;
+    pub const LOSSES: u32 = 6;
+    pub const CLAIMS: u32 = 7;
+}
+
+/// The buffers one bind group of the shared layout points at.
+#[derive(Debug, Clone, Copy)]
+pub struct Bindings<'a> {
+    /// Holds `StepUniform` records at multiples of [`Kernels::step_stride`].
+    pub steps: &'a wgpu::Buffer,
+    pub params: &'a wgpu::Buffer,
+    pub grads: &'a wgpu::Buffer,
+    pub moments: &'a wgpu::Buffer,
+    pub triples: &'a wgpu::Buffer,
+    pub scratch: &'a wgpu::Buffer,
+    pub losses: &'a wgpu::Buffer,
+    pub claims: &'a wgpu::Buffer,
+}
+
+/// The compiled pipelines and their shared layout. Built once per device.
+#[derive(Debug)]
+pub struct Kernels {
+    pub layout: wgpu::BindGroupLayout,
+    pipelines: Vec<(Kernel, wgpu::ComputePipeline)>,
+    /// Bytes between two `StepUniform` records (the adapter's uniform offset alignment).
+    pub step_stride: u64,
+    max_per_dimension: u32,
+    /// Whether scatter-adds use native float atomics (else the compare-and-swap loop).
+    pub float_atomics: bool,
+}
+
+impl Kernels {
+    /// Compiles every kernel. Scatter-adds use native float atomics when the device has them,
+    /// unless `force_cas_atomics`.
+    pub fn new(device: &Device, force_cas_atomics: bool) -> Kernels {
+        let float_atomics = device.has_float_atomics() && !force_cas_atomics;
+        let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: binding::STEP,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: wgpu::BufferSize::new(size_of::<StepUniform>() as u64),
+            },
+            count: None,
+        }];
+        for b in [
+            binding::PARAMS,
+            binding::GRADS,
+            binding::MOMENTS,
+            binding::SCRATCH,
+            binding::LOSSES,
+            binding::CLAIMS,
+        ] {
+            entries.push(storage(b, false));
+        }
+        entries.push(storage(binding::TRIPLES, true));
+        let gpu = &device.device;
+        let layout = gpu.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("collabgpu step"),
+            entries: &entries,
+        });
+        let pipeline_layout = gpu.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("collabgpu step"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let mut modules = std::collections::HashMap::new();
+        let mut pipelines = Vec::new();
+        for kernel in Kernel::ALL {
+            let (mut stem, entry) = kernel.entry();
+            if float_atomics && stem == "scatter_add" {
+                stem = "scatter_add_float_atomic";
+            }
+            let module = modules.entry(stem).or_insert_with(|| {
+                let source = shaders::source(stem).expect("every kernel names a file in shaders/");
+                gpu.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(stem),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                })
+            });
+            let pipeline = gpu.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pipeline_layout),
+                module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            pipelines.push((kernel, pipeline));
+        }
+        let limits = gpu.limits();
+        let align = limits.min_uniform_buffer_offset_alignment as u64;
+        Kernels {
+            layout,
+            pipelines,
+            step_stride: (size_of::<StepUniform>() as u64).div_ceil(align) * align,
+            max_per_dimension: limits.max_compute_workgroups_per_dimension,
+            float_atomics,
+        }
+    }
+
+    /// A bind group of the shared layout over `buffers`.
+    pub fn bind_group(&self, device: &Device, buffers: &Bindings<'_>) -> wgpu::BindGroup {
+        fn whole(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
+            wgpu::BindGroupEntry {
+                binding,
+                resource: buffer.as_entire_binding(),
+            }
+        }
+        device.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("collabgpu step"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: binding::STEP,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: buffers.steps,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(size_of::<StepUniform>() as u64),
+                    }),
+                },
+                whole(binding::PARAMS, buffers.params),
+                whole(binding::GRADS, buffers.grads),
+                whole(binding::MOMENTS, buffers.moments),
+                whole(binding::TRIPLES, buffers.triples),
+                whole(binding::SCRATCH, buffers.scratch),
+                whole(binding::LOSSES, buffers.losses),
+                whole(binding::CLAIMS, buffers.claims),
+            ],
+        })
+    }
+
+    /// Records `kernel` for the step record at `step_index` (its byte offset is
+    /// `step_index * step_stride`) into `pass`.
+    pub fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        kernel: Kernel,
+        bind_group: &wgpu::BindGroup,
+        step_index: usize,
+        step: &StepUniform,
+    ) {
+        let pipeline = &self
+            .pipelines
+            .iter()
+            .find(|(k, _)| *k == kernel)
+            .expect("every kernel has a pipeline")
+            .1;
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(
+            0,
+            bind_group,
+            &[(step_index as u64 * self.step_stride) as u32],
+        );
+        let (x, y) = kernel.workgroups(step, self.max_per_dimension);
+        pass.dispatch_workgroups(x, y, 1);
+    }
+
+    /// The step records laid out at `step_stride` for upload.
+    pub fn step_bytes(&self, steps: &[StepUniform]) -> Vec<u8> {
+        let stride = self.step_stride as usize;
+        let mut bytes = vec![0u8; steps.len().max(1) * stride];
+        for (s, step) in steps.iter().enumerate() {
+            bytes[s * stride..s * stride + size_of::<StepUniform>()]
+                .copy_from_slice(bytemuck::bytes_of(step));
+        }
+        bytes
+    }
+
+    /// The training kernels of one batch, in order, for `adamw` (dense) or `sgd` (sparse).
+    pub fn train_step(adamw: bool) -> &'static [Kernel] {
+        use Kernel::*;
+        const ADAMW: [Kernel; 9] = [
+            Gather,
+            Dot,
+            BiasAdd,
+            SigmoidRange,
+            MseGrad,
+            BatchLoss,
+            ScatterAdd,
+            ScatterAddBias,
+            Adamw,
+        ];
+        const SGD: [Kernel; 11] = [
+            Gather,
+            Dot,
+            BiasAdd,
+            SigmoidRange,
+            MseGrad,
+            BatchLoss,
+            ScatterAdd,
+            ScatterAddBias,
+            SgdClaim,
+            Sgd,
+            SgdRelease,
+        ];
+        if adamw { &ADAMW } else { &SGD }
+    }
+}

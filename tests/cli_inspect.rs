@@ -1,0 +1,566 @@
+//! The inspection commands through the binary: eval, predict, recommend, similar, biases and plot,
+//! on a model built by hand (known answers) and on one the binary trains from files the test
+//! writes, plus clean failures for unknown and ambiguous names.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use collabgpu::data::IdMap;
+use collabgpu::model::{ModelFile, Params};
+use collabgpu::train::TrainConfig;
+use serde_json::Value;
+
+fn collabgpu(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_collabgpu"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("the collabgpu binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "collabgpu failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    let text = stdout(&collabgpu(args));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn stderr_of_failure(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "expected a failure, got {:?}",
+        output
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// Where CI keeps the real ML-100K: `shared/` beside the repository.
+fn ml_100k() -> String {
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/data/ml-100k"
+    ));
+    assert!(
+        dir.join("u.data").is_file(),
+        "ML-100K is expected at {} (u.data, u.item): place the GroupLens files there",
+        dir.display()
+    );
+    path(&dir).to_string()
+}
+
+/// The hand-built model of `tests/inspect_lib.rs`, with the fastai y-range (0, 5.5) this time.
+///
+/// `K = 2`. Users "1", "2", "10"; items "5", "7", "9", "11".
+/// `P`: (2, 0), (0, 2), (0, 0); `bu` = 0.1, -0.2, 0.
+/// `Q`: (1, 0), (0.9, 0.1), (0, 1), (-1, 0.2); `bi` = 0.5, -1, 0.25, 0.
+/// Raw scores of user "1": 2.6, 0.9, 0.35, -1.9.
+fn write_hand_model(dir: &Path) -> PathBuf {
+    let model = ModelFile {
+        params: Params {
+            factors: 2,
+            user_factors: vec![2.0, 0.0, 0.0, 2.0, 0.0, 0.0],
+            item_factors: vec![1.0, 0.0, 0.9, 0.1, 0.0, 1.0, -1.0, 0.2],
+            user_bias: vec![0.1, -0.2, 0.0],
+            item_bias: vec![0.5, -1.0, 0.25, 0.0],
+        },
+        users: IdMap::from_raw_ids(vec!["1".into(), "2".into(), "10".into()]),
+        items: IdMap::from_raw_ids(vec!["5".into(), "7".into(), "9".into(), "11".into()]),
+        titles: Some(vec![
+            "Silence of the Lambs, The (1991)".into(),
+            "Lambs of God (1994)".into(),
+            "Star Wars (1977)".into(),
+            "Star Wars Holiday Special (1978)".into(),
+        ]),
+        config: TrainConfig {
+            factors: 2,
+            ..TrainConfig::default()
+        },
+    };
+    let file = dir.join("hand.safetensors");
+    model.save(&file).unwrap();
+    file
+}
+
+/// `u.data` (user, item, rating, time; tabs) with users 1, 2, 99 and items 5, 9, 42.
+fn write_ratings(dir: &Path) -> PathBuf {
+    let data = dir.join("u.data");
+    std::fs::write(
+        &data,
+        "1\t5\t3\t1\n2\t9\t1\t2\n99\t5\t4\t3\n1\t42\t2\t4\n99\t42\t5\t5\n2\t5\t5\t6\n",
+    )
+    .unwrap();
+    data
+}
+
+fn y(x: f64) -> f64 {
+    5.5 / (1.0 + (-x).exp())
+}
+
+fn number(value: &Value) -> f64 {
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a number: {value}"))
+}
+
+#[test]
+fn predict_gives_the_sigmoid_of_the_raw_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_hand_model(dir.path());
+    let got = json(&[
+        "predict",
+        "--model",
+        path(&model),
+        "--user",
+        "1",
+        "--item",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(got["user"], "1");
+    assert_eq!(got["title"], "Silence of the Lambs, The (1991)");
+    assert!((number(&got["raw_score"]) - 2.6).abs() < 1e-6, "{got}");
+    assert!((number(&got["prediction"]) - y(2.6)).abs() < 1e-5, "{got}");
+    let text = stdout(&collabgpu(&[
+        "predict",
+        "--model",
+        path(&model),
+        "--user",
+        "2",
+        "--item",
+        "9",
+    ]));
+    // Raw score 2 - 0.2 + 0.25 = 2.05.
+    let want = format!(
+        "user 2, item 9 (Star Wars (1977)): predicted rating {:.4}",
+        y(2.05)
+    );
+    assert!(text.contains(&want), "{text}");
+}
+
+#[test]
+fn unknown_user_and_item_fail_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_hand_model(dir.path());
+    let err = stderr_of_failure(&collabgpu(&[
+        "predict",
+        "--model",
+        path(&model),
+        "--user",
+        "404",
+        "--item",
+        "5",
+    ]));
+    assert!(err.contains("user \"404\" is not in the model"), "{err}");
+    let err = stderr_of_failure(&collabgpu(&[
+        "predict",
+        "--model",
+        path(&model),
+        "--user",
+        "1",
+        "--item",
+        "Casablanca",
+    ]));
+    assert!(err.contains("no item matches \"Casablanca\""), "{err}");
+    let err = stderr_of_failure(&collabgpu(&[
+        "similar",
+        "--model",
+        path(&model),
+        "--item",
+        "lambs",
+    ]));
+    assert!(err.contains("\"lambs\" matches 2 items"), "{err}");
+    assert!(
+        err.contains("Lambs of God (1994)") && err.contains("id 5"),
+        "{err}"
+    );
+    let missing = dir.path().join("missing.safetensors");
+    let err = stderr_of_failure(&collabgpu(&["biases", "--model", path(&missing)]));
+    assert!(
+        err.contains("cannot read --model") && err.contains("missing.safetensors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn eval_counts_ratings_of_unknown_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_hand_model(dir.path());
+    let data = write_ratings(dir.path());
+    let got = json(&[
+        "eval",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data),
+        "--json",
+    ]);
+    assert_eq!(got["ratings"], 6);
+    assert_eq!(got["evaluated"], 3);
+    assert_eq!(got["skipped"], 3);
+    assert_eq!(got["unknown_user_ratings"], 2);
+    assert_eq!(got["unknown_item_ratings"], 2);
+    // Known: (1, 5, 3): raw 2.6; (2, 9, 1): raw 2.05; (2, 5, 5): raw -0.2 + 0.5 = 0.3.
+    let errors = [y(2.6) - 3.0, y(2.05) - 1.0, y(0.3) - 5.0];
+    let mse = errors.iter().map(|e| e * e).sum::<f64>() / 3.0;
+    let mae = errors.iter().map(|e| e.abs()).sum::<f64>() / 3.0;
+    assert!((number(&got["mse"]) - mse).abs() < 1e-5, "{got} vs {mse}");
+    assert!((number(&got["rmse"]) - mse.sqrt()).abs() < 1e-5, "{got}");
+    assert!((number(&got["mae"]) - mae).abs() < 1e-5, "{got} vs {mae}");
+    let text = stdout(&collabgpu(&[
+        "eval",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data),
+    ]));
+    assert!(
+        text.contains("skipped           3 (unknown user: 2 ratings of 1 users; unknown item: 2 ratings of 1 items)"),
+        "{text}"
+    );
+    let shown = format!("MSE               {:.6}", number(&got["mse"]));
+    assert!(text.contains(&shown), "{text}");
+}
+
+#[test]
+fn recommend_leaves_out_rated_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_hand_model(dir.path());
+    let data = write_ratings(dir.path());
+    let got = json(&[
+        "recommend",
+        "--model",
+        path(&model),
+        "--user",
+        "1",
+        "--n",
+        "2",
+        "--exclude-rated",
+        path(&data),
+        "--json",
+    ]);
+    // User 1 rated items 5 and 42 (42 is unknown to the model): 7 (raw 0.9) and 9 (0.35) lead.
+    assert_eq!(got["excluded"], 1);
+    let ids: Vec<&str> = got["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["7", "9"]);
+    assert!((number(&got["recommendations"][0]["score"]) - y(0.9)).abs() < 1e-5);
+    let text = stdout(&collabgpu(&[
+        "recommend",
+        "--model",
+        path(&model),
+        "--user",
+        "1",
+        "--n",
+        "1",
+    ]));
+    assert!(text.contains("items they rated are included"), "{text}");
+    assert!(text.contains("Silence of the Lambs, The (1991)"), "{text}");
+}
+
+#[test]
+fn similar_lists_neighbours_by_cosine() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_hand_model(dir.path());
+    let got = json(&[
+        "similar",
+        "--model",
+        path(&model),
+        "--item",
+        "silence of the lambs",
+        "--json",
+    ]);
+    assert_eq!(got["item"], "5");
+    let ids: Vec<&str> = got["similar"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["7", "9", "11"]);
+    // Among items with at least one rating in the written data only item 9 is left.
+    let data = write_ratings(dir.path());
+    let got = json(&[
+        "similar",
+        "--model",
+        path(&model),
+        "--item",
+        "5",
+        "--data",
+        path(&data),
+        "--min-ratings",
+        "1",
+        "--json",
+    ]);
+    assert_eq!(got["min_ratings"], 1);
+    let ids: Vec<&str> = got["similar"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["9"]);
+    let text = stdout(&collabgpu(&[
+        "similar",
+        "--model",
+        path(&model),
+        "--item",
+        "star wars",
+        "--n",
+        "1",
+    ]));
+    // "star wars" names item 9 exactly; (0, 1) is closest to (-1, 0.2): cosine 0.2 / sqrt(1.04).
+    assert!(
+        text.contains("similar to Star Wars (1977) (id 9)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0.1961  11        Star Wars Holiday Special (1978)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn biases_show_lowest_and_highest_with_mean_and_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_hand_model(dir.path());
+    let data = write_ratings(dir.path());
+    let got = json(&[
+        "biases",
+        "--model",
+        path(&model),
+        "--n",
+        "1",
+        "--data",
+        path(&data),
+        "--json",
+    ]);
+    assert_eq!(got["highest"][0]["id"], "5");
+    // Item 5 is rated 3, 4 and 5 (once by user 99, whom the model does not know: the item's count
+    // is about the item).
+    assert_eq!(got["highest"][0]["ratings"], 3);
+    assert_eq!(got["highest"][0]["mean_rating"], 4.0);
+    assert_eq!(got["lowest"][0]["id"], "7");
+    assert_eq!(got["lowest"][0]["ratings"], 0);
+    let text = stdout(&collabgpu(&["biases", "--model", path(&model), "--n", "2"]));
+    assert!(text.contains("biases only: give --data"), "{text}");
+    assert!(
+        text.contains("-1.0000       -        -  7         Lambs of God (1994)"),
+        "{text}"
+    );
+    let text = stdout(&collabgpu(&[
+        "biases",
+        "--model",
+        path(&model),
+        "--users",
+        "--n",
+        "1",
+    ]));
+    assert!(
+        text.contains("Highest user biases:") && text.contains("0.1000"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plot_writes_factor_maps_and_loss_curves() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = write_hand_model(dir.path());
+    let data = write_ratings(dir.path());
+    let svg = dir.path().join("factors.svg");
+    let got = json(&[
+        "plot",
+        "--model",
+        path(&model),
+        "--data",
+        path(&data),
+        "--label",
+        "1",
+        "--out",
+        path(&svg),
+        "--json",
+    ]);
+    // Only items 5 and 9 have ratings; 5 is the most rated.
+    assert_eq!(got["fitted_items"], 2);
+    assert_eq!(got["labelled"], 1);
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.contains("Silence of the Lambs, The (1991)") && !text.contains("Lambs of God"));
+
+    let log = dir.path().join("train.jsonl");
+    std::fs::write(
+        &log,
+        "{\"type\":\"epoch\",\"epoch\":1,\"train_loss\":1.2,\"valid_loss\":1.1}\n\
+         {\"type\":\"epoch\",\"epoch\":2,\"train_loss\":0.8,\"valid_loss\":0.9}\n\
+         {\"type\":\"summary\"}\n",
+    )
+    .unwrap();
+    let png = dir.path().join("loss.png");
+    let text = stdout(&collabgpu(&[
+        "plot",
+        "--log",
+        path(&log),
+        "--out",
+        path(&png),
+    ]));
+    assert!(text.contains("2 epochs"), "{text}");
+    assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
+
+    let err = stderr_of_failure(&collabgpu(&["plot", "--log", path(&log), "--out", "x.gif"]));
+    assert!(err.contains(".svg or .png"), "{err}");
+    let err = stderr_of_failure(&collabgpu(&["plot", "--out", "x.svg"]));
+    assert!(err.contains("--model") && err.contains("--log"), "{err}");
+}
+
+#[test]
+fn a_model_the_binary_trains_can_be_inspected() {
+    let dir = tempfile::tempdir().unwrap();
+    // 12 users x 6 items, every pair rated, so a short training sees every id.
+    let mut ratings = String::new();
+    for user in 1..=12 {
+        for item in 1..=6 {
+            let rating = 1 + (user * item) % 5;
+            ratings += &format!("{user}\t{}\t{rating}\t{}\n", item * 10, user * 100 + item);
+        }
+    }
+    std::fs::write(dir.path().join("u.data"), ratings).unwrap();
+    let titles: String = (1..=6)
+        .map(|item| {
+            format!(
+                "{}|Film {item} (199{item})|||{}\n",
+                item * 10,
+                "|0".repeat(19)
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("u.item"), titles).unwrap();
+    let model = dir.path().join("m.safetensors");
+    let data = path(dir.path());
+    stdout(&collabgpu(&[
+        "train",
+        "--data",
+        data,
+        "--epochs",
+        "2",
+        "--factors",
+        "3",
+        "--bs",
+        "8",
+        "--out",
+        path(&model),
+    ]));
+    let eval = json(&["eval", "--model", path(&model), "--data", data, "--json"]);
+    assert_eq!(eval["evaluated"], 72);
+    assert_eq!(eval["skipped"], 0);
+    assert!(
+        number(&eval["rmse"]) > 0.0 && number(&eval["rmse"]) < 5.5,
+        "{eval}"
+    );
+    let top = json(&[
+        "recommend",
+        "--model",
+        path(&model),
+        "--user",
+        "3",
+        "--exclude-rated",
+        data,
+        "--json",
+    ]);
+    assert_eq!(top["excluded"], 6);
+    assert_eq!(top["recommendations"].as_array().unwrap().len(), 0);
+    let near = json(&[
+        "similar",
+        "--model",
+        path(&model),
+        "--item",
+        "film 2",
+        "--n",
+        "5",
+        "--json",
+    ]);
+    assert_eq!(near["item"], "20");
+    assert_eq!(near["similar"].as_array().unwrap().len(), 5);
+    let predict = json(&[
+        "predict",
+        "--model",
+        path(&model),
+        "--user",
+        "12",
+        "--item",
+        "60",
+        "--json",
+    ]);
+    let prediction = number(&predict["prediction"]);
+    assert!((0.0..=5.5).contains(&prediction), "{predict}");
+}
+
+/// The acceptance check of issue 5 on the real ML-100K with the default recipe: the highest item
+/// biases hold well-loved classics of the kind fastai lists.
+#[test]
+fn ml_100k_biases_put_classics_on_top() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m.safetensors");
+    let data = ml_100k();
+    stdout(&collabgpu(&[
+        "train",
+        "--data",
+        &data,
+        "--out",
+        path(&model),
+    ]));
+    let got = json(&[
+        "biases",
+        "--model",
+        path(&model),
+        "--n",
+        "15",
+        "--data",
+        &data,
+        "--json",
+    ]);
+    let titles: Vec<&str> = got["highest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    let classics = [
+        "Titanic",
+        "Schindler's List",
+        "L.A. Confidential",
+        "Shawshank Redemption",
+        "Star Wars",
+        "Silence of the Lambs",
+        "Good Will Hunting",
+        "Rear Window",
+        "Casablanca",
+        "Usual Suspects",
+        "As Good As It Gets",
+        "Godfather",
+    ];
+    let found = classics
+        .iter()
+        .filter(|c| titles.iter().any(|t| t.contains(*c)))
+        .count();
+    assert!(
+        found >= 4,
+        "only {found} classics among the highest biases: {titles:?}"
+    );
+    // The most-liked items are well rated on average: every top-15 item has a mean rating above 3.5.
+    for row in got["highest"].as_array().unwrap() {
+        assert!(number(&row["mean_rating"]) > 3.5, "{row}");
+    }
+}

@@ -1,0 +1,544 @@
+//! Each WGSL kernel against its CPU twin of the same name (`collabgpu::cpu::kernels`), on seeded
+//! random inputs at batch sizes 3, one more than a workgroup (65) and a large odd size (1001),
+//! where one user and one item occur 64 times in the batch (the scatter-add race).
+
+mod support;
+
+use std::sync::{Arc, OnceLock};
+
+use collabgpu::cpu::kernels as cpu;
+use collabgpu::gpu::Device;
+use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness, Triple, pack_triples};
+use collabgpu::gpu::kernels::{Kernel, Kernels, StepUniform, WORKGROUP};
+use collabgpu::train::StepHyper;
+use support::{assert_close, gpu_device, random_f32, random_indices_with_repeats};
+
+const K: usize = 5;
+const Y_RANGE: Option<(f32, f32)> = Some((0.0, 5.5));
+
+/// The device with both scatter-add paths compiled: `(device, default kernels, CAS kernels)`.
+fn setup() -> Option<(Arc<Device>, &'static Kernels, &'static Kernels)> {
+    static KERNELS: OnceLock<(Kernels, Kernels)> = OnceLock::new();
+    let device = gpu_device()?;
+    let (native, cas) =
+        KERNELS.get_or_init(|| (Kernels::new(&device, false), Kernels::new(&device, true)));
+    Some((device, native, cas))
+}
+
+/// A random problem of batch size `b`: parameters, a batch with repeated rows, filled scratch.
+struct Case {
+    users: usize,
+    items: usize,
+    b: usize,
+    params: Vec<f32>,
+    batch_users: Vec<u32>,
+    batch_items: Vec<u32>,
+    ratings: Vec<f32>,
+    step: StepUniform,
+}
+
+impl Case {
+    fn new(b: usize, seed: u64) -> Case {
+        let (users, items) = (b / 4 + 3, b / 3 + 5);
+        let params = random_f32((users + items) * (K + 1), -0.5, 0.5, seed);
+        let batch_users = random_indices_with_repeats(b, users as u32, seed + 1);
+        let batch_items = random_indices_with_repeats(b, items as u32, seed + 2);
+        let ratings = random_f32(b, 0.5, 5.0, seed + 3);
+        let shape = StepUniform::shape(users, items, K, Y_RANGE, b);
+        let hyper = hyper();
+        let step = shape.with_batch(0, b, 0, &hyper);
+        Case {
+            users,
+            items,
+            b,
+            params,
+            batch_users,
+            batch_items,
+            ratings,
+            step,
+        }
+    }
+
+    fn triples(&self) -> Vec<Triple> {
+        pack_triples(&self.batch_users, &self.batch_items, &self.ratings)
+    }
+
+    /// `(P, Q, bu, bi)` slices of a flat parameter-shaped vector.
+    fn split<'a>(&self, flat: &'a [f32]) -> (&'a [f32], &'a [f32], &'a [f32], &'a [f32]) {
+        let (p, rest) = flat.split_at(self.users * K);
+        let (q, rest) = rest.split_at(self.items * K);
+        let (bu, bi) = rest.split_at(self.users);
+        (p, q, bu, bi)
+    }
+
+    fn inputs(&self, scratch: Vec<f32>) -> HarnessInputs {
+        let n = self.params.len();
+        HarnessInputs {
+            params: self.params.clone(),
+            grads: vec![0.0; n],
+            moments: vec![0.0; 2 * n],
+            triples: self.triples(),
+            scratch,
+            losses: vec![0.0; 4],
+            claims: vec![u32::MAX; self.users + self.items],
+        }
+    }
+
+    fn scratch_region(&self, scratch: &[f32], region: usize) -> Vec<f32> {
+        let (c, b) = (self.b, self.b);
+        let start = match region {
+            0 => 0,                       // pu
+            1 => c * K,                   // qi
+            r => 2 * c * K + (r - 2) * c, // x, pred, g, sq
+        };
+        let len = if region < 2 { b * K } else { b };
+        scratch[start..start + len].to_vec()
+    }
+}
+
+fn hyper() -> StepHyper {
+    StepHyper {
+        t: 3,
+        lr: 0.01,
+        beta1: 0.9,
+        beta2: 0.99,
+        eps: 1e-5,
+        wd: 0.1,
+        step_size: 0.01 / (1.0 - 0.9f32.powi(3)),
+        bias_correction2: 1.0 - 0.99f32.powi(3),
+    }
+}
+
+fn random_scratch(case: &Case, seed: u64) -> Vec<f32> {
+    random_f32(case.step.scratch_len(), -1.0, 1.0, seed)
+}
+
+fn check_gather(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    let case = Case::new(b, 10);
+    let harness = KernelHarness::new(&device, &case.inputs(vec![0.0; case.step.scratch_len()]));
+    harness
+        .run(&device, kernels, &[Kernel::Gather], &case.step)
+        .unwrap();
+    let scratch = harness.read_scratch(&device).unwrap();
+    let (p, q, _, _) = case.split(&case.params);
+    let mut pu = vec![0.0; b * K];
+    let mut qi = vec![0.0; b * K];
+    cpu::gather(p, K, &case.batch_users, &mut pu);
+    cpu::gather(q, K, &case.batch_items, &mut qi);
+    assert_close(
+        "pu (gathered P rows)",
+        &case.scratch_region(&scratch, 0),
+        &pu,
+        0.0,
+        0.0,
+    );
+    assert_close(
+        "qi (gathered Q rows)",
+        &case.scratch_region(&scratch, 1),
+        &qi,
+        0.0,
+        0.0,
+    );
+}
+
+fn check_dot(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    let case = Case::new(b, 20);
+    let scratch = random_scratch(&case, 21);
+    let harness = KernelHarness::new(&device, &case.inputs(scratch.clone()));
+    harness
+        .run(&device, kernels, &[Kernel::Dot], &case.step)
+        .unwrap();
+    let got = harness.read_scratch(&device).unwrap();
+    let mut x = vec![0.0; b];
+    cpu::dot(
+        &case.scratch_region(&scratch, 0),
+        &case.scratch_region(&scratch, 1),
+        K,
+        &mut x,
+    );
+    assert_close("x (dot)", &case.scratch_region(&got, 2), &x, 1e-6, 1e-5);
+}
+
+fn check_bias_add(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    let case = Case::new(b, 30);
+    let scratch = random_scratch(&case, 31);
+    let harness = KernelHarness::new(&device, &case.inputs(scratch.clone()));
+    harness
+        .run(&device, kernels, &[Kernel::BiasAdd], &case.step)
+        .unwrap();
+    let got = harness.read_scratch(&device).unwrap();
+    let mut x = case.scratch_region(&scratch, 2);
+    let (_, _, bu, bi) = case.split(&case.params);
+    cpu::bias_add(&mut x, bu, bi, &case.batch_users, &case.batch_items);
+    assert_close(
+        "x (bias_add)",
+        &case.scratch_region(&got, 2),
+        &x,
+        1e-6,
+        1e-6,
+    );
+}
+
+fn check_sigmoid_range(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    for y_range in [Y_RANGE, None] {
+        let mut case = Case::new(b, 40);
+        case.step =
+            StepUniform::shape(case.users, case.items, K, y_range, b).with_batch(0, b, 0, &hyper());
+        let scratch = random_f32(case.step.scratch_len(), -4.0, 4.0, 41);
+        let harness = KernelHarness::new(&device, &case.inputs(scratch.clone()));
+        harness
+            .run(&device, kernels, &[Kernel::SigmoidRange], &case.step)
+            .unwrap();
+        let got = harness.read_scratch(&device).unwrap();
+        let mut pred = vec![0.0; b];
+        cpu::sigmoid_range(&case.scratch_region(&scratch, 2), y_range, &mut pred);
+        assert_close(
+            &format!("pred (sigmoid_range {y_range:?})"),
+            &case.scratch_region(&got, 3),
+            &pred,
+            1e-6,
+            1e-5,
+        );
+    }
+}
+
+fn check_mse_grad(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    for y_range in [Y_RANGE, None] {
+        let mut case = Case::new(b, 50);
+        case.step =
+            StepUniform::shape(case.users, case.items, K, y_range, b).with_batch(0, b, 0, &hyper());
+        let mut scratch = random_f32(case.step.scratch_len(), -2.0, 2.0, 51);
+        // pred must be the sigmoid range of x, as in training.
+        let x = case.scratch_region(&scratch, 2);
+        let mut pred = vec![0.0; b];
+        cpu::sigmoid_range(&x, y_range, &mut pred);
+        let pred_start = 2 * b * K + b;
+        scratch[pred_start..pred_start + b].copy_from_slice(&pred);
+        let harness = KernelHarness::new(&device, &case.inputs(scratch.clone()));
+        harness
+            .run(
+                &device,
+                kernels,
+                &[Kernel::MseGrad, Kernel::BatchLoss],
+                &case.step,
+            )
+            .unwrap();
+        let got = harness.read_scratch(&device).unwrap();
+        let mut g = vec![0.0; b];
+        let loss = cpu::mse_grad(&x, &pred, &case.ratings, y_range, &mut g);
+        assert_close(
+            &format!("g (mse_grad {y_range:?})"),
+            &case.scratch_region(&got, 4),
+            &g,
+            1e-7,
+            1e-5,
+        );
+        let losses = harness.read_losses(&device).unwrap();
+        assert_close("batch loss", &losses[..1], &[loss], 1e-6, 1e-5);
+    }
+}
+
+fn check_scatter_add(b: usize, cas: bool) {
+    let Some((device, native, cas_kernels)) = setup() else {
+        return;
+    };
+    let kernels = if cas { cas_kernels } else { native };
+    if !cas && !kernels.float_atomics {
+        eprintln!("this adapter has no SHADER_FLOAT32_ATOMIC; the native path is not tested here");
+        return;
+    }
+    let case = Case::new(b, 60);
+    let scratch = random_scratch(&case, 61);
+    let mut inputs = case.inputs(scratch.clone());
+    // Gradients that already hold something: the scatter-add must add to them, not overwrite.
+    inputs.grads = random_f32(case.params.len(), -0.1, 0.1, 62);
+    let harness = KernelHarness::new(&device, &inputs);
+    harness
+        .run(
+            &device,
+            kernels,
+            &[Kernel::ScatterAdd, Kernel::ScatterAddBias],
+            &case.step,
+        )
+        .unwrap();
+    let got = harness.read_grads(&device).unwrap();
+    let mut want = inputs.grads.clone();
+    let (users, items) = (case.users, case.items);
+    let (pu, qi, g) = (
+        case.scratch_region(&scratch, 0),
+        case.scratch_region(&scratch, 1),
+        case.scratch_region(&scratch, 4),
+    );
+    {
+        let (dp, rest) = want.split_at_mut(users * K);
+        let (dq, rest) = rest.split_at_mut(items * K);
+        let (dbu, dbi) = rest.split_at_mut(users);
+        cpu::scatter_add(dp, K, &case.batch_users, &g, &qi);
+        cpu::scatter_add(dq, K, &case.batch_items, &g, &pu);
+        cpu::scatter_add_bias(dbu, &case.batch_users, &g);
+        cpu::scatter_add_bias(dbi, &case.batch_items, &g);
+    }
+    let path = if cas { "cas" } else { "float-atomic" };
+    let (gp, gq, gbu, gbi) = case.split(&got);
+    let (wp, wq, wbu, wbi) = case.split(&want);
+    // Up to 64+ additions in another order: rounding grows with the count.
+    assert_close(&format!("dL/dP (scatter_add, {path})"), gp, wp, 1e-5, 1e-4);
+    assert_close(&format!("dL/dQ (scatter_add, {path})"), gq, wq, 1e-5, 1e-4);
+    assert_close(
+        &format!("dL/dbu (scatter_add_bias, {path})"),
+        gbu,
+        wbu,
+        1e-5,
+        1e-4,
+    );
+    assert_close(
+        &format!("dL/dbi (scatter_add_bias, {path})"),
+        gbi,
+        wbi,
+        1e-5,
+        1e-4,
+    );
+}
+
+fn check_adamw(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    let case = Case::new(b, 70);
+    let n = case.params.len();
+    let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
+    inputs.grads = random_f32(n, -0.2, 0.2, 71);
+    let m = random_f32(n, -0.05, 0.05, 72);
+    let v = random_f32(n, 0.0, 0.01, 73);
+    inputs.moments = [m.clone(), v.clone()].concat();
+    let harness = KernelHarness::new(&device, &inputs);
+    harness
+        .run(&device, kernels, &[Kernel::Adamw], &case.step)
+        .unwrap();
+    let (mut p, mut m, mut v) = (case.params.clone(), m, v);
+    cpu::adamw(&mut p, &inputs.grads, &mut m, &mut v, &hyper());
+    let moments = harness.read_moments(&device).unwrap();
+    assert_close(
+        "params (adamw)",
+        &harness.read_params(&device).unwrap(),
+        &p,
+        1e-6,
+        1e-5,
+    );
+    assert_close("m (adamw)", &moments[..n], &m, 1e-7, 1e-5);
+    assert_close("v (adamw)", &moments[n..], &v, 1e-8, 1e-5);
+    assert_close(
+        "grads zeroed by adamw",
+        &harness.read_grads(&device).unwrap(),
+        &vec![0.0; n],
+        0.0,
+        0.0,
+    );
+}
+
+fn check_sgd(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    let case = Case::new(b, 80);
+    let n = case.params.len();
+    let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
+    inputs.grads = random_f32(n, -0.2, 0.2, 81);
+    let harness = KernelHarness::new(&device, &inputs);
+    harness
+        .run(
+            &device,
+            kernels,
+            &[Kernel::SgdClaim, Kernel::Sgd, Kernel::SgdRelease],
+            &case.step,
+        )
+        .unwrap();
+    let distinct = |indices: &[u32]| {
+        let mut rows = indices.to_vec();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    };
+    let (users, items) = (distinct(&case.batch_users), distinct(&case.batch_items));
+    let mut want = case.params.clone();
+    let mut want_grads = inputs.grads.clone();
+    {
+        let h = hyper();
+        let (p, rest) = want.split_at_mut(case.users * K);
+        let (q, rest) = rest.split_at_mut(case.items * K);
+        let (bu, bi) = rest.split_at_mut(case.users);
+        let (gp, gq, gbu, gbi) = case.split(&inputs.grads);
+        cpu::sgd(p, gp, K, &users, &h);
+        cpu::sgd(q, gq, K, &items, &h);
+        cpu::sgd(bu, gbu, 1, &users, &h);
+        cpu::sgd(bi, gbi, 1, &items, &h);
+        // The GPU zeroes the gradients of the rows it moved, for the next batch.
+        let (gp, rest) = want_grads.split_at_mut(case.users * K);
+        let (gq, rest) = rest.split_at_mut(case.items * K);
+        let (gbu, gbi) = rest.split_at_mut(case.users);
+        for &u in &users {
+            gp[u as usize * K..(u as usize + 1) * K].fill(0.0);
+            gbu[u as usize] = 0.0;
+        }
+        for &i in &items {
+            gq[i as usize * K..(i as usize + 1) * K].fill(0.0);
+            gbi[i as usize] = 0.0;
+        }
+    }
+    assert_close(
+        "params (sgd, each touched row once)",
+        &harness.read_params(&device).unwrap(),
+        &want,
+        1e-7,
+        1e-6,
+    );
+    assert_close(
+        "grads of touched rows zeroed (sgd)",
+        &harness.read_grads(&device).unwrap(),
+        &want_grads,
+        0.0,
+        0.0,
+    );
+    assert!(
+        harness
+            .read_claims(&device)
+            .unwrap()
+            .iter()
+            .all(|&c| c == u32::MAX),
+        "sgd_release must leave every claim slot unclaimed"
+    );
+}
+
+fn check_eval_sse(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    let case = Case::new(b, 90);
+    let harness = KernelHarness::new(&device, &case.inputs(vec![0.0; case.step.scratch_len()]));
+    harness
+        .run(
+            &device,
+            kernels,
+            &[Kernel::EvalPartial, Kernel::EvalFinish],
+            &case.step,
+        )
+        .unwrap();
+    let got = harness.read_losses(&device).unwrap()[0];
+    let (p, q, bu, bi) = case.split(&case.params);
+    let params = collabgpu::model::Params {
+        factors: K,
+        user_factors: p.to_vec(),
+        item_factors: q.to_vec(),
+        user_bias: bu.to_vec(),
+        item_bias: bi.to_vec(),
+    };
+    let want: f64 = (0..b)
+        .map(|n| {
+            let err =
+                params.predict(case.batch_users[n], case.batch_items[n], Y_RANGE) - case.ratings[n];
+            (err * err) as f64
+        })
+        .sum();
+    assert_close(
+        "validation sum of squared errors (eval_sse)",
+        &[got],
+        &[want as f32],
+        1e-4,
+        1e-5,
+    );
+}
+
+macro_rules! sizes {
+    ($check:ident, $small:ident, $workgroup:ident, $large:ident $(, $extra:expr)?) => {
+        #[test]
+        fn $small() {
+            $check(3 $(, $extra)?);
+        }
+        #[test]
+        fn $workgroup() {
+            $check(WORKGROUP as usize + 1 $(, $extra)?);
+        }
+        #[test]
+        fn $large() {
+            $check(1001 $(, $extra)?);
+        }
+    };
+}
+
+sizes!(
+    check_gather,
+    gather_matches_cpu_3,
+    gather_matches_cpu_workgroup_plus_one,
+    gather_matches_cpu_large_odd
+);
+sizes!(
+    check_dot,
+    dot_matches_cpu_3,
+    dot_matches_cpu_workgroup_plus_one,
+    dot_matches_cpu_large_odd
+);
+sizes!(
+    check_bias_add,
+    bias_add_matches_cpu_3,
+    bias_add_matches_cpu_workgroup_plus_one,
+    bias_add_matches_cpu_large_odd
+);
+sizes!(
+    check_sigmoid_range,
+    sigmoid_range_matches_cpu_3,
+    sigmoid_range_matches_cpu_workgroup_plus_one,
+    sigmoid_range_matches_cpu_large_odd
+);
+sizes!(
+    check_mse_grad,
+    mse_grad_matches_cpu_3,
+    mse_grad_matches_cpu_workgroup_plus_one,
+    mse_grad_matches_cpu_large_odd
+);
+sizes!(
+    check_scatter_add,
+    scatter_add_float_atomic_matches_cpu_with_repeated_rows_3,
+    scatter_add_float_atomic_matches_cpu_with_repeated_rows_workgroup_plus_one,
+    scatter_add_float_atomic_matches_cpu_with_repeated_rows_large_odd,
+    false
+);
+sizes!(
+    check_scatter_add,
+    scatter_add_cas_matches_cpu_with_repeated_rows_3,
+    scatter_add_cas_matches_cpu_with_repeated_rows_workgroup_plus_one,
+    scatter_add_cas_matches_cpu_with_repeated_rows_large_odd,
+    true
+);
+sizes!(
+    check_adamw,
+    adamw_matches_cpu_3,
+    adamw_matches_cpu_workgroup_plus_one,
+    adamw_matches_cpu_large_odd
+);
+sizes!(
+    check_sgd,
+    sgd_moves_each_touched_row_once_3,
+    sgd_moves_each_touched_row_once_workgroup_plus_one,
+    sgd_moves_each_touched_row_once_large_odd
+);
+sizes!(
+    check_eval_sse,
+    eval_sse_matches_cpu_3,
+    eval_sse_matches_cpu_workgroup_plus_one,
+    eval_sse_matches_cpu_large_odd
+);

@@ -1,0 +1,246 @@
+//! The same training steps on both backends from the same initial parameters: the GPU backend
+//! through `Backend::train_batches`, the CPU as a plain step composed from `cpu::kernels` (the
+//! reference the CPU backend implements). Every step's loss and every parameter tensor (and Adam
+//! moment) are compared after every step; then chunking must not change the result.
+
+mod support;
+
+use collabgpu::data::Ratings;
+use collabgpu::gpu::{GpuBackend, GpuOptions};
+use collabgpu::model::Params;
+use collabgpu::train::initial_state;
+use collabgpu::train::schedule::step_hyper;
+use collabgpu::train::{
+    Backend, Batches, OptimizerKind, ScheduleKind, StepHyper, TrainConfig, TrainState,
+};
+use support::{assert_close, cpu_step, gpu_device, random_f32};
+
+const USERS: usize = 40;
+const ITEMS: usize = 30;
+const STEPS: usize = 50;
+
+/// Ratings in `[1, 5]` where user 0 and item 0 are frequent (one user many times per batch).
+fn synthetic_ratings(n: usize, seed: u64) -> Ratings {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut users = Vec::with_capacity(n);
+    let mut items = Vec::with_capacity(n);
+    for _ in 0..n {
+        let hot = rng.random_bool(0.3);
+        users.push(if hot {
+            0
+        } else {
+            rng.random_range(0..USERS as u32)
+        });
+        items.push(if rng.random_bool(0.2) {
+            0
+        } else {
+            rng.random_range(0..ITEMS as u32)
+        });
+    }
+    let ratings = random_f32(n, 1.0, 5.0, seed + 1)
+        .iter()
+        .map(|r| r.round())
+        .collect();
+    Ratings {
+        users,
+        items,
+        ratings,
+        timestamps: None,
+    }
+}
+
+fn config(optimizer: OptimizerKind, schedule: ScheduleKind) -> TrainConfig {
+    TrainConfig {
+        factors: 8,
+        optimizer,
+        schedule,
+        // Larger than the default so that 50 steps move the parameters visibly.
+        lr: if optimizer == OptimizerKind::Sgd {
+            0.5
+        } else {
+            0.02
+        },
+        init_std: 0.1,
+        ..TrainConfig::default()
+    }
+}
+
+fn assert_state_close(what: &str, got: &TrainState, want: &TrainState, atol: f32, rtol: f32) {
+    let mut pairs = vec![("", &got.params, &want.params)];
+    if let (Some(g), Some(w)) = (&got.moments, &want.moments) {
+        pairs.push(("m.", &g.m, &w.m));
+        pairs.push(("v.", &g.v, &w.v));
+    }
+    for (prefix, g, w) in pairs {
+        for ((name, gt), wt) in Params::TENSOR_NAMES
+            .iter()
+            .zip(g.tensors())
+            .zip(w.tensors())
+        {
+            // Second moments are squares of gradients: compare them on their own scale.
+            let atol = if prefix == "v." { atol * atol } else { atol };
+            assert_close(&format!("{what}: {prefix}{name}"), gt, wt, atol, rtol);
+        }
+    }
+}
+
+/// Trains `STEPS` batches one at a time on both backends, comparing after every step.
+fn trajectory(optimizer: OptimizerKind, schedule: ScheduleKind) {
+    let Some(device) = gpu_device() else { return };
+    let config = config(optimizer, schedule);
+    let b = config.batch_size;
+    let data = synthetic_ratings(STEPS * b, 7);
+    let hypers: Vec<StepHyper> = (0..STEPS as u64)
+        .map(|s| step_hyper(&config, s, STEPS as u64))
+        .collect();
+    let mut cpu_state = initial_state(&config, USERS, ITEMS);
+    let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
+    gpu.start(&config, &cpu_state).unwrap();
+    for s in 0..STEPS {
+        let range = s * b..(s + 1) * b;
+        let batches = Batches {
+            users: &data.users[range.clone()],
+            items: &data.items[range.clone()],
+            ratings: &data.ratings[range.clone()],
+            batch_size: b,
+            steps: &hypers[s..s + 1],
+        };
+        let gpu_loss = gpu.train_batches(&batches).unwrap();
+        let cpu_loss = cpu_step(
+            &mut cpu_state,
+            &config,
+            &data.users[range.clone()],
+            &data.items[range.clone()],
+            &data.ratings[range],
+            &hypers[s],
+        );
+        assert_close(
+            &format!("loss of step {s}"),
+            &gpu_loss,
+            &[cpu_loss],
+            1e-6,
+            1e-5,
+        );
+        let gpu_state = gpu.state().unwrap();
+        assert_state_close(
+            &format!("after step {s}"),
+            &gpu_state,
+            &cpu_state,
+            1e-5,
+            1e-3,
+        );
+    }
+    // The run must have moved the parameters, or the comparison proved nothing.
+    let start = initial_state(&config, USERS, ITEMS);
+    let moved = cpu_state
+        .params
+        .user_factors
+        .iter()
+        .zip(&start.params.user_factors)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(moved > 1e-3, "50 steps moved P by only {moved}");
+}
+
+#[test]
+fn adamw_one_cycle_trajectory_matches_cpu_for_50_steps() {
+    trajectory(OptimizerKind::AdamW, ScheduleKind::OneCycle);
+}
+
+#[test]
+fn sgd_trajectory_matches_cpu_for_50_steps() {
+    trajectory(OptimizerKind::Sgd, ScheduleKind::Constant);
+}
+
+/// All batches in one call, with the chunk size forced to `chunk_batches`.
+fn run_chunked(
+    config: &TrainConfig,
+    data: &Ratings,
+    chunk_batches: Option<usize>,
+) -> (Vec<f32>, TrainState, f64) {
+    let device = gpu_device().expect("checked by the caller");
+    let b = config.batch_size;
+    let n_batches = data.len().div_ceil(b);
+    let hypers: Vec<StepHyper> = (0..n_batches as u64)
+        .map(|s| step_hyper(config, s, n_batches as u64))
+        .collect();
+    let options = GpuOptions {
+        chunk_batches,
+        ..GpuOptions::default()
+    };
+    let mut gpu = GpuBackend::with_device(device, &options);
+    gpu.start(config, &initial_state(config, USERS, ITEMS))
+        .unwrap();
+    let batches = Batches {
+        users: &data.users,
+        items: &data.items,
+        ratings: &data.ratings,
+        batch_size: b,
+        steps: &hypers,
+    };
+    let losses = gpu.train_batches(&batches).unwrap();
+    gpu.set_eval_set(data).unwrap();
+    let sse = gpu.eval_sum_squared_error().unwrap();
+    (losses, gpu.state().unwrap(), sse)
+}
+
+fn chunking_changes_nothing(optimizer: OptimizerKind) {
+    if gpu_device().is_none() {
+        return;
+    }
+    let config = config(optimizer, ScheduleKind::OneCycle);
+    // 50 full batches and a short one of 17, the way an epoch that keeps its last batch ends.
+    let data = synthetic_ratings(STEPS * config.batch_size + 17, 11);
+    let (one_losses, one_state, one_sse) = run_chunked(&config, &data, None);
+    let (tiny_losses, tiny_state, tiny_sse) = run_chunked(&config, &data, Some(3));
+    assert_eq!(one_losses.len(), STEPS + 1);
+    assert_close(
+        "losses, chunks of 3 batches vs one chunk",
+        &tiny_losses,
+        &one_losses,
+        1e-6,
+        1e-5,
+    );
+    assert_state_close(
+        "chunks of 3 batches vs one chunk",
+        &tiny_state,
+        &one_state,
+        1e-6,
+        1e-4,
+    );
+    assert_close(
+        "validation SSE, chunks of 3 vs one",
+        &[tiny_sse as f32],
+        &[one_sse as f32],
+        1e-5,
+        1e-5,
+    );
+    // And the GPU's evaluation agrees with the host's over the final parameters.
+    let want: f64 = (0..data.len())
+        .map(|n| {
+            let err = one_state
+                .params
+                .predict(data.users[n], data.items[n], config.y_range)
+                - data.ratings[n];
+            (err * err) as f64
+        })
+        .sum();
+    assert_close(
+        "validation SSE, GPU vs host",
+        &[one_sse as f32],
+        &[want as f32],
+        1e-3,
+        1e-5,
+    );
+}
+
+#[test]
+fn adamw_tiny_chunks_give_the_same_result_as_one_chunk() {
+    chunking_changes_nothing(OptimizerKind::AdamW);
+}
+
+#[test]
+fn sgd_tiny_chunks_give_the_same_result_as_one_chunk() {
+    chunking_changes_nothing(OptimizerKind::Sgd);
+}

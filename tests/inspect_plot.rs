@@ -1,0 +1,178 @@
+//! Pictures: the training-log reader, the loss chart and the factor map, in SVG and PNG.
+
+use std::path::Path;
+
+use collabgpu::data::IdMap;
+use collabgpu::inspect::plot::{factor_map, loss_chart, parse_log};
+use collabgpu::inspect::{InspectError, RatingCounts};
+use collabgpu::model::{ModelFile, Params};
+use collabgpu::train::TrainConfig;
+
+/// Width and height from a PNG's IHDR chunk, after checking the signature.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (be(16), be(20))
+}
+
+const LOG: &str = r#"{"type":"epoch","epoch":1,"train_loss":0.9,"valid_loss":0.95}
+not json at all
+{"type":"epoch","epoch":2,"train_loss":0.7,"valid_loss":0.85}
+{"type":"epoch","epoch":3,"train_loss":0.6,"valid_loss":null}
+{"type":"summary","valid_loss":0.85}
+"#;
+
+#[test]
+fn log_reader_keeps_epoch_lines_and_ignores_the_rest() {
+    let epochs = parse_log(LOG, Path::new("train.jsonl")).unwrap();
+    let got: Vec<(f64, f64, Option<f64>)> = epochs
+        .iter()
+        .map(|e| (e.epoch, e.train_loss, e.valid_loss))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1.0, 0.9, Some(0.95)),
+            (2.0, 0.7, Some(0.85)),
+            (3.0, 0.6, None)
+        ]
+    );
+}
+
+#[test]
+fn log_reader_names_the_bad_line_and_the_empty_log() {
+    let text = "{\"epoch\":1,\"train_loss\":0.9}\n{\"epoch\":2,\"train_loss\":\"high\"}\n";
+    let err = parse_log(text, Path::new("t.jsonl")).unwrap_err();
+    assert!(
+        matches!(err, InspectError::BadLogLine { line: 2, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("t.jsonl, line 2"), "{err}");
+    let err = parse_log("hello\n", Path::new("t.jsonl"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("train --json"), "{err}");
+}
+
+#[test]
+fn loss_chart_draws_both_curves_with_legend_and_axes() {
+    let epochs = parse_log(LOG, Path::new("train.jsonl")).unwrap();
+    let chart = loss_chart(&epochs, "Loss per epoch");
+    assert_eq!(chart.series.len(), 2);
+    assert_eq!(chart.series[1].points, [(1.0, 0.95), (2.0, 0.85)]);
+    let svg = chart.to_svg();
+    assert!(svg.starts_with("<svg"), "{svg:.200}");
+    for text in [
+        "Loss per epoch",
+        "train loss",
+        "validation loss",
+        ">epoch<",
+        "loss (MSE)",
+    ] {
+        assert!(svg.contains(text), "{text:?} missing from the SVG");
+    }
+    // Whole-epoch ticks only: 1, 2, 3, and no 1.5.
+    assert!(svg.contains(">2</text>") && !svg.contains(">1.5</text>"));
+    assert_eq!(svg.matches("<polyline").count(), 2);
+    assert_eq!(
+        png_size(&chart.to_png().unwrap()),
+        (chart.width, chart.height)
+    );
+}
+
+/// Items on a line through the origin along (1, 1), plus small noise, so PC1 is that line.
+fn line_model(items: usize) -> ModelFile {
+    let k = 2;
+    let item_factors: Vec<f32> = (0..items)
+        .flat_map(|i| {
+            let t = i as f32 - items as f32 / 2.0;
+            let wobble = if i % 2 == 0 { 0.05 } else { -0.05 };
+            [t + wobble, t - wobble]
+        })
+        .collect();
+    ModelFile {
+        params: Params {
+            factors: k,
+            user_factors: vec![0.0; 2],
+            item_factors,
+            user_bias: vec![0.0],
+            item_bias: vec![0.0; items],
+        },
+        users: IdMap::from_raw_ids(vec!["u".into()]),
+        items: IdMap::from_raw_ids((0..items).map(|i| i.to_string()).collect()),
+        titles: Some((0..items).map(|i| format!("Movie <{i}> & Co")).collect()),
+        config: TrainConfig {
+            factors: k,
+            ..TrainConfig::default()
+        },
+    }
+}
+
+#[test]
+fn factor_map_labels_the_most_rated_and_fits_the_main_axis() {
+    let model = line_model(6);
+    let counts = RatingCounts {
+        users: vec![(0.0, 0)],
+        // Items 4, 1 and 5 are the most rated; item 3 has no rating.
+        items: vec![
+            (3.0, 1),
+            (20.0, 5),
+            (6.0, 2),
+            (0.0, 0),
+            (40.0, 9),
+            (12.0, 3),
+        ],
+    };
+    let map = factor_map(&model, Some(&counts), 2);
+    assert_eq!(map.fitted, [4, 1, 5, 2, 0]);
+    assert_eq!(map.labelled, [4, 1]);
+    let axis = &map.pca.components[0];
+    let half = 0.5f64.sqrt();
+    // The wobble leans a little with t on this subset, so the axis is near, not at, the diagonal.
+    assert!(
+        (axis[0] - half).abs() < 0.02 && (axis[1] - half).abs() < 0.02,
+        "{axis:?}"
+    );
+    assert!(
+        map.chart.title.contains("the 5 most-rated items"),
+        "{}",
+        map.chart.title
+    );
+    assert!(
+        map.chart.x_label.starts_with("PC1 (99."),
+        "{}",
+        map.chart.x_label
+    );
+    let svg = map.chart.to_svg();
+    // Titles are escaped, and only the labelled ones appear.
+    assert!(svg.contains("Movie &lt;4&gt; &amp; Co"), "labels missing");
+    assert!(svg.contains("Movie &lt;1&gt; &amp; Co") && !svg.contains("Movie &lt;5&gt;"));
+    assert_eq!(png_size(&map.chart.to_png().unwrap()), (1100, 800));
+}
+
+#[test]
+fn factor_map_without_counts_labels_the_extremes() {
+    let map = factor_map(&line_model(7), None, 2);
+    assert_eq!(map.fitted.len(), 7);
+    // Items 0 and 6 lie at the two ends of the line, equally far from its centre.
+    let mut labelled = map.labelled.clone();
+    labelled.sort();
+    assert_eq!(labelled, [0, 6]);
+}
+
+#[test]
+fn charts_are_written_by_extension_and_other_names_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = loss_chart(&parse_log(LOG, Path::new("x")).unwrap(), "t");
+    chart.save(&dir.path().join("a.svg")).unwrap();
+    chart.save(&dir.path().join("a.PNG")).unwrap();
+    let svg = std::fs::read_to_string(dir.path().join("a.svg")).unwrap();
+    assert!(svg.ends_with("</svg>\n"));
+    png_size(&std::fs::read(dir.path().join("a.PNG")).unwrap());
+    let err = chart
+        .save(&dir.path().join("a.jpg"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(".svg or .png"), "{err}");
+}
