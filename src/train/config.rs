@@ -96,7 +96,7 @@ impl TrainConfig {
         if !(self.beta2 > 0.0 && self.beta2 < 1.0) {
             return bad(format!("beta2 must lie in (0, 1), got {}", self.beta2));
         }
-        if !(self.eps > 0.0) {
+        if self.eps.is_nan() || self.eps <= 0.0 {
             return bad(format!("eps must be positive, got {}", self.eps));
         }
         Ok(())
