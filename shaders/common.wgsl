@@ -5,7 +5,8 @@
 // and its optimiser hyperparameters (precomputed on the host, SPEC "Optimisers").
 //
 // Glossary: B batch size (`batch_len`), K factors, U users, I items.
-// Parameter layout (one flat f32 buffer, also for gradients and each Adam moment):
+// Parameter layout (one flat f32 buffer, also for gradients and each Adam moment; the buffers are
+// padded with zeros to a multiple of 4 floats, and v starts at `moments_stride`):
 //   P  = [0, U*K)            user factors, row-major
 //   Q  = [U*K, (U+I)*K)      item factors
 //   bu = [(U+I)*K, +U)       user biases
@@ -31,9 +32,9 @@ struct Step {
     wd: f32,
     step_size: f32,        // Adam's lr / (1 - beta1^t)
     bias_correction2: f32, // Adam's 1 - beta2^t
-    param_count: u32,      // (U + I) * (K + 1)
-    pad0: u32,
-    pad1: u32,
+    param_count: u32,      // N = (U + I) * (K + 1)
+    claim_base: u32,       // sgd_apply's tag base for this batch (0: forward_backward claims nothing)
+    moments_stride: u32,   // where v starts in `moments`: N rounded up to 4, so v is vec4-aligned
 }
 
 struct Triple {
