@@ -310,6 +310,41 @@ fn sgd_fused_path_matches_single_op_kernels() {
     fused_matches_unfused(OptimizerKind::Sgd);
 }
 
+/// The fused sgd's claim tags only grow; before they would overflow, the claims are cleared and
+/// the tags restart. Forcing that every few batches must not change a thing.
+#[test]
+fn sgd_claim_tag_restarts_change_nothing() {
+    if gpu_device().is_none() {
+        return;
+    }
+    let config = config(OptimizerKind::Sgd, ScheduleKind::Constant);
+    let data = synthetic_ratings(STEPS * config.batch_size, 19);
+    let options = GpuOptions {
+        chunk_batches: Some(3),
+        ..GpuOptions::default()
+    };
+    let restarting = GpuOptions {
+        claim_tag_limit: Some(5),
+        ..options.clone()
+    };
+    let (losses, state, _) = run_with(&config, &data, options);
+    let (restarted_losses, restarted_state, _) = run_with(&config, &data, restarting);
+    assert_close(
+        "losses, claim tags restarted every few batches vs never",
+        &restarted_losses,
+        &losses,
+        1e-6,
+        1e-5,
+    );
+    assert_state_close(
+        "claim tags restarted every few batches vs never",
+        &restarted_state,
+        &state,
+        1e-6,
+        1e-4,
+    );
+}
+
 /// The backend reports where its time went and what it allocated, in sizes it can check.
 #[test]
 fn timings_and_memory_report_add_up() {

@@ -139,6 +139,8 @@ struct Run {
     fused: bool,
     /// The next batch's claim tag base in units of `C` (fused `sgd`); tags only grow.
     next_claim: u32,
+    /// Past this tag base the claims are cleared and the tags restart at 1 (see [`claim_limit`]).
+    claim_limit: u32,
     timer: Option<PassTimer>,
     shape: StepUniform,
     params: wgpu::Buffer,
@@ -299,9 +301,18 @@ impl Backend for GpuBackend {
             ))
             .into());
         }
-        let chunk_batches = chunk_batches(limit, batch_bytes, self.options.chunk_batches);
-
+        let mut chunk_batches = chunk_batches(limit, batch_bytes, self.options.chunk_batches);
+        let claim_limit = self
+            .options
+            .claim_tag_limit
+            .unwrap_or_else(|| claim_limit(shape.capacity))
+            .clamp(2, claim_limit(shape.capacity));
         let fused = !self.options.unfused;
+        if fused && !adamw {
+            // A chunk's batches take consecutive tags from 1 after a restart.
+            chunk_batches = chunk_batches.min(claim_limit as usize - 1);
+        }
+
         self.timings = GpuTimings::default();
         let device = &self.device;
         let flat = flatten(params);
@@ -408,6 +419,7 @@ impl Backend for GpuBackend {
             adamw,
             fused,
             next_claim: 1,
+            claim_limit,
             timer,
             shape,
             params: params_buffer,
@@ -463,8 +475,8 @@ impl Backend for GpuBackend {
             );
             // Fused sgd: each batch gets fresh claim tags; restart them (and clear the claims)
             // before they would overflow.
-            let restart_claims = tagged_claims
-                && run.next_claim as u64 + count as u64 > claim_limit(run.shape.capacity) as u64;
+            let restart_claims =
+                tagged_claims && run.next_claim as u64 + count as u64 > run.claim_limit as u64;
             if restart_claims {
                 run.next_claim = 1;
             }

@@ -18,6 +18,9 @@ pub struct GpuOptions {
     /// Train with the single-op kernels (nine or eleven dispatches per batch) instead of the fused
     /// path (`forward_backward`, `batch_loss`, optimiser): for tests that compare the two.
     pub unfused: bool,
+    /// The most claim tags (batches) the fused `sgd` hands out before it clears the claims and
+    /// starts again, to force that restart in tests. `None`: as many as a `u32` holds.
+    pub claim_tag_limit: Option<u32>,
 }
 
 /// The default size of one chunk of triples on the GPU (it is double-buffered).
