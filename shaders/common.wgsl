@@ -11,8 +11,9 @@
 //   Q  = [U*K, (U+I)*K)      item factors
 //   bu = [(U+I)*K, +U)       user biases
 //   bi = [(U+I)*K+U, +I)     item biases
-// Scratch layout for a batch capacity C (C >= B):
-//   pu = [0, C*K)  qi = [C*K, 2*C*K)  x = [2CK, +C)  pred = [+C)  g = [+C)  sq = [+C)
+// Scratch layout for a batch capacity C (C >= B), the per-rating scalars first so that the fused
+// path (which keeps only sq) needs just the first 4*C floats:
+//   x = [0, C)  pred = [C, 2C)  g = [2C, 3C)  sq = [3C, 4C)  pu = [4C, 4C + C*K)  qi = [+C*K)
 
 struct Step {
     batch_start: u32,      // first triple of this batch in the bound triples chunk
@@ -55,12 +56,12 @@ fn q_offset(s: Step) -> u32 { return s.users * s.factors; }
 fn bu_offset(s: Step) -> u32 { return (s.users + s.items) * s.factors; }
 fn bi_offset(s: Step) -> u32 { return (s.users + s.items) * s.factors + s.users; }
 
-fn pu_offset(s: Step) -> u32 { return 0u; }
-fn qi_offset(s: Step) -> u32 { return s.capacity * s.factors; }
-fn x_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors; }
-fn pred_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors + s.capacity; }
-fn g_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors + 2u * s.capacity; }
-fn sq_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors + 3u * s.capacity; }
+fn x_offset(s: Step) -> u32 { return 0u; }
+fn pred_offset(s: Step) -> u32 { return s.capacity; }
+fn g_offset(s: Step) -> u32 { return 2u * s.capacity; }
+fn sq_offset(s: Step) -> u32 { return 3u * s.capacity; }
+fn pu_offset(s: Step) -> u32 { return 4u * s.capacity; }
+fn qi_offset(s: Step) -> u32 { return 4u * s.capacity + s.capacity * s.factors; }
 
 fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));

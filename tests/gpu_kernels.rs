@@ -88,10 +88,11 @@ impl Case {
 
     fn scratch_region(&self, scratch: &[f32], region: usize) -> Vec<f32> {
         let (c, b) = (self.b, self.b);
+        // shaders/common.wgsl: x, pred, g, sq, then pu, qi.
         let start = match region {
-            0 => 0,                       // pu
-            1 => c * K,                   // qi
-            r => 2 * c * K + (r - 2) * c, // x, pred, g, sq
+            0 => 4 * c,         // pu
+            1 => 4 * c + c * K, // qi
+            r => (r - 2) * c,   // x, pred, g, sq
         };
         let len = if region < 2 { b * K } else { b };
         scratch[start..start + len].to_vec()
@@ -229,7 +230,7 @@ fn check_mse_grad(b: usize) {
         let x = case.scratch_region(&scratch, 2);
         let mut pred = vec![0.0; b];
         cpu::sigmoid_range(&x, y_range, &mut pred);
-        let pred_start = 2 * b * K + b;
+        let pred_start = b;
         scratch[pred_start..pred_start + b].copy_from_slice(&pred);
         let harness = KernelHarness::new(&device, &case.inputs(scratch.clone()));
         harness

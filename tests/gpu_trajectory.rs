@@ -395,5 +395,7 @@ fn timings_and_memory_report_add_up() {
     assert_eq!(memory.optimizer_state, 2 * n);
     // Two chunk slots of 4 batches of 64 triples, 12 bytes each.
     assert_eq!(memory.triple_chunks, 2 * 4 * 64 * 12);
+    // The fused path keeps only x, pred, g, sq per rating of a batch of C = 64.
+    assert_eq!(memory.scratch, 4 * 64 * 4);
     assert!(memory.total() > 4 * n + memory.triple_chunks);
 }

@@ -314,6 +314,18 @@ impl Backend for GpuBackend {
         }
 
         self.timings = GpuTimings::default();
+        let scratch_bytes = 4 * if fused {
+            shape.fused_scratch_len()
+        } else {
+            shape.scratch_len()
+        } as u64;
+        if scratch_bytes > limit {
+            return Err(GpuError::Other(format!(
+                "the per-batch scratch needs {scratch_bytes} bytes, more than this adapter binds \
+                 ({limit}); lower --bs or --factors, or --backend cpu"
+            ))
+            .into());
+        }
         let device = &self.device;
         let flat = flatten(params);
         let params_buffer =
@@ -331,12 +343,7 @@ impl Backend for GpuBackend {
             bytemuck::cast_slice(&moments_host),
             STORAGE_USAGE,
         );
-        let scratch = empty_buffer(
-            device,
-            "scratch",
-            shape.scratch_len() as u64 * 4,
-            STORAGE_USAGE,
-        );
+        let scratch = empty_buffer(device, "scratch", scratch_bytes, STORAGE_USAGE);
         let losses = empty_buffer(device, "losses", chunk_batches as u64 * 4, STORAGE_USAGE);
         // The single-op sgd claims with atomicMin and releases to u32::MAX; the fused path's tags
         // grow from 1 * C, so every slot starts below them.

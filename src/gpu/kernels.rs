@@ -185,6 +185,12 @@ impl StepUniform {
         let c = self.capacity as usize;
         (2 * c * self.factors as usize + 4 * c).max(EVAL_WORKGROUPS as usize)
     }
+
+    /// Floats the scratch buffer needs on the fused path, which keeps only x, pred, g, sq's
+    /// region (`4*C`, the front of the layout): the gathered rows never leave the registers.
+    pub fn fused_scratch_len(&self) -> usize {
+        (4 * self.capacity as usize).max(EVAL_WORKGROUPS as usize)
+    }
 }
 
 /// `len` floats rounded up to a multiple of 4: the length of the parameter, gradient and each
