@@ -328,7 +328,7 @@ fn check_adamw(b: usize, kernel: Kernel) {
     let n = case.params.len();
     let stride = case.step.moments_stride as usize;
     assert!(
-        stride >= n && stride % 4 == 0,
+        stride >= n && stride.is_multiple_of(4),
         "moments_stride {stride} for N = {n}"
     );
     let pad = |mut v: Vec<f32>| {
