@@ -521,8 +521,8 @@ impl Backend for GpuBackend {
                 encoder.clear_buffer(&run.claims, 0, None);
             }
             {
-                // One compute pass for the whole chunk: dispatches only change the pipeline and
-                // the step record's dynamic offset, the buffers stay bound.
+                // One compute pass for the whole chunk; per batch one bind (the step record's
+                // dynamic offset moves), then only pipelines change between dispatches.
                 let timestamp_writes =
                     run.timer
                         .as_ref()
@@ -536,9 +536,7 @@ impl Backend for GpuBackend {
                     timestamp_writes,
                 });
                 for (s, step) in steps.iter().enumerate() {
-                    for &kernel in sequence {
-                        kernels.dispatch(&mut pass, kernel, &slot.bind_group, s, step);
-                    }
+                    kernels.dispatch_step(&mut pass, sequence, &slot.bind_group, s, step);
                 }
             }
             encoder.copy_buffer_to_buffer(&run.losses, 0, &slot.readback, 0, count as u64 * 4);

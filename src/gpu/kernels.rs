@@ -362,13 +362,7 @@ impl Kernels {
         step_index: usize,
         step: &StepUniform,
     ) {
-        let pipeline = &self
-            .pipelines
-            .iter()
-            .find(|(k, _)| *k == kernel)
-            .expect("every kernel has a pipeline")
-            .1;
-        pass.set_pipeline(pipeline);
+        pass.set_pipeline(self.pipeline(kernel));
         pass.set_bind_group(
             0,
             bind_group,
@@ -376,6 +370,38 @@ impl Kernels {
         );
         let (x, y) = kernel.workgroups(step, self.max_per_dimension);
         pass.dispatch_workgroups(x, y, 1);
+    }
+
+    /// Records one batch: binds the shared bind group once at the step record `step_index` (the
+    /// binding survives pipeline changes, all pipelines share the layout), then sets each
+    /// kernel's pipeline and dispatches it.
+    pub fn dispatch_step(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        sequence: &[Kernel],
+        bind_group: &wgpu::BindGroup,
+        step_index: usize,
+        step: &StepUniform,
+    ) {
+        pass.set_bind_group(
+            0,
+            bind_group,
+            &[(step_index as u64 * self.step_stride) as u32],
+        );
+        for &kernel in sequence {
+            pass.set_pipeline(self.pipeline(kernel));
+            let (x, y) = kernel.workgroups(step, self.max_per_dimension);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+    }
+
+    fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+        &self
+            .pipelines
+            .iter()
+            .find(|(k, _)| *k == kernel)
+            .expect("every kernel has a pipeline")
+            .1
     }
 
     /// The step records laid out at `step_stride` for upload.
