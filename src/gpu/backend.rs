@@ -285,11 +285,19 @@ impl Backend for GpuBackend {
         let adamw = config.optimizer == OptimizerKind::AdamW;
         let shape = StepUniform::shape(users, items, factors, config.y_range, config.batch_size);
         let limit = self.binding_limit();
-        let param_bytes = ((users + items) * (factors + 1) * 4) as u64;
-        if param_bytes * if adamw { 2 } else { 1 } > limit {
+        let param_bytes = (padded_len((users + items) * (factors + 1)) * 4) as u64;
+        // Adam's two moments share one buffer: twice the parameters' bytes in one binding.
+        let largest = param_bytes * if adamw { 2 } else { 1 };
+        if largest > limit {
+            let what = if adamw {
+                "adamw's two moments need"
+            } else {
+                "the parameters need"
+            };
             return Err(GpuError::Other(format!(
-                "the model needs {param_bytes} bytes per parameter buffer, more than this adapter binds \
-                 ({limit} bytes); use fewer --factors, or --backend cpu"
+                "{what} {largest} bytes in one buffer, more than this adapter binds ({limit} bytes); \
+                 use fewer --factors{}, or --backend cpu",
+                if adamw { " or --optimizer sgd" } else { "" }
             ))
             .into());
         }
