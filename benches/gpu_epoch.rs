@@ -1,6 +1,9 @@
 //! Whole training epochs of the GPU backend on ML-100K's ratings, beside `cpu_epoch`:
 //! `gpu_epoch_adamw` (the default recipe: adamw + one-cycle, K = 50, B = 64), `gpu_epoch_sgd` and
-//! `gpu_epoch_sgd_bs65536`. `train_batches` reads the batch losses back, so every sample waits for
+//! `gpu_epoch_sgd_bs65536` on the fused training path, and each again with `_single_op` (the
+//! single-op kernels, nine or eleven dispatches per batch). After each case the backend's timings
+//! (upload, encode, read-back wait, GPU kernel time from timestamp queries) and memory report are
+//! printed. `train_batches` reads the batch losses back, so every sample waits for
 //! the GPU before the clock stops. Reports ratings/s through criterion's throughput.
 //! `COLLABGPU_BENCH_QUICK=1` trains on a tenth of the ratings (software adapters are slow).
 //! Without an adapter the bench prints why and measures nothing.
@@ -41,14 +44,25 @@ fn ml_100k_train() -> (Ratings, usize, usize) {
 }
 
 fn bench_epochs(c: &mut Criterion) {
-    let mut backend = match GpuBackend::new(&GpuOptions::default()) {
-        Ok(backend) => backend,
+    let device = match collabgpu::gpu::Device::new(&GpuOptions::default()) {
+        Ok(device) => std::sync::Arc::new(device),
         Err(e) => {
             eprintln!("gpu_epoch: skipped: {e}");
             return;
         }
     };
-    eprintln!("gpu_epoch on {}", backend.name());
+    let single_op = GpuOptions {
+        unfused: true,
+        ..GpuOptions::default()
+    };
+    let mut backends = [
+        (
+            "",
+            GpuBackend::with_device(device.clone(), &GpuOptions::default()),
+        ),
+        ("_single_op", GpuBackend::with_device(device, &single_op)),
+    ];
+    eprintln!("gpu_epoch on {}", backends[0].1.name());
     let (ratings, users, items) = ml_100k_train();
     let mut group = c.benchmark_group("gpu_epoch");
     group.sample_size(10);
@@ -79,14 +93,18 @@ fn bench_epochs(c: &mut Criterion) {
         group.throughput(Throughput::Elements(trained as u64));
         let state = train::initial_state(&config, users, items);
         let empty = Ratings::default();
-        group.bench_function(format!("gpu_epoch_{name}"), |b| {
-            b.iter(|| {
-                let report =
-                    train::train(&mut backend, &config, &state, &ratings, &empty, &mut |_| {})
-                        .unwrap();
-                black_box(report.epochs[0].train_loss)
-            })
-        });
+        for (suffix, backend) in &mut backends {
+            group.bench_function(format!("gpu_epoch_{name}{suffix}"), |b| {
+                b.iter(|| {
+                    let report =
+                        train::train(backend, &config, &state, &ratings, &empty, &mut |_| {})
+                            .unwrap();
+                    black_box(report.epochs[0].train_loss)
+                })
+            });
+            eprintln!("  last epoch: {:?}", backend.timings());
+            eprintln!("  GPU memory: {:?}", backend.memory_report());
+        }
     }
     group.finish();
 }

@@ -5,13 +5,15 @@
 // and its optimiser hyperparameters (precomputed on the host, SPEC "Optimisers").
 //
 // Glossary: B batch size (`batch_len`), K factors, U users, I items.
-// Parameter layout (one flat f32 buffer, also for gradients and each Adam moment):
+// Parameter layout (one flat f32 buffer, also for gradients and each Adam moment; the buffers are
+// padded with zeros to a multiple of 4 floats, and v starts at `moments_stride`):
 //   P  = [0, U*K)            user factors, row-major
 //   Q  = [U*K, (U+I)*K)      item factors
 //   bu = [(U+I)*K, +U)       user biases
 //   bi = [(U+I)*K+U, +I)     item biases
-// Scratch layout for a batch capacity C (C >= B):
-//   pu = [0, C*K)  qi = [C*K, 2*C*K)  x = [2CK, +C)  pred = [+C)  g = [+C)  sq = [+C)
+// Scratch layout for a batch capacity C (C >= B), the per-rating scalars first so that the fused
+// path (which keeps only sq) needs just the first 4*C floats:
+//   x = [0, C)  pred = [C, 2C)  g = [2C, 3C)  sq = [3C, 4C)  pu = [4C, 4C + C*K)  qi = [+C*K)
 
 struct Step {
     batch_start: u32,      // first triple of this batch in the bound triples chunk
@@ -31,9 +33,9 @@ struct Step {
     wd: f32,
     step_size: f32,        // Adam's lr / (1 - beta1^t)
     bias_correction2: f32, // Adam's 1 - beta2^t
-    param_count: u32,      // (U + I) * (K + 1)
-    pad0: u32,
-    pad1: u32,
+    param_count: u32,      // N = (U + I) * (K + 1)
+    claim_base: u32,       // sgd_apply's tag base for this batch (0: forward_backward claims nothing)
+    moments_stride: u32,   // where v starts in `moments`: N rounded up to 4, so v is vec4-aligned
 }
 
 struct Triple {
@@ -54,12 +56,12 @@ fn q_offset(s: Step) -> u32 { return s.users * s.factors; }
 fn bu_offset(s: Step) -> u32 { return (s.users + s.items) * s.factors; }
 fn bi_offset(s: Step) -> u32 { return (s.users + s.items) * s.factors + s.users; }
 
-fn pu_offset(s: Step) -> u32 { return 0u; }
-fn qi_offset(s: Step) -> u32 { return s.capacity * s.factors; }
-fn x_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors; }
-fn pred_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors + s.capacity; }
-fn g_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors + 2u * s.capacity; }
-fn sq_offset(s: Step) -> u32 { return 2u * s.capacity * s.factors + 3u * s.capacity; }
+fn x_offset(s: Step) -> u32 { return 0u; }
+fn pred_offset(s: Step) -> u32 { return s.capacity; }
+fn g_offset(s: Step) -> u32 { return 2u * s.capacity; }
+fn sq_offset(s: Step) -> u32 { return 3u * s.capacity; }
+fn pu_offset(s: Step) -> u32 { return 4u * s.capacity; }
+fn qi_offset(s: Step) -> u32 { return 4u * s.capacity + s.capacity * s.factors; }
 
 fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));

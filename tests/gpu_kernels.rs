@@ -1,6 +1,8 @@
 //! Each WGSL kernel against its CPU twin of the same name (`collabgpu::cpu::kernels`), on seeded
 //! random inputs at batch sizes 3, one more than a workgroup (65) and a large odd size (1001),
-//! where one user and one item occur 64 times in the batch (the scatter-add race).
+//! where one user and one item occur 64 times in the batch (the scatter-add race). The fused
+//! kernels (`forward_backward`, `adamw_vec4`, `sgd_apply`) are checked against the composition of
+//! the same CPU twins.
 
 mod support;
 
@@ -86,10 +88,11 @@ impl Case {
 
     fn scratch_region(&self, scratch: &[f32], region: usize) -> Vec<f32> {
         let (c, b) = (self.b, self.b);
+        // shaders/common.wgsl: x, pred, g, sq, then pu, qi.
         let start = match region {
-            0 => 0,                       // pu
-            1 => c * K,                   // qi
-            r => 2 * c * K + (r - 2) * c, // x, pred, g, sq
+            0 => 4 * c,         // pu
+            1 => 4 * c + c * K, // qi
+            r => (r - 2) * c,   // x, pred, g, sq
         };
         let len = if region < 2 { b * K } else { b };
         scratch[start..start + len].to_vec()
@@ -227,7 +230,7 @@ fn check_mse_grad(b: usize) {
         let x = case.scratch_region(&scratch, 2);
         let mut pred = vec![0.0; b];
         cpu::sigmoid_range(&x, y_range, &mut pred);
-        let pred_start = 2 * b * K + b;
+        let pred_start = b;
         scratch[pred_start..pred_start + b].copy_from_slice(&pred);
         let harness = KernelHarness::new(&device, &case.inputs(scratch.clone()));
         harness
@@ -315,59 +318,106 @@ fn check_scatter_add(b: usize, cas: bool) {
     );
 }
 
-fn check_adamw(b: usize) {
+/// `adamw` and `adamw_vec4` on the backend's layout: parameters and gradients padded with zeros to
+/// a multiple of 4 floats, v starting at `moments_stride`. The padding must stay zero.
+fn check_adamw(b: usize, kernel: Kernel) {
     let Some((device, kernels, _)) = setup() else {
         return;
     };
     let case = Case::new(b, 70);
     let n = case.params.len();
+    let stride = case.step.moments_stride as usize;
+    assert!(
+        stride >= n && stride.is_multiple_of(4),
+        "moments_stride {stride} for N = {n}"
+    );
+    let pad = |mut v: Vec<f32>| {
+        v.resize(stride, 0.0);
+        v
+    };
     let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
-    inputs.grads = random_f32(n, -0.2, 0.2, 71);
+    inputs.params = pad(case.params.clone());
+    inputs.grads = pad(random_f32(n, -0.2, 0.2, 71));
     let m = random_f32(n, -0.05, 0.05, 72);
     let v = random_f32(n, 0.0, 0.01, 73);
-    inputs.moments = [m.clone(), v.clone()].concat();
+    inputs.moments = [pad(m.clone()), pad(v.clone())].concat();
     let harness = KernelHarness::new(&device, &inputs);
     harness
-        .run(&device, kernels, &[Kernel::Adamw], &case.step)
+        .run(&device, kernels, &[kernel], &case.step)
         .unwrap();
     let (mut p, mut m, mut v) = (case.params.clone(), m, v);
-    cpu::adamw(&mut p, &inputs.grads, &mut m, &mut v, &hyper());
+    cpu::adamw(&mut p, &inputs.grads[..n], &mut m, &mut v, &hyper());
     let moments = harness.read_moments(&device).unwrap();
+    let params = harness.read_params(&device).unwrap();
     assert_close(
-        "params (adamw)",
-        &harness.read_params(&device).unwrap(),
+        &format!("params ({kernel:?})"),
+        &params[..n],
         &p,
         1e-6,
         1e-5,
     );
-    assert_close("m (adamw)", &moments[..n], &m, 1e-7, 1e-5);
-    assert_close("v (adamw)", &moments[n..], &v, 1e-8, 1e-5);
+    assert_close(&format!("m ({kernel:?})"), &moments[..n], &m, 1e-7, 1e-5);
     assert_close(
-        "grads zeroed by adamw",
+        &format!("v ({kernel:?})"),
+        &moments[stride..stride + n],
+        &v,
+        1e-8,
+        1e-5,
+    );
+    let padding = [&params[n..], &moments[n..stride], &moments[stride + n..]].concat();
+    assert_close(
+        &format!("padding after {kernel:?}"),
+        &padding,
+        &vec![0.0; padding.len()],
+        0.0,
+        0.0,
+    );
+    assert_close(
+        &format!("grads zeroed by {kernel:?}"),
         &harness.read_grads(&device).unwrap(),
-        &vec![0.0; n],
+        &vec![0.0; stride],
         0.0,
         0.0,
     );
 }
 
-fn check_sgd(b: usize) {
+/// The claim tags `forward_backward` leaves for a batch whose tag base is `claim_base`: for every
+/// row the batch touches, `claim_base + C - 1 - b` of its first occurrence b; other slots keep
+/// `stale`.
+fn expected_claims(case: &Case, claim_base: u32, stale: u32) -> Vec<u32> {
+    let mut claims = vec![stale; case.users + case.items];
+    let c = case.step.capacity;
+    for b in (0..case.b).rev() {
+        let tag = claim_base + c - 1 - b as u32;
+        claims[case.batch_users[b] as usize] = tag;
+        claims[case.users + case.batch_items[b] as usize] = tag;
+    }
+    claims
+}
+
+/// The single-op `sgd_claim`, `sgd`, `sgd_release` (`fused == false`) or the fused path's
+/// `sgd_apply` on claims tagged as `forward_backward` leaves them, with stale tags of an earlier
+/// batch in the untouched slots.
+fn check_sgd(b: usize, fused: bool) {
     let Some((device, kernels, _)) = setup() else {
         return;
     };
-    let case = Case::new(b, 80);
+    let mut case = Case::new(b, 80);
     let n = case.params.len();
     let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
     inputs.grads = random_f32(n, -0.2, 0.2, 81);
+    let claim_base = 7 * case.step.capacity;
+    if fused {
+        case.step.claim_base = claim_base;
+        inputs.claims = expected_claims(&case, claim_base, claim_base - case.step.capacity);
+    }
     let harness = KernelHarness::new(&device, &inputs);
-    harness
-        .run(
-            &device,
-            kernels,
-            &[Kernel::SgdClaim, Kernel::Sgd, Kernel::SgdRelease],
-            &case.step,
-        )
-        .unwrap();
+    let sequence: &[Kernel] = if fused {
+        &[Kernel::SgdApply]
+    } else {
+        &[Kernel::SgdClaim, Kernel::Sgd, Kernel::SgdRelease]
+    };
+    harness.run(&device, kernels, sequence, &case.step).unwrap();
     let distinct = |indices: &[u32]| {
         let mut rows = indices.to_vec();
         rows.sort_unstable();
@@ -414,14 +464,118 @@ fn check_sgd(b: usize) {
         0.0,
         0.0,
     );
-    assert!(
+    let claims = harness.read_claims(&device).unwrap();
+    if fused {
+        assert_eq!(
+            claims, inputs.claims,
+            "sgd_apply must not change the claims"
+        );
+    } else {
+        assert!(
+            claims.iter().all(|&c| c == u32::MAX),
+            "sgd_release must leave every claim slot unclaimed"
+        );
+    }
+}
+
+/// `forward_backward` + `batch_loss` against the CPU composition gather, dot, bias_add,
+/// sigmoid_range, mse_grad, scatter_add, scatter_add_bias (with and without a y-range), on
+/// gradients that already hold something, and the claim tags it leaves.
+fn check_forward_backward(b: usize, cas: bool) {
+    let Some((device, native, cas_kernels)) = setup() else {
+        return;
+    };
+    let kernels = if cas { cas_kernels } else { native };
+    if !cas && !kernels.float_atomics {
+        eprintln!("this adapter has no SHADER_FLOAT32_ATOMIC; the native path is not tested here");
+        return;
+    }
+    let path = if cas { "cas" } else { "float-atomic" };
+    for y_range in [Y_RANGE, None] {
+        let mut case = Case::new(b, 100);
+        case.step =
+            StepUniform::shape(case.users, case.items, K, y_range, b).with_batch(0, b, 0, &hyper());
+        let claim_base = 3 * case.step.capacity;
+        case.step.claim_base = claim_base;
+        let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
+        inputs.grads = random_f32(case.params.len(), -0.1, 0.1, 101);
+        // Tags of an earlier batch, which this batch's tags must beat.
+        inputs.claims = vec![claim_base - 1; case.users + case.items];
+        let harness = KernelHarness::new(&device, &inputs);
         harness
-            .read_claims(&device)
-            .unwrap()
-            .iter()
-            .all(|&c| c == u32::MAX),
-        "sgd_release must leave every claim slot unclaimed"
-    );
+            .run(
+                &device,
+                kernels,
+                &[Kernel::ForwardBackward, Kernel::BatchLoss],
+                &case.step,
+            )
+            .unwrap();
+
+        let (p, q, bu, bi) = case.split(&case.params);
+        let (mut pu, mut qi) = (vec![0.0; b * K], vec![0.0; b * K]);
+        cpu::gather(p, K, &case.batch_users, &mut pu);
+        cpu::gather(q, K, &case.batch_items, &mut qi);
+        let mut x = vec![0.0; b];
+        cpu::dot(&pu, &qi, K, &mut x);
+        cpu::bias_add(&mut x, bu, bi, &case.batch_users, &case.batch_items);
+        let mut pred = vec![0.0; b];
+        cpu::sigmoid_range(&x, y_range, &mut pred);
+        let mut g = vec![0.0; b];
+        let loss = cpu::mse_grad(&x, &pred, &case.ratings, y_range, &mut g);
+        let mut want = inputs.grads.clone();
+        {
+            let (dp, rest) = want.split_at_mut(case.users * K);
+            let (dq, rest) = rest.split_at_mut(case.items * K);
+            let (dbu, dbi) = rest.split_at_mut(case.users);
+            cpu::scatter_add(dp, K, &case.batch_users, &g, &qi);
+            cpu::scatter_add(dq, K, &case.batch_items, &g, &pu);
+            cpu::scatter_add_bias(dbu, &case.batch_users, &g);
+            cpu::scatter_add_bias(dbi, &case.batch_items, &g);
+        }
+        let what = format!("forward_backward, {path}, {y_range:?}");
+        let got = harness.read_grads(&device).unwrap();
+        let (gp, gq, gbu, gbi) = case.split(&got);
+        let (wp, wq, wbu, wbi) = case.split(&want);
+        assert_close(&format!("dL/dP ({what})"), gp, wp, 1e-5, 1e-4);
+        assert_close(&format!("dL/dQ ({what})"), gq, wq, 1e-5, 1e-4);
+        assert_close(&format!("dL/dbu ({what})"), gbu, wbu, 1e-5, 1e-4);
+        assert_close(&format!("dL/dbi ({what})"), gbi, wbi, 1e-5, 1e-4);
+        let losses = harness.read_losses(&device).unwrap();
+        assert_close(
+            &format!("batch loss ({what})"),
+            &losses[..1],
+            &[loss],
+            1e-6,
+            1e-5,
+        );
+        assert_eq!(
+            harness.read_claims(&device).unwrap(),
+            expected_claims(&case, claim_base, claim_base - 1),
+            "claim tags after {what}"
+        );
+        assert_close(
+            &format!("params untouched by {what}"),
+            &harness.read_params(&device).unwrap(),
+            &case.params,
+            0.0,
+            0.0,
+        );
+    }
+}
+
+/// With `claim_base == 0` (adamw) `forward_backward` leaves the claims alone.
+#[test]
+fn forward_backward_without_claim_base_claims_nothing() {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    let case = Case::new(WORKGROUP as usize + 1, 110);
+    let inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
+    let harness = KernelHarness::new(&device, &inputs);
+    harness
+        .run(&device, kernels, &[Kernel::ForwardBackward], &case.step)
+        .unwrap();
+    assert_eq!(harness.read_claims(&device).unwrap(), inputs.claims);
 }
 
 fn check_eval_sse(b: usize) {
@@ -528,13 +682,43 @@ sizes!(
     check_adamw,
     adamw_matches_cpu_3,
     adamw_matches_cpu_workgroup_plus_one,
-    adamw_matches_cpu_large_odd
+    adamw_matches_cpu_large_odd,
+    Kernel::Adamw
+);
+sizes!(
+    check_adamw,
+    adamw_vec4_matches_cpu_3,
+    adamw_vec4_matches_cpu_workgroup_plus_one,
+    adamw_vec4_matches_cpu_large_odd,
+    Kernel::AdamwVec4
 );
 sizes!(
     check_sgd,
     sgd_moves_each_touched_row_once_3,
     sgd_moves_each_touched_row_once_workgroup_plus_one,
-    sgd_moves_each_touched_row_once_large_odd
+    sgd_moves_each_touched_row_once_large_odd,
+    false
+);
+sizes!(
+    check_sgd,
+    sgd_apply_moves_each_touched_row_once_3,
+    sgd_apply_moves_each_touched_row_once_workgroup_plus_one,
+    sgd_apply_moves_each_touched_row_once_large_odd,
+    true
+);
+sizes!(
+    check_forward_backward,
+    forward_backward_float_atomic_matches_cpu_composition_3,
+    forward_backward_float_atomic_matches_cpu_composition_workgroup_plus_one,
+    forward_backward_float_atomic_matches_cpu_composition_large_odd,
+    false
+);
+sizes!(
+    check_forward_backward,
+    forward_backward_cas_matches_cpu_composition_3,
+    forward_backward_cas_matches_cpu_composition_workgroup_plus_one,
+    forward_backward_cas_matches_cpu_composition_large_odd,
+    true
 );
 sizes!(
     check_eval_sse,

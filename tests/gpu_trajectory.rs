@@ -1,7 +1,8 @@
 //! The same training steps on both backends from the same initial parameters: the GPU backend
 //! through `Backend::train_batches`, the CPU as a plain step composed from `cpu::kernels` (the
 //! reference the CPU backend implements). Every step's loss and every parameter tensor (and Adam
-//! moment) are compared after every step; then chunking must not change the result.
+//! moment) are compared after every step; then chunking must not change the result, and the fused
+//! training path (the default, which the trajectories run) must agree with the single-op kernels.
 
 mod support;
 
@@ -159,16 +160,29 @@ fn run_chunked(
     data: &Ratings,
     chunk_batches: Option<usize>,
 ) -> (Vec<f32>, TrainState, f64) {
+    run_with(
+        config,
+        data,
+        GpuOptions {
+            chunk_batches,
+            ..GpuOptions::default()
+        },
+    )
+}
+
+/// All batches in one call on a backend built with `options`: the losses, the final state and the
+/// SSE over `data`.
+fn run_with(
+    config: &TrainConfig,
+    data: &Ratings,
+    options: GpuOptions,
+) -> (Vec<f32>, TrainState, f64) {
     let device = gpu_device().expect("checked by the caller");
     let b = config.batch_size;
     let n_batches = data.len().div_ceil(b);
     let hypers: Vec<StepHyper> = (0..n_batches as u64)
         .map(|s| step_hyper(config, s, n_batches as u64))
         .collect();
-    let options = GpuOptions {
-        chunk_batches,
-        ..GpuOptions::default()
-    };
     let mut gpu = GpuBackend::with_device(device, &options);
     gpu.start(config, &initial_state(config, USERS, ITEMS))
         .unwrap();
@@ -243,4 +257,145 @@ fn adamw_tiny_chunks_give_the_same_result_as_one_chunk() {
 #[test]
 fn sgd_tiny_chunks_give_the_same_result_as_one_chunk() {
     chunking_changes_nothing(OptimizerKind::Sgd);
+}
+
+fn fused_matches_unfused(optimizer: OptimizerKind) {
+    if gpu_device().is_none() {
+        return;
+    }
+    let config = config(optimizer, ScheduleKind::OneCycle);
+    let data = synthetic_ratings(STEPS * config.batch_size + 17, 13);
+    // Chunks of 7 batches: several submissions, both slots, claim tags across chunks.
+    let fused_options = GpuOptions {
+        chunk_batches: Some(7),
+        ..GpuOptions::default()
+    };
+    let unfused_options = GpuOptions {
+        unfused: true,
+        ..fused_options.clone()
+    };
+    let (fused_losses, fused_state, fused_sse) = run_with(&config, &data, fused_options);
+    let (unfused_losses, unfused_state, unfused_sse) = run_with(&config, &data, unfused_options);
+    assert_eq!(fused_losses.len(), STEPS + 1);
+    assert_close(
+        "losses, fused vs single-op kernels",
+        &fused_losses,
+        &unfused_losses,
+        1e-6,
+        1e-5,
+    );
+    assert_state_close(
+        "fused vs single-op kernels",
+        &fused_state,
+        &unfused_state,
+        1e-5,
+        1e-3,
+    );
+    assert_close(
+        "validation SSE, fused vs single-op kernels",
+        &[fused_sse as f32],
+        &[unfused_sse as f32],
+        1e-4,
+        1e-4,
+    );
+}
+
+#[test]
+fn adamw_fused_path_matches_single_op_kernels() {
+    fused_matches_unfused(OptimizerKind::AdamW);
+}
+
+#[test]
+fn sgd_fused_path_matches_single_op_kernels() {
+    fused_matches_unfused(OptimizerKind::Sgd);
+}
+
+/// The fused sgd's claim tags only grow; before they would overflow, the claims are cleared and
+/// the tags restart. Forcing that every few batches must not change a thing.
+#[test]
+fn sgd_claim_tag_restarts_change_nothing() {
+    if gpu_device().is_none() {
+        return;
+    }
+    let config = config(OptimizerKind::Sgd, ScheduleKind::Constant);
+    let data = synthetic_ratings(STEPS * config.batch_size, 19);
+    let options = GpuOptions {
+        chunk_batches: Some(3),
+        ..GpuOptions::default()
+    };
+    let restarting = GpuOptions {
+        claim_tag_limit: Some(5),
+        ..options.clone()
+    };
+    let (losses, state, _) = run_with(&config, &data, options);
+    let (restarted_losses, restarted_state, _) = run_with(&config, &data, restarting);
+    assert_close(
+        "losses, claim tags restarted every few batches vs never",
+        &restarted_losses,
+        &losses,
+        1e-6,
+        1e-5,
+    );
+    assert_state_close(
+        "claim tags restarted every few batches vs never",
+        &restarted_state,
+        &state,
+        1e-6,
+        1e-4,
+    );
+}
+
+/// The backend reports where its time went and what it allocated, in sizes it can check.
+#[test]
+fn timings_and_memory_report_add_up() {
+    let Some(device) = gpu_device() else { return };
+    let config = config(OptimizerKind::AdamW, ScheduleKind::OneCycle);
+    let data = synthetic_ratings(10 * config.batch_size, 17);
+    let mut gpu = GpuBackend::with_device(
+        device,
+        &GpuOptions {
+            chunk_batches: Some(4),
+            ..GpuOptions::default()
+        },
+    );
+    assert!(gpu.memory_report().is_none(), "no run, no memory");
+    let (losses, _, _) = {
+        let hypers: Vec<StepHyper> = (0..10).map(|s| step_hyper(&config, s, 10)).collect();
+        gpu.start(&config, &initial_state(&config, USERS, ITEMS))
+            .unwrap();
+        let batches = Batches {
+            users: &data.users,
+            items: &data.items,
+            ratings: &data.ratings,
+            batch_size: config.batch_size,
+            steps: &hypers,
+        };
+        (gpu.train_batches(&batches).unwrap(), (), ())
+    };
+    assert_eq!(losses.len(), 10);
+    let timings = gpu.timings();
+    eprintln!("{timings:?}");
+    assert_eq!(timings.batches, 10);
+    assert_eq!(timings.chunks, 3, "10 batches in chunks of 4");
+    assert_eq!(
+        timings.dispatches, 30,
+        "three dispatches per batch on the fused path"
+    );
+    assert!(timings.upload_seconds > 0.0 && timings.readback_wait_seconds > 0.0);
+    match timings.kernel_seconds {
+        Some(kernels) => assert!(kernels > 0.0, "timestamps said the passes took no time"),
+        None => eprintln!("this adapter has no TIMESTAMP_QUERY: no GPU-side kernel times"),
+    }
+    let memory = gpu.memory_report().unwrap();
+    eprintln!("{memory:?}");
+    // N = (U + I) * (K + 1) floats, padded to a multiple of 4; two Adam moments.
+    let n = ((USERS + ITEMS) * (config.factors + 1)).next_multiple_of(4) as u64 * 4;
+    assert_eq!(memory.parameters, n);
+    assert_eq!(memory.gradients, n);
+    assert_eq!(memory.optimizer_state, 2 * n);
+    // Two chunk slots of 4 batches of 64 triples, 12 bytes each.
+    assert_eq!(memory.triple_chunks, 2 * 4 * 64 * 12);
+    // The fused path keeps only x, pred, g, sq per rating of a batch of C = 64.
+    assert_eq!(memory.scratch, 4 * 64 * 4);
+    assert!(memory.total() > 4 * n + memory.triple_chunks);
 }

@@ -1,18 +1,25 @@
 //! The GPU training backend: parameters and optimiser state resident in storage buffers for the
 //! whole run; each run of batches streams to the GPU in double-buffered chunks of triples, many
-//! batches per command buffer, and only the batch losses (per chunk) and the validation loss (one
-//! scalar per evaluation chunk) come back.
+//! batches per command buffer and one compute pass per chunk, and only the batch losses (per chunk)
+//! and the validation loss (one scalar per evaluation chunk) come back.
+//!
+//! Training runs the fused path by default: per batch `forward_backward` (gather to scatter-add in
+//! one dispatch), `batch_loss` and the optimiser (`adamw_vec4` or `sgd_apply`), three dispatches.
+//! [`GpuOptions::unfused`] runs the single-op kernels instead (nine or eleven dispatches).
+//! [`GpuBackend::timings`] says where the time went and [`GpuBackend::memory_report`] what the run
+//! allocated.
 
 use super::GpuError;
 use super::buffers::{self, STORAGE_USAGE, Triple, buffer_with, empty_buffer, pack_triples};
 use super::device::{DEFAULT_CHUNK_BYTES, Device, GpuOptions};
-use super::kernels::{Bindings, Kernel, Kernels, StepUniform};
+use super::kernels::{Bindings, Kernel, Kernels, StepUniform, padded_len};
 use crate::data::Ratings;
 use crate::model::Params;
 use crate::train::{
     AdamMoments, Backend, Batches, OptimizerKind, TrainConfig, TrainError, TrainState,
 };
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Most batches in one chunk, whatever the binding limits allow (bounds the step records).
 const MAX_CHUNK_BATCHES: usize = 16_384;
@@ -25,8 +32,81 @@ pub struct GpuBackend {
     kernels: Kernels,
     options: GpuOptions,
     run: Option<Run>,
+    timings: GpuTimings,
 }
 
+/// Where a run's time went, summed since [`Backend::start`]. Host times are wall-clock on the
+/// host; `kernel_seconds` is measured on the GPU with timestamp queries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GpuTimings {
+    /// Training batches recorded.
+    pub batches: u64,
+    /// Chunks of batches: one command buffer, one compute pass and one submission each.
+    pub chunks: u64,
+    /// Compute dispatches recorded for training.
+    pub dispatches: u64,
+    /// Host: packing triples and step records and handing them to the queue (`write_buffer`).
+    pub upload_seconds: f64,
+    /// Host: recording the dispatches of each chunk and submitting them.
+    pub encode_seconds: f64,
+    /// Host: blocked until a chunk's batch losses were mapped back (the GPU still working).
+    pub readback_wait_seconds: f64,
+    /// GPU: the summed span of the training compute passes (timestamp queries), or `None` where
+    /// the adapter lacks `TIMESTAMP_QUERY`.
+    pub kernel_seconds: Option<f64>,
+    /// Host: whole validation-loss evaluations, dispatch to scalar.
+    pub eval_seconds: f64,
+}
+
+/// Bytes of GPU memory one run allocated, by purpose. All of it lives until the next `start`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GpuMemoryReport {
+    /// `P`, `Q`, `bu`, `bi` in one buffer (padded to a multiple of 4 floats).
+    pub parameters: u64,
+    /// Their gradients, same layout.
+    pub gradients: u64,
+    /// Adam's two moments (`adamw` only; 16 bytes for `sgd`, a binding may not be empty).
+    pub optimizer_state: u64,
+    /// The per-batch intermediates (gathered rows, x, pred, g, squared errors).
+    pub scratch: u64,
+    /// The two double-buffered chunks of training triples.
+    pub triple_chunks: u64,
+    /// The per-batch step records (uniforms) of both chunks.
+    pub step_records: u64,
+    /// Batch losses, sgd claims and timestamp resolve buffers.
+    pub small_buffers: u64,
+    /// Mappable read-back buffers (batch losses, timestamps, evaluation sums).
+    pub staging: u64,
+    /// The validation triples and their step records (after `set_eval_set`).
+    pub eval_set: u64,
+}
+
+impl GpuMemoryReport {
+    /// Every byte above.
+    pub fn total(&self) -> u64 {
+        self.parameters
+            + self.gradients
+            + self.optimizer_state
+            + self.scratch
+            + self.triple_chunks
+            + self.step_records
+            + self.small_buffers
+            + self.staging
+            + self.eval_set
+    }
+}
+
+/// Timestamp queries at the start and end of each chunk's compute pass, two per chunk slot.
+#[derive(Debug)]
+struct PassTimer {
+    query_set: wgpu::QuerySet,
+    /// Resolved queries, slot `s` at byte `s * QUERY_RESOLVE_BUFFER_ALIGNMENT`.
+    resolve: wgpu::Buffer,
+    /// One mappable copy of the two timestamps per slot.
+    readbacks: Vec<wgpu::Buffer>,
+    /// Nanoseconds per timestamp tick.
+    period_ns: f64,
+}
 /// One of the two chunk slots: while the GPU trains on one, the host fills the other.
 #[derive(Debug)]
 struct ChunkSlot {
@@ -34,6 +114,12 @@ struct ChunkSlot {
     steps: wgpu::Buffer,
     readback: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
+}
+
+/// The most claim tag bases (in units of the batch capacity `C`) before the tags would overflow
+/// a `u32`; past it the claims buffer is cleared and the tags start again at 1.
+fn claim_limit(capacity: u32) -> u32 {
+    u32::MAX / capacity.max(1) - 1
 }
 
 /// The validation set, uploaded once, in chunks that fit a binding.
@@ -49,6 +135,13 @@ struct EvalSet {
 #[derive(Debug)]
 struct Run {
     adamw: bool,
+    /// The fused path (three dispatches per batch) or the single-op kernels.
+    fused: bool,
+    /// The next batch's claim tag base in units of `C` (fused `sgd`); tags only grow.
+    next_claim: u32,
+    /// Past this tag base the claims are cleared and the tags restart at 1 (see [`claim_limit`]).
+    claim_limit: u32,
+    timer: Option<PassTimer>,
     shape: StepUniform,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
@@ -76,6 +169,7 @@ impl GpuBackend {
             kernels,
             options: options.clone(),
             run: None,
+            timings: GpuTimings::default(),
         }
     }
 
@@ -96,6 +190,44 @@ impl GpuBackend {
         } else {
             "cas"
         }
+    }
+
+    /// Where the time went since the last `start` (see [`GpuTimings`]).
+    pub fn timings(&self) -> GpuTimings {
+        self.timings.clone()
+    }
+
+    /// Whether the training path is the fused one (three dispatches per batch).
+    pub fn is_fused(&self) -> bool {
+        !self.options.unfused
+    }
+
+    /// The GPU memory the current run allocated, by purpose; `None` before `start`.
+    pub fn memory_report(&self) -> Option<GpuMemoryReport> {
+        let run = self.run.as_ref()?;
+        let slots = |f: fn(&ChunkSlot) -> u64| run.slots.iter().map(f).sum::<u64>();
+        let mut small = run.losses.size() + run.claims.size();
+        let mut staging = slots(|s| s.readback.size());
+        if let Some(timer) = &run.timer {
+            small += timer.resolve.size();
+            staging += timer.readbacks.iter().map(|b| b.size()).sum::<u64>();
+        }
+        let mut eval_set = 0;
+        if let Some(eval) = &run.eval {
+            staging += eval.readback.size();
+            eval_set = eval._buffers.iter().map(|b| b.size()).sum();
+        }
+        Some(GpuMemoryReport {
+            parameters: run.params.size(),
+            gradients: run.grads.size(),
+            optimizer_state: run.moments.size(),
+            scratch: run.scratch.size(),
+            triple_chunks: slots(|s| s.triples.size()),
+            step_records: slots(|s| s.steps.size()),
+            small_buffers: small,
+            staging,
+            eval_set,
+        })
     }
 
     fn run_mut(&mut self) -> Result<&mut Run, TrainError> {
@@ -124,8 +256,11 @@ pub fn chunk_batches(limit: u64, batch_bytes: u64, requested: Option<usize>) -> 
     }
 }
 
+/// `[P | Q | bu | bi]` with zeros up to a multiple of 4 floats (see [`padded_len`]).
 fn flatten(params: &Params) -> Vec<f32> {
-    params.tensors().concat()
+    let mut flat = params.tensors().concat();
+    flat.resize(padded_len(flat.len()), 0.0);
+    flat
 }
 
 fn unflatten(flat: &[f32], like: &Params) -> Params {
@@ -150,11 +285,19 @@ impl Backend for GpuBackend {
         let adamw = config.optimizer == OptimizerKind::AdamW;
         let shape = StepUniform::shape(users, items, factors, config.y_range, config.batch_size);
         let limit = self.binding_limit();
-        let param_bytes = ((users + items) * (factors + 1) * 4) as u64;
-        if param_bytes * if adamw { 2 } else { 1 } > limit {
+        let param_bytes = (padded_len((users + items) * (factors + 1)) * 4) as u64;
+        // Adam's two moments share one buffer: twice the parameters' bytes in one binding.
+        let largest = param_bytes * if adamw { 2 } else { 1 };
+        if largest > limit {
+            let what = if adamw {
+                "adamw's two moments need"
+            } else {
+                "the parameters need"
+            };
             return Err(GpuError::Other(format!(
-                "the model needs {param_bytes} bytes per parameter buffer, more than this adapter binds \
-                 ({limit} bytes); use fewer --factors, or --backend cpu"
+                "{what} {largest} bytes in one buffer, more than this adapter binds ({limit} bytes); \
+                 use fewer --factors{}, or --backend cpu",
+                if adamw { " or --optimizer sgd" } else { "" }
             ))
             .into());
         }
@@ -166,13 +309,37 @@ impl Backend for GpuBackend {
             ))
             .into());
         }
-        let chunk_batches = chunk_batches(limit, batch_bytes, self.options.chunk_batches);
+        let mut chunk_batches = chunk_batches(limit, batch_bytes, self.options.chunk_batches);
+        let claim_limit = self
+            .options
+            .claim_tag_limit
+            .unwrap_or_else(|| claim_limit(shape.capacity))
+            .clamp(2, claim_limit(shape.capacity));
+        let fused = !self.options.unfused;
+        if fused && !adamw {
+            // A chunk's batches take consecutive tags from 1 after a restart.
+            chunk_batches = chunk_batches.min(claim_limit as usize - 1);
+        }
 
+        self.timings = GpuTimings::default();
+        let scratch_bytes = 4 * if fused {
+            shape.fused_scratch_len()
+        } else {
+            shape.scratch_len()
+        } as u64;
+        if scratch_bytes > limit {
+            return Err(GpuError::Other(format!(
+                "the per-batch scratch needs {scratch_bytes} bytes, more than this adapter binds \
+                 ({limit}); lower --bs or --factors, or --backend cpu"
+            ))
+            .into());
+        }
         let device = &self.device;
         let flat = flatten(params);
         let params_buffer =
             buffer_with(device, "params", bytemuck::cast_slice(&flat), STORAGE_USAGE);
         let grads = buffer_with(device, "grads", &vec![0u8; flat.len() * 4], STORAGE_USAGE);
+        // m and v each padded like `flat`, so v starts at `shape.moments_stride`.
         let moments_host: Vec<f32> = match (&state.moments, adamw) {
             (Some(moments), true) => [flatten(&moments.m), flatten(&moments.v)].concat(),
             (None, true) => vec![0.0; 2 * flat.len()],
@@ -184,19 +351,44 @@ impl Backend for GpuBackend {
             bytemuck::cast_slice(&moments_host),
             STORAGE_USAGE,
         );
-        let scratch = empty_buffer(
-            device,
-            "scratch",
-            shape.scratch_len() as u64 * 4,
-            STORAGE_USAGE,
-        );
+        let scratch = empty_buffer(device, "scratch", scratch_bytes, STORAGE_USAGE);
         let losses = empty_buffer(device, "losses", chunk_batches as u64 * 4, STORAGE_USAGE);
+        // The single-op sgd claims with atomicMin and releases to u32::MAX; the fused path's tags
+        // grow from 1 * C, so every slot starts below them.
+        let unclaimed = if fused { 0 } else { u32::MAX };
         let claims = buffer_with(
             device,
             "claims",
-            bytemuck::cast_slice(&vec![u32::MAX; users + items]),
+            bytemuck::cast_slice(&vec![unclaimed; users + items]),
             STORAGE_USAGE,
         );
+        let timer = device.has_timestamps().then(|| {
+            let align = wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT;
+            PassTimer {
+                query_set: device.device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("chunk pass times"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 4,
+                }),
+                resolve: empty_buffer(
+                    device,
+                    "timestamps",
+                    2 * align,
+                    wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                ),
+                readbacks: (0..2)
+                    .map(|_| {
+                        empty_buffer(
+                            device,
+                            "timestamps read-back",
+                            16,
+                            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        )
+                    })
+                    .collect(),
+                period_ns: device.queue.get_timestamp_period() as f64,
+            }
+        });
         let slots = (0..2)
             .map(|_| {
                 let triples = empty_buffer(
@@ -240,6 +432,10 @@ impl Backend for GpuBackend {
             .collect();
         self.run = Some(Run {
             adamw,
+            fused,
+            next_claim: 1,
+            claim_limit,
+            timer,
             shape,
             params: params_buffer,
             grads,
@@ -257,9 +453,10 @@ impl Backend for GpuBackend {
     fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError> {
         let device = &self.device;
         let kernels = &self.kernels;
+        let timings = &mut self.timings;
         let run = self
             .run
-            .as_ref()
+            .as_mut()
             .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))?;
         if batches.batch_size > run.shape.capacity as usize {
             return Err(TrainError::Other(format!(
@@ -267,15 +464,23 @@ impl Backend for GpuBackend {
                 batches.batch_size, run.shape.capacity
             )));
         }
-        let sequence = Kernels::train_step(run.adamw);
+        let sequence = if run.fused {
+            Kernels::fused_train_step(run.adamw)
+        } else {
+            Kernels::train_step(run.adamw)
+        };
+        let tagged_claims = run.fused && !run.adamw;
         let mut losses = Vec::with_capacity(batches.len());
         // The chunk whose losses are still on their way back: (slot, batches, submission).
         let mut pending: Option<(usize, usize, wgpu::SubmissionIndex)> = None;
         let mut chunk_start = 0;
         let mut chunk = 0;
         while chunk_start < batches.len() {
+            let upload_started = Instant::now();
             let chunk_end = (chunk_start + run.chunk_batches).min(batches.len());
-            let slot = &run.slots[chunk % 2];
+            let count = chunk_end - chunk_start;
+            let slot_index = chunk % 2;
+            let slot = &run.slots[slot_index];
             let first = batches.range(chunk_start).start;
             let last = batches.range(chunk_end - 1).end;
             let triples = pack_triples(
@@ -283,17 +488,32 @@ impl Backend for GpuBackend {
                 &batches.items[first..last],
                 &batches.ratings[first..last],
             );
+            // Fused sgd: each batch gets fresh claim tags; restart them (and clear the claims)
+            // before they would overflow.
+            let restart_claims =
+                tagged_claims && run.next_claim as u64 + count as u64 > run.claim_limit as u64;
+            if restart_claims {
+                run.next_claim = 1;
+            }
             let steps: Vec<StepUniform> = (chunk_start..chunk_end)
                 .map(|s| {
                     let range = batches.range(s);
-                    run.shape.with_batch(
+                    let mut step = run.shape.with_batch(
                         range.start - first,
                         range.len(),
                         s - chunk_start,
                         &batches.steps[s],
-                    )
+                    );
+                    if tagged_claims {
+                        step.claim_base =
+                            (run.next_claim + (s - chunk_start) as u32) * run.shape.capacity;
+                    }
+                    step
                 })
                 .collect();
+            if tagged_claims {
+                run.next_claim += count as u32;
+            }
             // Queue writes land before this submission and after every earlier one, so filling
             // this slot while the GPU still runs the other chunk is safe.
             device
@@ -302,40 +522,58 @@ impl Backend for GpuBackend {
             device
                 .queue
                 .write_buffer(&slot.steps, 0, &kernels.step_bytes(&steps));
+            let encode_started = Instant::now();
+            timings.upload_seconds += (encode_started - upload_started).as_secs_f64();
             let mut encoder = device.device.create_command_encoder(&Default::default());
+            if restart_claims {
+                encoder.clear_buffer(&run.claims, 0, None);
+            }
             {
+                // One compute pass for the whole chunk; per batch one bind (the step record's
+                // dynamic offset moves), then only pipelines change between dispatches.
+                let timestamp_writes =
+                    run.timer
+                        .as_ref()
+                        .map(|timer| wgpu::ComputePassTimestampWrites {
+                            query_set: &timer.query_set,
+                            beginning_of_pass_write_index: Some(2 * slot_index as u32),
+                            end_of_pass_write_index: Some(2 * slot_index as u32 + 1),
+                        });
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("train chunk"),
-                    timestamp_writes: None,
+                    timestamp_writes,
                 });
                 for (s, step) in steps.iter().enumerate() {
-                    for &kernel in sequence {
-                        kernels.dispatch(&mut pass, kernel, &slot.bind_group, s, step);
-                    }
+                    kernels.dispatch_step(&mut pass, sequence, &slot.bind_group, s, step);
                 }
             }
-            let count = chunk_end - chunk_start;
             encoder.copy_buffer_to_buffer(&run.losses, 0, &slot.readback, 0, count as u64 * 4);
-            let submission = device.queue.submit([encoder.finish()]);
-            if let Some((slot, count, after)) = pending.take() {
-                losses.extend(read_losses(
-                    device,
-                    &run.slots[slot].readback,
-                    count,
-                    after,
-                )?);
+            if let Some(timer) = &run.timer {
+                let at = slot_index as u64 * wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT;
+                let queries = 2 * slot_index as u32..2 * slot_index as u32 + 2;
+                encoder.resolve_query_set(&timer.query_set, queries, &timer.resolve, at);
+                encoder.copy_buffer_to_buffer(
+                    &timer.resolve,
+                    at,
+                    &timer.readbacks[slot_index],
+                    0,
+                    16,
+                );
             }
-            pending = Some((chunk % 2, count, submission));
+            let submission = device.queue.submit([encoder.finish()]);
+            timings.encode_seconds += encode_started.elapsed().as_secs_f64();
+            timings.batches += count as u64;
+            timings.chunks += 1;
+            timings.dispatches += (count * sequence.len()) as u64;
+            if let Some((slot, count, after)) = pending.take() {
+                losses.extend(collect_chunk(device, run, timings, slot, count, after)?);
+            }
+            pending = Some((slot_index, count, submission));
             chunk_start = chunk_end;
             chunk += 1;
         }
         if let Some((slot, count, after)) = pending {
-            losses.extend(read_losses(
-                device,
-                &run.slots[slot].readback,
-                count,
-                after,
-            )?);
+            losses.extend(collect_chunk(device, run, timings, slot, count, after)?);
         }
         Ok(losses)
     }
@@ -429,6 +667,7 @@ impl Backend for GpuBackend {
         if eval.chunks.is_empty() {
             return Ok(0.0);
         }
+        let started = Instant::now();
         let mut encoder = device.device.create_command_encoder(&Default::default());
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -446,6 +685,7 @@ impl Backend for GpuBackend {
         encoder.copy_buffer_to_buffer(&run.losses, 0, &eval.readback, 0, count as u64 * 4);
         let submission = device.queue.submit([encoder.finish()]);
         let sums = read_losses(device, &eval.readback, count, submission)?;
+        self.timings.eval_seconds += started.elapsed().as_secs_f64();
         Ok(sums.iter().map(|&s| s as f64).sum())
     }
 
@@ -464,16 +704,39 @@ impl Backend for GpuBackend {
         let n = shape.param_count as usize;
         let params = unflatten(&buffers::read_f32(device, &run.params, n)?, &like);
         let moments = if run.adamw {
-            let both = buffers::read_f32(device, &run.moments, 2 * n)?;
+            let stride = shape.moments_stride as usize;
+            let both = buffers::read_f32(device, &run.moments, 2 * stride)?;
             Some(AdamMoments {
                 m: unflatten(&both[..n], &like),
-                v: unflatten(&both[n..], &like),
+                v: unflatten(&both[stride..stride + n], &like),
             })
         } else {
             None
         };
         Ok(TrainState { params, moments })
     }
+}
+
+/// Waits for a chunk's submission `after` and reads its `count` batch losses back from `slot`,
+/// and its pass time where the adapter has timestamps.
+fn collect_chunk(
+    device: &Device,
+    run: &Run,
+    timings: &mut GpuTimings,
+    slot: usize,
+    count: usize,
+    after: wgpu::SubmissionIndex,
+) -> Result<Vec<f32>, GpuError> {
+    let started = Instant::now();
+    let losses = read_losses(device, &run.slots[slot].readback, count, after.clone())?;
+    timings.readback_wait_seconds += started.elapsed().as_secs_f64();
+    if let Some(timer) = &run.timer {
+        let bytes = buffers::read_mapped(device, &timer.readbacks[slot], 16, Some(after))?;
+        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
+        let seconds = ticks[1].saturating_sub(ticks[0]) as f64 * timer.period_ns * 1e-9;
+        *timings.kernel_seconds.get_or_insert(0.0) += seconds;
+    }
+    Ok(losses)
 }
 
 fn read_losses(

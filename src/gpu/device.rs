@@ -15,19 +15,30 @@ pub struct GpuOptions {
     pub chunk_batches: Option<usize>,
     /// Use the portable compare-and-swap scatter-add even where native float atomics exist (tests).
     pub force_cas_atomics: bool,
+    /// Train with the single-op kernels (nine or eleven dispatches per batch) instead of the fused
+    /// path (`forward_backward`, `batch_loss`, optimiser): for tests that compare the two.
+    pub unfused: bool,
+    /// The most claim tags (batches) the fused `sgd` hands out before it clears the claims and
+    /// starts again, to force that restart in tests. `None`: as many as a `u32` holds.
+    pub claim_tag_limit: Option<u32>,
 }
 
 /// The default size of one chunk of triples on the GPU (it is double-buffered).
 pub const DEFAULT_CHUNK_BYTES: u64 = 32 << 20;
 
 /// The optional features the engine uses when the adapter has them.
-pub const USED_FEATURES: wgpu::Features = wgpu::Features::SHADER_FLOAT32_ATOMIC;
+/// `TIMESTAMP_QUERY` times each chunk's compute pass (see `GpuBackend::timings`).
+pub const USED_FEATURES: wgpu::Features =
+    wgpu::Features::SHADER_FLOAT32_ATOMIC.union(wgpu::Features::TIMESTAMP_QUERY);
 
 /// [`USED_FEATURES`] by name, for `collabgpu info`.
-pub const USED_FEATURE_NAMES: [(&str, wgpu::Features); 1] = [(
-    "SHADER_FLOAT32_ATOMIC",
-    wgpu::Features::SHADER_FLOAT32_ATOMIC,
-)];
+pub const USED_FEATURE_NAMES: [(&str, wgpu::Features); 2] = [
+    (
+        "SHADER_FLOAT32_ATOMIC",
+        wgpu::Features::SHADER_FLOAT32_ATOMIC,
+    ),
+    ("TIMESTAMP_QUERY", wgpu::Features::TIMESTAMP_QUERY),
+];
 
 /// An adapter, its device and its queue, ready for work.
 #[derive(Debug)]
@@ -107,6 +118,13 @@ impl Device {
         self.device
             .features()
             .contains(wgpu::Features::SHADER_FLOAT32_ATOMIC)
+    }
+
+    /// Whether the device was opened with timestamp queries (per-pass GPU times).
+    pub fn has_timestamps(&self) -> bool {
+        self.device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
     /// Waits until the GPU has finished everything submitted so far.

@@ -22,10 +22,16 @@ pub enum Kernel {
     SgdRelease,
     EvalPartial,
     EvalFinish,
+    /// The fused path: gather .. scatter-add (and the sgd claim) of one batch in one dispatch.
+    ForwardBackward,
+    /// The fused path's dense AdamW, four parameters per thread.
+    AdamwVec4,
+    /// The fused path's sparse SGD: owners found from `forward_backward`'s tagged claims.
+    SgdApply,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 14] = [
+    pub const ALL: [Kernel; 17] = [
         Kernel::Gather,
         Kernel::Dot,
         Kernel::BiasAdd,
@@ -40,9 +46,12 @@ impl Kernel {
         Kernel::SgdRelease,
         Kernel::EvalPartial,
         Kernel::EvalFinish,
+        Kernel::ForwardBackward,
+        Kernel::AdamwVec4,
+        Kernel::SgdApply,
     ];
 
-    /// `(shader file stem, entry point)`; scatter-adds name the portable file.
+    /// `(shader file stem, entry point)`; scatter-adds and `forward_backward` name the portable file.
     pub fn entry(self) -> (&'static str, &'static str) {
         match self {
             Kernel::Gather => ("gather", "gather"),
@@ -59,6 +68,9 @@ impl Kernel {
             Kernel::SgdRelease => ("sgd", "sgd_release"),
             Kernel::EvalPartial => ("eval_sse", "eval_partial"),
             Kernel::EvalFinish => ("eval_sse", "eval_finish"),
+            Kernel::ForwardBackward => ("forward_backward", "forward_backward"),
+            Kernel::AdamwVec4 => ("adamw_vec4", "adamw_vec4"),
+            Kernel::SgdApply => ("sgd", "sgd_apply"),
         }
     }
 
@@ -69,9 +81,14 @@ impl Kernel {
         let k = step.factors as u64;
         let threads = match self {
             Kernel::Gather | Kernel::ScatterAdd => 2 * b * k,
-            Kernel::Dot | Kernel::BiasAdd | Kernel::SigmoidRange | Kernel::MseGrad => b,
+            Kernel::Dot
+            | Kernel::BiasAdd
+            | Kernel::SigmoidRange
+            | Kernel::MseGrad
+            | Kernel::ForwardBackward => b,
             Kernel::ScatterAddBias | Kernel::SgdClaim | Kernel::SgdRelease => 2 * b,
-            Kernel::Sgd => 2 * b * (k + 1),
+            Kernel::Sgd | Kernel::SgdApply => 2 * b * (k + 1),
+            Kernel::AdamwVec4 => (step.param_count as u64).div_ceil(4),
             Kernel::Adamw => step.param_count as u64,
             Kernel::BatchLoss | Kernel::EvalFinish => return (1, 1),
             Kernel::EvalPartial => return (EVAL_WORKGROUPS, 1),
@@ -109,8 +126,10 @@ pub struct StepUniform {
     pub step_size: f32,
     pub bias_correction2: f32,
     pub param_count: u32,
-    pub pad0: u32,
-    pub pad1: u32,
+    /// `sgd_apply`'s tag base for this batch; 0 means `forward_backward` claims no rows.
+    pub claim_base: u32,
+    /// Where the second Adam moment starts in the moments buffer: `N` rounded up to 4.
+    pub moments_stride: u32,
 }
 
 impl StepUniform {
@@ -132,6 +151,7 @@ impl StepUniform {
             lo,
             hi,
             param_count: ((users + items) * (factors + 1)) as u32,
+            moments_stride: padded_len((users + items) * (factors + 1)) as u32,
             ..Default::default()
         }
     }
@@ -165,6 +185,18 @@ impl StepUniform {
         let c = self.capacity as usize;
         (2 * c * self.factors as usize + 4 * c).max(EVAL_WORKGROUPS as usize)
     }
+
+    /// Floats the scratch buffer needs on the fused path, which keeps only x, pred, g, sq's
+    /// region (`4*C`, the front of the layout): the gathered rows never leave the registers.
+    pub fn fused_scratch_len(&self) -> usize {
+        (4 * self.capacity as usize).max(EVAL_WORKGROUPS as usize)
+    }
+}
+
+/// `len` floats rounded up to a multiple of 4: the length of the parameter, gradient and each
+/// moment's region, so that `adamw_vec4` can read them as `vec4`.
+pub fn padded_len(len: usize) -> usize {
+    len.next_multiple_of(4)
 }
 
 /// The bindings of the shared layout (see the headers in `shaders/`).
@@ -258,6 +290,9 @@ impl Kernels {
             if float_atomics && stem == "scatter_add" {
                 stem = "scatter_add_float_atomic";
             }
+            if float_atomics && stem == "forward_backward" {
+                stem = "forward_backward_float_atomic";
+            }
             let module = modules.entry(stem).or_insert_with(|| {
                 let source = shaders::source(stem).expect("every kernel names a file in shaders/");
                 gpu.create_shader_module(wgpu::ShaderModuleDescriptor {
@@ -327,13 +362,7 @@ impl Kernels {
         step_index: usize,
         step: &StepUniform,
     ) {
-        let pipeline = &self
-            .pipelines
-            .iter()
-            .find(|(k, _)| *k == kernel)
-            .expect("every kernel has a pipeline")
-            .1;
-        pass.set_pipeline(pipeline);
+        pass.set_pipeline(self.pipeline(kernel));
         pass.set_bind_group(
             0,
             bind_group,
@@ -341,6 +370,38 @@ impl Kernels {
         );
         let (x, y) = kernel.workgroups(step, self.max_per_dimension);
         pass.dispatch_workgroups(x, y, 1);
+    }
+
+    /// Records one batch: binds the shared bind group once at the step record `step_index` (the
+    /// binding survives pipeline changes, all pipelines share the layout), then sets each
+    /// kernel's pipeline and dispatches it.
+    pub fn dispatch_step(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        sequence: &[Kernel],
+        bind_group: &wgpu::BindGroup,
+        step_index: usize,
+        step: &StepUniform,
+    ) {
+        pass.set_bind_group(
+            0,
+            bind_group,
+            &[(step_index as u64 * self.step_stride) as u32],
+        );
+        for &kernel in sequence {
+            pass.set_pipeline(self.pipeline(kernel));
+            let (x, y) = kernel.workgroups(step, self.max_per_dimension);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+    }
+
+    fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
+        &self
+            .pipelines
+            .iter()
+            .find(|(k, _)| *k == kernel)
+            .expect("every kernel has a pipeline")
+            .1
     }
 
     /// The step records laid out at `step_stride` for upload.
@@ -382,5 +443,17 @@ impl Kernels {
             SgdRelease,
         ];
         if adamw { &ADAMW } else { &SGD }
+    }
+
+    /// The fused training kernels of one batch: `forward_backward`, the loss reduction and the
+    /// optimiser, three dispatches instead of nine (`adamw`) or eleven (`sgd`). `sgd` needs the
+    /// step's `claim_base` set and the claims buffer below it (see shaders/sgd.wgsl).
+    pub fn fused_train_step(adamw: bool) -> &'static [Kernel] {
+        use Kernel::*;
+        if adamw {
+            &[ForwardBackward, BatchLoss, AdamwVec4]
+        } else {
+            &[ForwardBackward, BatchLoss, SgdApply]
+        }
     }
 }

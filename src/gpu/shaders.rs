@@ -6,7 +6,7 @@
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Every kernel file: `(file stem, source without the prelude)`.
-pub const KERNEL_FILES: [(&str, &str); 10] = [
+pub const KERNEL_FILES: [(&str, &str); 13] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("dot", include_str!("../../shaders/dot.wgsl")),
     ("bias_add", include_str!("../../shaders/bias_add.wgsl")),
@@ -24,6 +24,15 @@ pub const KERNEL_FILES: [(&str, &str); 10] = [
         include_str!("../../shaders/scatter_add_float_atomic.wgsl"),
     ),
     ("adamw", include_str!("../../shaders/adamw.wgsl")),
+    ("adamw_vec4", include_str!("../../shaders/adamw_vec4.wgsl")),
+    (
+        "forward_backward",
+        include_str!("../../shaders/forward_backward.wgsl"),
+    ),
+    (
+        "forward_backward_float_atomic",
+        include_str!("../../shaders/forward_backward_float_atomic.wgsl"),
+    ),
     ("sgd", include_str!("../../shaders/sgd.wgsl")),
     ("eval_sse", include_str!("../../shaders/eval_sse.wgsl")),
 ];
@@ -38,5 +47,5 @@ pub fn source(stem: &str) -> Option<String> {
 
 /// Whether the kernel file needs `SHADER_FLOAT32_ATOMIC` (and so has no HLSL translation).
 pub fn needs_float_atomics(stem: &str) -> bool {
-    stem == "scatter_add_float_atomic"
+    stem.ends_with("_float_atomic")
 }

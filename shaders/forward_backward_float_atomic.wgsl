@@ -1,0 +1,80 @@
+// forward_backward_float_atomic.wgsl: the fused training step of one batch, one thread per rating: gather, dot,
+// bias_add, sigmoid_range, mse_grad and the scatter-adds of gradients in one dispatch, plus the
+// sgd row claim. Same math as the single-op kernels, whose CPU twins are `cpu::kernels::{gather,
+// dot, bias_add, sigmoid_range, mse_grad, scatter_add, scatter_add_bias}`; tested as their
+// composition (tests/gpu_kernels.rs `forward_backward_*`). Runs where the adapter has
+// `SHADER_FLOAT32_ATOMIC`; forward_backward.wgsl (compare-and-swap adds) runs everywhere else.
+// Not expressible in HLSL (DX12).
+// A thread loops over K itself (no subgroups, no workgroup memory), so any K works; on a real GPU
+// the rows of P and Q it reads are contiguous and mostly served by cache.
+//
+// Bindings: 0 step (uniform, dynamic offset), 1 params (read), 2 grads (read/write, as atomic<f32>),
+//           4 triples (read), 5 scratch (write sq for `batch_loss`), 7 claims (atomicMax).
+// Dimensions: B = step.batch_len, K = step.factors, U, I; one thread per b, B threads.
+//   x = dot(P[u_b], Q[i_b]) + (bu[u_b] + bi[i_b]); pred = lo + (hi - lo) * sigmoid(x) (or x)
+//   g = (2/B) * (pred - r_b) * (hi - lo) * s * (1 - s) (or (2/B) * (pred - r_b)); sq[b] = (pred - r_b)^2
+//   dP[u_b] += g * Q[i_b]; dQ[i_b] += g * P[u_b]; dbu[u_b] += g; dbi[i_b] += g
+//   if step.claim_base != 0: claims[u_b] and claims[U + i_b] = max(., claim_base + C - 1 - b)
+// Invariants: u_b < U, i_b < I; grads hold zeros (or what should be added to) before the batch;
+// claim_base > every tag left in claims (the host restarts the tags by clearing claims to 0).
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grads: array<atomic<f32>>;
+@group(0) @binding(4) var<storage, read> triples: array<Triple>;
+@group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;
+
+fn add_to_grad(index: u32, value: f32) {
+    atomicAdd(&grads[index], value);
+}
+
+@compute @workgroup_size(64)
+fn forward_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                    @builtin(num_workgroups) nwg: vec3<u32>) {
+    let b = thread_index(wid, lid, nwg);
+    if (b >= step.batch_len) {
+        return;
+    }
+    let t = triples[step.batch_start + b];
+    let k = step.factors;
+    let p = p_offset(step) + t.user * k;
+    let q = q_offset(step) + t.item * k;
+    let bu = bu_offset(step) + t.user;
+    let bi = bi_offset(step) + t.item;
+    // Forward, in the CPU's order: dot in j order, then + (bu + bi), then the y-range.
+    var x = 0.0;
+    for (var j = 0u; j < k; j++) {
+        x += params[p + j] * params[q + j];
+    }
+    x += params[bu] + params[bi];
+    var pred = x;
+    if (step.has_y_range != 0u) {
+        pred = step.lo + (step.hi - step.lo) * sigmoid(x);
+    }
+    // The MSE gradient with respect to x, as mse_grad.wgsl.
+    let err = pred - t.rating;
+    let scale = 2.0 / f32(step.batch_len);
+    var g = scale * err;
+    if (step.has_y_range != 0u) {
+        let s = sigmoid(x);
+        g = scale * err * (step.hi - step.lo) * s * (1.0 - s);
+    }
+    scratch[sq_offset(step) + b] = err * err;
+    // Backward: parameters are only read in this dispatch, so every rating sees the values from
+    // before the batch's update (SPEC), and gradients only accumulate.
+    for (var j = 0u; j < k; j++) {
+        let pj = params[p + j];
+        let qj = params[q + j];
+        add_to_grad(p + j, g * qj);
+        add_to_grad(q + j, g * pj);
+    }
+    add_to_grad(bu, g);
+    add_to_grad(bi, g);
+    // The sgd claim (see sgd.wgsl `sgd_apply`): the largest tag, the smallest b, owns the row.
+    if (step.claim_base != 0u) {
+        let tag = step.claim_base + (step.capacity - 1u - b);
+        atomicMax(&claims[t.user], tag);
+        atomicMax(&claims[step.users + t.item], tag);
+    }
+}
