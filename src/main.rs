@@ -26,6 +26,8 @@ enum Command {
     Download(cli::download::DownloadArgs),
     /// List the GPU adapters and what the engine would use of each.
     Info(cli::info::InfoArgs),
+    /// Train the same configuration on every backend (CPU, each GPU adapter) and compare speed.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         Command::Synth(args) => cli::synth::run(args),
         Command::Download(args) => cli::download::run(args),
         Command::Info(args) => cli::info::run(args),
+        Command::Bench(args) => cli::bench::run(args),
     }
 }
 
