@@ -296,6 +296,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             if args.json {
                 let cpu_rate = rows
                     .iter()
+                    .chain(std::iter::once(&row))
                     .find(|r: &&Row| r.backend == "cpu")
                     .map(|r| r.report.ratings_per_second());
                 writeln!(out, "{}", row_json(&row, cpu_rate, &config, &dataset.source))?;
