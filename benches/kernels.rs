@@ -211,8 +211,18 @@ fn kernels(c: &mut Criterion) {
     let (mut pu, mut qi) = (vec![0.0f32; b * k], vec![0.0f32; b * k]);
     group.bench_function("cpu_gather", |bench| {
         bench.iter(|| {
-            cpu::gather(&problem.params.user_factors, k, problem.batch_users(), &mut pu);
-            cpu::gather(&problem.params.item_factors, k, problem.batch_items(), &mut qi);
+            cpu::gather(
+                &problem.params.user_factors,
+                k,
+                problem.batch_users(),
+                &mut pu,
+            );
+            cpu::gather(
+                &problem.params.item_factors,
+                k,
+                problem.batch_items(),
+                &mut qi,
+            );
             black_box((&pu, &qi));
         })
     });
@@ -252,7 +262,12 @@ fn kernels(c: &mut Criterion) {
         })
     });
     if let Some(gpu) = &gpu {
-        gpu.bench(&mut group, "scatter_add", &[Kernel::ScatterAdd], &batch_step);
+        gpu.bench(
+            &mut group,
+            "scatter_add",
+            &[Kernel::ScatterAdd],
+            &batch_step,
+        );
     }
     group.finish();
 
@@ -290,7 +305,10 @@ fn kernels(c: &mut Criterion) {
                 rows.dedup();
                 rows
             };
-            let (du, di) = (distinct(problem.batch_users()), distinct(problem.batch_items()));
+            let (du, di) = (
+                distinct(problem.batch_users()),
+                distinct(problem.batch_items()),
+            );
             let h = &problem.hyper;
             cpu::sgd(&mut params.user_factors, gp, k, &du, h);
             cpu::sgd(&mut params.item_factors, gq, k, &di, h);
@@ -320,7 +338,10 @@ fn kernels(c: &mut Criterion) {
         ratings: problem.ratings.clone(),
         timestamps: None,
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     group.bench_function("cpu_eval_1_thread", |bench| {
         bench.iter(|| {
             black_box(collabgpu::cpu::backend::sum_squared_error(

@@ -22,7 +22,10 @@ fn small_ml100k(dir: &Path) -> PathBuf {
             if (u * 7 + i * 3) % 3 != 0 {
                 let (a, b) = ((u % 3) as i32 - 1, (i % 3) as i32 - 1);
                 let rating = (3 + a * b + ((u + i) % 2) as i32).clamp(1, 5);
-                text.push_str(&format!("{u}\t{i}\t{rating}\t{}\n", 880000000 + u * 100 + i));
+                text.push_str(&format!(
+                    "{u}\t{i}\t{rating}\t{}\n",
+                    880000000 + u * 100 + i
+                ));
             }
         }
     }
@@ -87,10 +90,11 @@ fn json_has_one_line_per_backend_and_the_backends_agree_on_the_valid_loss() {
         if gpu { 2 } else { 1 },
         "one JSON line per backend (and one GPU adapter at most on this machine): {lines:?}"
     );
-    let ratings = 40 * 30 - (1..=40u32)
-        .flat_map(|u| (1..=30u32).map(move |i| (u * 7 + i * 3) % 3 == 0))
-        .filter(|&held| held)
-        .count();
+    let ratings = 40 * 30
+        - (1..=40u32)
+            .flat_map(|u| (1..=30u32).map(move |i| (u * 7 + i * 3) % 3 == 0))
+            .filter(|&held| held)
+            .count();
     let n_valid = (0.2 * ratings as f64).round() as usize;
     let per_epoch = (ratings - n_valid) / 16 * 16;
     for line in &lines {
@@ -152,7 +156,14 @@ fn the_table_has_a_header_and_a_cpu_row_with_its_speedup() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "title, header and one row:\n{stdout}");
     assert!(lines[0].contains("K = 4, B = 16, 3 epoch(s)"), "{stdout}");
-    for column in ["backend", "adapter", "ratings/s", "s/epoch", "valid MSE", "speed-up"] {
+    for column in [
+        "backend",
+        "adapter",
+        "ratings/s",
+        "s/epoch",
+        "valid MSE",
+        "speed-up",
+    ] {
         assert!(lines[1].contains(column), "no {column} column:\n{stdout}");
     }
     assert!(lines[2].starts_with("cpu "), "{stdout}");
@@ -177,11 +188,11 @@ fn bad_flags_say_what_to_do() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--valid-pct must lie in (0, 1)"), "{stderr}");
+    assert!(
+        stderr.contains("--valid-pct must lie in (0, 1)"),
+        "{stderr}"
+    );
 
-    let output = bin()
-        .args(["bench", "--backends", "tpu"])
-        .output()
-        .unwrap();
+    let output = bin().args(["bench", "--backends", "tpu"]).output().unwrap();
     assert!(!output.status.success());
 }

@@ -256,10 +256,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 }
                 None => 0.0,
             };
-            eprintln!(
-                "bench: {adapter}: training {} epoch(s)",
-                config.epochs
-            );
+            eprintln!("bench: {adapter}: training {} epoch(s)", config.epochs);
             let report = train::train(
                 backend.as_mut(),
                 &config,
@@ -301,7 +298,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                     .chain(std::iter::once(&row))
                     .find(|r: &&Row| r.backend == "cpu")
                     .map(|r| r.report.ratings_per_second());
-                writeln!(out, "{}", row_json(&row, cpu_rate, &config, &dataset.source))?;
+                writeln!(
+                    out,
+                    "{}",
+                    row_json(&row, cpu_rate, &config, &dataset.source)
+                )?;
                 out.flush()?;
             }
             rows.push(row);
@@ -392,7 +393,12 @@ fn speedup(row: &Row, cpu_rate: Option<f64>) -> Option<f64> {
     cpu_rate.map(|cpu| row.report.ratings_per_second() / cpu.max(f64::MIN_POSITIVE))
 }
 
-fn row_json(row: &Row, cpu_rate: Option<f64>, config: &TrainConfig, source: &str) -> serde_json::Value {
+fn row_json(
+    row: &Row,
+    cpu_rate: Option<f64>,
+    config: &TrainConfig,
+    source: &str,
+) -> serde_json::Value {
     json!({
         "backend": row.backend,
         "adapter": row.adapter,
@@ -431,7 +437,12 @@ fn write_table(
         "{source}: K = {}, B = {}, {} epoch(s), {:?}",
         config.factors, config.batch_size, config.epochs, config.optimizer
     )?;
-    let width = rows.iter().map(|r| r.adapter.len()).max().unwrap_or(0).max(7);
+    let width = rows
+        .iter()
+        .map(|r| r.adapter.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
     writeln!(
         out,
         "{:<7}  {:<width$}  {:>14}  {:>13}  {:>11}  {:>8}",
