@@ -38,6 +38,8 @@ enum Command {
     Biases(cli::biases::BiasesArgs),
     /// Draw the item factors on two principal components, or a training log's loss, as SVG or PNG.
     Plot(cli::plot::PlotArgs),
+    /// Train the same configuration on every backend (CPU, each GPU adapter) and compare speed.
+    Bench(cli::bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         Command::Similar(args) => cli::similar::run(args),
         Command::Biases(args) => cli::biases::run(args),
         Command::Plot(args) => cli::plot::run(args),
+        Command::Bench(args) => cli::bench::run(args),
     }
 }
 

@@ -240,9 +240,7 @@ fn adamw_dense(
     (m, v): (&mut [f32], &mut [f32]),
     hyper: &StepHyper,
 ) {
-    let update = |((p, g), (m, v)): AdamwChunk<'_>| {
-        adamw_slices(p, g, m, v, hyper, use_avx2)
-    };
+    let update = |((p, g), (m, v)): AdamwChunk<'_>| adamw_slices(p, g, m, v, hyper, use_avx2);
     if threads == 1 {
         update(((params, grads), (m, v)));
         return;

@@ -1,0 +1,367 @@
+//! Each kernel alone, `cpu_*` next to `gpu_*`, at a realistic size: the ML-25M shape
+//! (U = 162,541, I = 59,047, K = 64) with a batch of B = 65,536 (the `bench --preset ml-25m`
+//! batch) and an evaluation set of 8 B. `COLLABGPU_BENCH_QUICK=1` shrinks it to the ML-100K shape
+//! (U = 943, I = 1,682, K = 50) with B = 4,096, for a smoke run.
+//!
+//! Cases, one criterion group per kernel: `gather` (P and Q rows of the batch), `dot`,
+//! `scatter_add` (both factor tables), `adamw` (dense, every parameter), `sgd` (sparse: claim, update
+//! and release on the GPU; sort, dedup and update on the CPU) and `eval` (the validation sum of
+//! squared errors). Throughput is ratings per second (parameters per second for `adamw`) and bytes
+//! per second of the kernel's main traffic.
+//!
+//! The GPU side runs through [`KernelHarness::run`], which submits and waits for the queue, so the
+//! clock stops only after the GPU has finished. Each sample also pays one small uniform buffer, one
+//! bind group and one submission: that is the per-dispatch overhead the training path amortises
+//! over many batches per command buffer, so small sizes understate the kernels' own speed.
+//! Without an adapter the `gpu_*` cases print why and are skipped.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use collabgpu::cpu::kernels as cpu;
+use collabgpu::data::Ratings;
+use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness, pack_triples};
+use collabgpu::gpu::kernels::{Kernel, Kernels, StepUniform};
+use collabgpu::gpu::{Device, GpuOptions};
+use collabgpu::model::Params;
+use collabgpu::train::StepHyper;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use rand::{Rng, SeedableRng};
+
+const Y_RANGE: Option<(f32, f32)> = Some((0.0, 5.5));
+
+/// `U`, `I`, `K`, `B` and the evaluation set's size.
+struct Size {
+    users: usize,
+    items: usize,
+    factors: usize,
+    batch: usize,
+    eval: usize,
+}
+
+fn size() -> Size {
+    if std::env::var_os("COLLABGPU_BENCH_QUICK").is_some() {
+        Size {
+            users: 943,
+            items: 1_682,
+            factors: 50,
+            batch: 4_096,
+            eval: 8 * 4_096,
+        }
+    } else {
+        Size {
+            users: 162_541,
+            items: 59_047,
+            factors: 64,
+            batch: 65_536,
+            eval: 8 * 65_536,
+        }
+    }
+}
+
+/// Seeded inputs shared by both sides: parameters, gradients, and `eval` triples whose first `B`
+/// are the batch.
+struct Problem {
+    size: Size,
+    params: Params,
+    grads: Vec<f32>,
+    users: Vec<u32>,
+    items: Vec<u32>,
+    ratings: Vec<f32>,
+    hyper: StepHyper,
+}
+
+impl Problem {
+    fn new(size: Size) -> Problem {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let params = Params::init(size.users, size.items, size.factors, 0.1, 7);
+        let n_params = (size.users + size.items) * (size.factors + 1);
+        let grads = (0..n_params)
+            .map(|_| rng.random_range(-1e-3..1e-3))
+            .collect();
+        let users = (0..size.eval)
+            .map(|_| rng.random_range(0..size.users as u32))
+            .collect();
+        let items = (0..size.eval)
+            .map(|_| rng.random_range(0..size.items as u32))
+            .collect();
+        let ratings = (0..size.eval)
+            .map(|_| rng.random_range(1..=5) as f32)
+            .collect();
+        let hyper = StepHyper {
+            t: 3,
+            lr: 0.01,
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-5,
+            wd: 0.1,
+            step_size: 0.01 / (1.0 - 0.9f32.powi(3)),
+            bias_correction2: 1.0 - 0.99f32.powi(3),
+        };
+        Problem {
+            size,
+            params,
+            grads,
+            users,
+            items,
+            ratings,
+            hyper,
+        }
+    }
+
+    fn batch_users(&self) -> &[u32] {
+        &self.users[..self.size.batch]
+    }
+
+    fn batch_items(&self) -> &[u32] {
+        &self.items[..self.size.batch]
+    }
+
+    fn param_count(&self) -> usize {
+        self.grads.len()
+    }
+
+    /// The step record of the batch (`batch_len` = B), or of the evaluation set.
+    fn step(&self, batch_len: usize) -> StepUniform {
+        let s = &self.size;
+        StepUniform::shape(s.users, s.items, s.factors, Y_RANGE, batch_len).with_batch(
+            0,
+            batch_len,
+            0,
+            &self.hyper,
+        )
+    }
+}
+
+/// The GPU side: one device, the kernels, and a harness holding the problem's buffers.
+struct Gpu {
+    device: Arc<Device>,
+    kernels: Kernels,
+    harness: KernelHarness,
+}
+
+impl Gpu {
+    fn new(problem: &Problem) -> Option<Gpu> {
+        let device = match Device::new(&GpuOptions::default()) {
+            Ok(device) => Arc::new(device),
+            Err(e) => {
+                eprintln!("kernels: gpu_* skipped: {e}");
+                return None;
+            }
+        };
+        eprintln!("kernels: gpu_* on {}", device.adapter_name());
+        let kernels = Kernels::new(&device, false);
+        let flat = problem.params.tensors().concat();
+        let n = flat.len();
+        // Scratch sized for the evaluation set, the largest `C` any case uses.
+        let scratch_len = problem.step(problem.size.eval).scratch_len();
+        let inputs = HarnessInputs {
+            params: flat,
+            grads: problem.grads.clone(),
+            moments: vec![0.0; 2 * n],
+            triples: pack_triples(&problem.users, &problem.items, &problem.ratings),
+            scratch: vec![0.1; scratch_len],
+            losses: vec![0.0; 4],
+            claims: vec![u32::MAX; problem.size.users + problem.size.items],
+        };
+        let harness = KernelHarness::new(&device, &inputs);
+        Some(Gpu {
+            device,
+            kernels,
+            harness,
+        })
+    }
+
+    fn bench(
+        &self,
+        group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        sequence: &[Kernel],
+        step: &StepUniform,
+    ) {
+        group.bench_function(format!("gpu_{name}"), |b| {
+            b.iter(|| {
+                self.harness
+                    .run(&self.device, &self.kernels, sequence, step)
+                    .expect("the GPU ran the kernel")
+            })
+        });
+    }
+}
+
+fn kernels(c: &mut Criterion) {
+    let problem = Problem::new(size());
+    let gpu = Gpu::new(&problem);
+    let s = &problem.size;
+    let (b, k) = (s.batch, s.factors);
+    let batch_step = problem.step(b);
+    let elements = |n: usize, bytes: usize| Throughput::ElementsAndBytes {
+        elements: n as u64,
+        bytes: bytes as u64,
+    };
+    eprintln!(
+        "kernels: U = {}, I = {}, K = {k}, B = {b}, evaluation N = {}",
+        s.users, s.items, s.eval
+    );
+
+    // gather: 2 B rows of K floats read (random rows) and written.
+    let mut group = c.benchmark_group("gather");
+    group.sample_size(10);
+    group.throughput(elements(b, 2 * 2 * b * k * 4));
+    let (mut pu, mut qi) = (vec![0.0f32; b * k], vec![0.0f32; b * k]);
+    group.bench_function("cpu_gather", |bench| {
+        bench.iter(|| {
+            cpu::gather(
+                &problem.params.user_factors,
+                k,
+                problem.batch_users(),
+                &mut pu,
+            );
+            cpu::gather(
+                &problem.params.item_factors,
+                k,
+                problem.batch_items(),
+                &mut qi,
+            );
+            black_box((&pu, &qi));
+        })
+    });
+    if let Some(gpu) = &gpu {
+        gpu.bench(&mut group, "gather", &[Kernel::Gather], &batch_step);
+    }
+    group.finish();
+
+    // dot: 2 B K floats read, B written.
+    let mut group = c.benchmark_group("dot");
+    group.sample_size(10);
+    group.throughput(elements(b, (2 * b * k + b) * 4));
+    let mut x = vec![0.0f32; b];
+    group.bench_function("cpu_dot", |bench| {
+        bench.iter(|| {
+            cpu::dot(&pu, &qi, k, &mut x);
+            black_box(&x);
+        })
+    });
+    if let Some(gpu) = &gpu {
+        gpu.bench(&mut group, "dot", &[Kernel::Dot], &batch_step);
+    }
+    group.finish();
+
+    // scatter_add: 2 B rows read from the gathered copies and added into random gradient rows.
+    let mut group = c.benchmark_group("scatter_add");
+    group.sample_size(10);
+    group.throughput(elements(b, 3 * 2 * b * k * 4));
+    let g: Vec<f32> = (0..b).map(|n| (n % 7) as f32 * 1e-4).collect();
+    let mut grad_p = vec![0.0f32; s.users * k];
+    let mut grad_q = vec![0.0f32; s.items * k];
+    group.bench_function("cpu_scatter_add", |bench| {
+        bench.iter(|| {
+            cpu::scatter_add(&mut grad_p, k, problem.batch_users(), &g, &qi);
+            cpu::scatter_add(&mut grad_q, k, problem.batch_items(), &g, &pu);
+            black_box((&grad_p, &grad_q));
+        })
+    });
+    if let Some(gpu) = &gpu {
+        gpu.bench(
+            &mut group,
+            "scatter_add",
+            &[Kernel::ScatterAdd],
+            &batch_step,
+        );
+    }
+    group.finish();
+
+    // adamw: every parameter; p, g, m, v read and p, m, v written.
+    let mut group = c.benchmark_group("adamw");
+    group.sample_size(10);
+    let n = problem.param_count();
+    group.throughput(elements(n, 7 * n * 4));
+    let mut flat = problem.params.tensors().concat();
+    let (mut m, mut v) = (vec![0.0f32; n], vec![0.0f32; n]);
+    group.bench_function("cpu_adamw", |bench| {
+        bench.iter(|| {
+            cpu::adamw(&mut flat, &problem.grads, &mut m, &mut v, &problem.hyper);
+            black_box(&flat);
+        })
+    });
+    if let Some(gpu) = &gpu {
+        gpu.bench(&mut group, "adamw", &[Kernel::Adamw], &batch_step);
+    }
+    group.finish();
+
+    // sgd: the distinct rows of the batch, each read (p, g) and written once.
+    let mut group = c.benchmark_group("sgd");
+    group.sample_size(10);
+    group.throughput(elements(b, 2 * b * (k + 1) * 3 * 4));
+    let mut params = problem.params.clone();
+    let (gp, rest) = problem.grads.split_at(s.users * k);
+    let (gq, rest) = rest.split_at(s.items * k);
+    let (gbu, gbi) = rest.split_at(s.users);
+    group.bench_function("cpu_sgd", |bench| {
+        bench.iter(|| {
+            let distinct = |indices: &[u32]| {
+                let mut rows = indices.to_vec();
+                rows.sort_unstable();
+                rows.dedup();
+                rows
+            };
+            let (du, di) = (
+                distinct(problem.batch_users()),
+                distinct(problem.batch_items()),
+            );
+            let h = &problem.hyper;
+            cpu::sgd(&mut params.user_factors, gp, k, &du, h);
+            cpu::sgd(&mut params.item_factors, gq, k, &di, h);
+            cpu::sgd(&mut params.user_bias, gbu, 1, &du, h);
+            cpu::sgd(&mut params.item_bias, gbi, 1, &di, h);
+            black_box(&params);
+        })
+    });
+    if let Some(gpu) = &gpu {
+        gpu.bench(
+            &mut group,
+            "sgd",
+            &[Kernel::SgdClaim, Kernel::Sgd, Kernel::SgdRelease],
+            &batch_step,
+        );
+    }
+    group.finish();
+
+    // eval: N ratings, two random rows of K floats and two biases read per rating.
+    let mut group = c.benchmark_group("eval");
+    group.sample_size(10);
+    let n_eval = s.eval;
+    group.throughput(elements(n_eval, n_eval * (2 * k + 2 + 3) * 4));
+    let eval_set = Ratings {
+        users: problem.users.clone(),
+        items: problem.items.clone(),
+        ratings: problem.ratings.clone(),
+        timestamps: None,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    group.bench_function("cpu_eval_1_thread", |bench| {
+        bench.iter(|| {
+            black_box(collabgpu::cpu::backend::sum_squared_error(
+                &pool,
+                &problem.params,
+                &eval_set,
+                Y_RANGE,
+            ))
+        })
+    });
+    if let Some(gpu) = &gpu {
+        gpu.bench(
+            &mut group,
+            "eval",
+            &[Kernel::EvalPartial, Kernel::EvalFinish],
+            &problem.step(n_eval),
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, kernels);
+criterion_main!(benches);

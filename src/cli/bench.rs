@@ -1,0 +1,501 @@
+//! `collabgpu bench`: the same configuration, data and split trained on every selected backend (the
+//! CPU with its thread count, every GPU adapter or the chosen one), each after an untimed warm-up,
+//! and one table of ratings/s, seconds per epoch, final validation MSE and speed-up over the CPU.
+//!
+//! Only the training steps are timed (the epoch loop's own clock, evaluation excluded), so the
+//! figures compare the backends' kernels and streaming, not data loading. Progress goes to stderr;
+//! stdout carries the table, or one JSON object per backend with `--json`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use collabgpu::cpu::CpuBackend;
+use collabgpu::data::split::{SplitKind, split};
+use collabgpu::data::{Dataset, LoadOptions, Ratings};
+use collabgpu::gpu::{GpuBackend, GpuOptions};
+use collabgpu::model::ModelFile;
+use collabgpu::train::{
+    self, Backend, OptimizerKind, Progress, ScheduleKind, TrainConfig, TrainReport,
+};
+use serde_json::json;
+
+/// Arguments of `collabgpu bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// The ratings (a MovieLens directory or ratings file, a cache name, or synthetic:NAME[:SEED]).
+    /// Default: the preset's synthetic data set (synthetic:ml-100k or synthetic:ml-25m).
+    #[arg(long, value_name = "PATH|NAME")]
+    pub data: Option<String>,
+
+    /// The configuration: `ml-100k` is SPEC's default recipe (adamw, one-cycle, K = 50, B = 64,
+    /// 5 epochs); `ml-25m` is sparse sgd, constant schedule, K = 64, B = 65536, 1 epoch.
+    #[arg(long, value_enum, default_value_t = PresetArg::Ml100k)]
+    pub preset: PresetArg,
+
+    /// The backends to compare, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "cpu,gpu")]
+    pub backends: Vec<BackendArg>,
+
+    /// Passes over the training ratings (default: the preset's).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+
+    /// `K`, the number of latent factors (default: the preset's).
+    #[arg(long)]
+    pub factors: Option<usize>,
+
+    /// `B`, ratings per batch (default: the preset's).
+    #[arg(long)]
+    pub bs: Option<usize>,
+
+    /// The learning rate (default: the preset's).
+    #[arg(long)]
+    pub lr: Option<f32>,
+
+    /// CPU threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+
+    /// Only the GPU adapter whose name contains this (case-insensitive); default: every adapter.
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+
+    /// Batches of the untimed warm-up run on each backend (pipelines, threads, allocations).
+    #[arg(long, default_value_t = 8)]
+    pub warmup_batches: usize,
+
+    /// The seed of the split, the initialisation and the batch order.
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    pub seed: u64,
+
+    /// Fraction of the ratings held out for validation (a random split).
+    #[arg(long, default_value_t = 0.2)]
+    pub valid_pct: f64,
+
+    /// Save each backend's trained model into this directory as `BACKEND-N.safetensors`
+    /// (`cpu-0`, `gpu-0`, `gpu-1`, ...), so the whole path (load, split, train, evaluate, save) is
+    /// measured.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Print one JSON object per line and backend instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--preset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PresetArg {
+    #[value(name = "ml-100k")]
+    Ml100k,
+    #[value(name = "ml-25m")]
+    Ml25m,
+}
+
+/// `--backends`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    Cpu,
+    Gpu,
+}
+
+/// The `ml-25m` preset's batch size. Sparse sgd touches only the rows of a batch, so a big batch
+/// costs no more work per rating; what it buys is fewer batches (382 per ML-25M epoch), hence fewer
+/// dispatches and step records, which is what bounds a GPU epoch. 65536 still leaves every item
+/// about once per batch on average (I = 59,047), so the lazy updates stay frequent.
+pub const ML_25M_BATCH: usize = 65_536;
+
+/// The `ml-25m` preset's learning rate. The loss is the batch *mean*, so a row's gradient scales
+/// like `1/B`; sgd at B = 65536 needs an lr of that order times the per-rating step it means.
+pub const ML_25M_LR: f32 = 2000.0;
+
+impl PresetArg {
+    /// The data set this preset trains when `--data` is not given.
+    pub fn default_data(self) -> &'static str {
+        match self {
+            PresetArg::Ml100k => "synthetic:ml-100k",
+            PresetArg::Ml25m => "synthetic:ml-25m",
+        }
+    }
+
+    /// The preset's configuration before the command-line overrides.
+    pub fn config(self) -> TrainConfig {
+        match self {
+            PresetArg::Ml100k => TrainConfig::default(),
+            PresetArg::Ml25m => TrainConfig {
+                factors: 64,
+                epochs: 1,
+                lr: ML_25M_LR,
+                wd: 0.0,
+                batch_size: ML_25M_BATCH,
+                optimizer: OptimizerKind::Sgd,
+                schedule: ScheduleKind::Constant,
+                ..TrainConfig::default()
+            },
+        }
+    }
+}
+
+impl BenchArgs {
+    /// The validated configuration: the preset with `--epochs`, `--factors`, `--bs`, `--lr` and
+    /// `--seed` applied.
+    pub fn config(&self) -> anyhow::Result<TrainConfig> {
+        let preset = self.preset.config();
+        let config = TrainConfig {
+            epochs: self.epochs.unwrap_or(preset.epochs),
+            factors: self.factors.unwrap_or(preset.factors),
+            batch_size: self.bs.unwrap_or(preset.batch_size),
+            lr: self.lr.unwrap_or(preset.lr),
+            seed: self.seed,
+            ..preset
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// What one backend measured.
+#[derive(Debug, Clone)]
+struct Row {
+    /// `cpu` or `gpu`.
+    backend: &'static str,
+    /// The CPU's thread count, or the GPU adapter's name and API.
+    adapter: String,
+    threads: Option<usize>,
+    report: TrainReport,
+    warmup_seconds: f64,
+}
+
+impl Row {
+    fn epoch_seconds(&self) -> f64 {
+        self.report.train_seconds / self.report.epochs.len().max(1) as f64
+    }
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    if args.backends.is_empty() {
+        bail!("--backends names no backend; use cpu, gpu or cpu,gpu");
+    }
+    if !(0.0..1.0).contains(&args.valid_pct) || args.valid_pct == 0.0 {
+        bail!(
+            "--valid-pct must lie in (0, 1) so that there is a validation MSE to compare, got {}",
+            args.valid_pct
+        );
+    }
+    let data = args
+        .data
+        .clone()
+        .unwrap_or_else(|| args.preset.default_data().to_string());
+
+    let started = Instant::now();
+    eprintln!("bench: loading {data}");
+    let mut dataset = collabgpu::data::load(&data, &LoadOptions::default())
+        .with_context(|| format!("cannot read --data {data}"))?;
+    // The whole data set is not needed once split; dropping it keeps ML-25M's host memory to the
+    // two halves (SPEC's split has been taken, the id maps stay for the saved models).
+    let mut all = std::mem::take(&mut dataset.ratings);
+    // A random split and the training loop never read timestamps: 8 bytes a rating not to copy.
+    all.timestamps = None;
+    let (train_set, valid_set) = split(&all, SplitKind::Random, args.valid_pct, config.seed)?;
+    drop(all);
+    let (users, items) = (dataset.users.len(), dataset.items.len());
+    eprintln!(
+        "bench: {}: U = {users}, I = {items}, {} training and {} validation ratings (read and split in {:.1} s)",
+        dataset.source,
+        train_set.len(),
+        valid_set.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let state = train::initial_state(&config, users, items);
+    let warmup = warmup_set(&train_set, config.batch_size, args.warmup_batches);
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the --out directory {}", dir.display()))?;
+    }
+
+    let mut rows = Vec::new();
+    let mut out = std::io::stdout().lock();
+    for &kind in &args.backends {
+        let backends: Vec<(Box<dyn Backend>, Option<usize>)> = match kind {
+            BackendArg::Cpu => {
+                let backend = CpuBackend::new(args.threads)?;
+                let threads = backend.threads();
+                vec![(Box::new(backend), Some(threads))]
+            }
+            BackendArg::Gpu => gpu_backends(args.adapter.as_deref())?
+                .into_iter()
+                .map(|b| (Box::new(b) as Box<dyn Backend>, None))
+                .collect(),
+        };
+        for (mut backend, threads) in backends {
+            let label = match kind {
+                BackendArg::Cpu => "cpu",
+                BackendArg::Gpu => "gpu",
+            };
+            let adapter = backend.name();
+            let warmup_seconds = match &warmup {
+                Some(warmup) => {
+                    eprintln!("bench: {adapter}: warm-up on {} ratings", warmup.len());
+                    let warm_config = TrainConfig {
+                        epochs: 1,
+                        ..config.clone()
+                    };
+                    train::train(
+                        backend.as_mut(),
+                        &warm_config,
+                        &state,
+                        warmup,
+                        &Ratings::default(),
+                        &mut |_| {},
+                    )
+                    .with_context(|| format!("warming up {adapter}"))?
+                    .train_seconds
+                }
+                None => 0.0,
+            };
+            eprintln!("bench: {adapter}: training {} epoch(s)", config.epochs);
+            let report = train::train(
+                backend.as_mut(),
+                &config,
+                &state,
+                &train_set,
+                &valid_set,
+                &mut |progress| {
+                    if let Progress::Epoch(epoch) = progress {
+                        eprintln!(
+                            "bench: {adapter}: epoch {} train_loss {:.6} valid_loss {} ({:.2} s, {:.0} ratings/s)",
+                            epoch.epoch,
+                            epoch.train_loss,
+                            epoch
+                                .valid_loss
+                                .map_or("n/a".to_string(), |l| format!("{l:.6}")),
+                            epoch.seconds,
+                            epoch.ratings_per_second
+                        );
+                    }
+                },
+            )
+            .with_context(|| format!("training on {adapter}"))?;
+            let index = rows.iter().filter(|r: &&Row| r.backend == label).count();
+            if let Some(dir) = &args.out {
+                let path = dir.join(format!("{label}-{index}.safetensors"));
+                save_model(&dataset, &config, &report, &path)?;
+                eprintln!("bench: {adapter}: saved the model to {}", path.display());
+            }
+            let row = Row {
+                backend: label,
+                adapter,
+                threads,
+                report,
+                warmup_seconds,
+            };
+            if args.json {
+                let cpu_rate = rows
+                    .iter()
+                    .chain(std::iter::once(&row))
+                    .find(|r: &&Row| r.backend == "cpu")
+                    .map(|r| r.report.ratings_per_second());
+                writeln!(
+                    out,
+                    "{}",
+                    row_json(&row, cpu_rate, &config, &dataset.source)
+                )?;
+                out.flush()?;
+            }
+            rows.push(row);
+        }
+    }
+    if rows.is_empty() {
+        bail!("no backend ran; see the messages above");
+    }
+    if !args.json {
+        write_table(&mut out, &rows, &config, &dataset.source)?;
+    }
+    Ok(())
+}
+
+/// The first `batches` batches of the training set, for an untimed warm-up; `None` for zero.
+fn warmup_set(train_set: &Ratings, batch_size: usize, batches: usize) -> Option<Ratings> {
+    let n = batches.saturating_mul(batch_size).min(train_set.len());
+    if batches == 0 || n < batch_size {
+        return None;
+    }
+    let keep: Vec<u32> = (0..n as u32).collect();
+    Some(Ratings {
+        timestamps: None,
+        ..train_set.select(&keep)
+    })
+}
+
+/// One backend per GPU adapter (distinct names), or the one `--adapter` names. No adapter at all
+/// is an error only when `--adapter` asked for one; otherwise the GPU rows are skipped with a
+/// message.
+fn gpu_backends(adapter: Option<&str>) -> anyhow::Result<Vec<GpuBackend>> {
+    if let Some(name) = adapter {
+        let options = GpuOptions {
+            adapter: Some(name.to_string()),
+            ..GpuOptions::default()
+        };
+        let backend = GpuBackend::new(&options)
+            .with_context(|| format!("opening the GPU adapter --adapter {name:?}"))?;
+        return Ok(vec![backend]);
+    }
+    let adapters = collabgpu::gpu::device::list_adapters(None)?;
+    let mut names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+    names.dedup();
+    let mut seen = Vec::new();
+    names.retain(|n| {
+        let new = !seen.contains(n);
+        seen.push(n.clone());
+        new
+    });
+    if names.is_empty() {
+        eprintln!("bench: no GPU adapter on this machine; skipping the GPU backend");
+        return Ok(Vec::new());
+    }
+    let mut backends = Vec::new();
+    for name in names {
+        let options = GpuOptions {
+            adapter: Some(name.clone()),
+            ..GpuOptions::default()
+        };
+        match GpuBackend::new(&options) {
+            Ok(backend) => backends.push(backend),
+            Err(e) => eprintln!("bench: skipping the GPU adapter {name:?}: {e}"),
+        }
+    }
+    Ok(backends)
+}
+
+fn save_model(
+    dataset: &Dataset,
+    config: &TrainConfig,
+    report: &TrainReport,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let model = ModelFile {
+        params: report.state.params.clone(),
+        users: dataset.users.clone(),
+        items: dataset.items.clone(),
+        titles: dataset.titles.clone(),
+        config: config.clone(),
+    };
+    model
+        .save(path)
+        .with_context(|| format!("saving the model to {}", path.display()))
+}
+
+/// `ratings_per_second / cpu_ratings_per_second`, when a CPU row exists.
+fn speedup(row: &Row, cpu_rate: Option<f64>) -> Option<f64> {
+    cpu_rate.map(|cpu| row.report.ratings_per_second() / cpu.max(f64::MIN_POSITIVE))
+}
+
+fn row_json(
+    row: &Row,
+    cpu_rate: Option<f64>,
+    config: &TrainConfig,
+    source: &str,
+) -> serde_json::Value {
+    json!({
+        "backend": row.backend,
+        "adapter": row.adapter,
+        "threads": row.threads,
+        "ratings_per_second": row.report.ratings_per_second(),
+        "epoch_seconds": row.epoch_seconds(),
+        "valid_loss": row.report.final_valid_loss(),
+        "train_loss": row.report.epochs.last().map(|e| e.train_loss),
+        "speedup_over_cpu": speedup(row, cpu_rate),
+        "epochs": row.report.epochs.len(),
+        "ratings_trained": row.report.ratings_trained,
+        "train_seconds": row.report.train_seconds,
+        "warmup_seconds": row.warmup_seconds,
+        "data": source,
+        "factors": config.factors,
+        "batch_size": config.batch_size,
+        "optimizer": match config.optimizer {
+            OptimizerKind::AdamW => "adamw",
+            OptimizerKind::Sgd => "sgd",
+        },
+    })
+}
+
+fn write_table(
+    out: &mut impl Write,
+    rows: &[Row],
+    config: &TrainConfig,
+    source: &str,
+) -> std::io::Result<()> {
+    let cpu_rate = rows
+        .iter()
+        .find(|r| r.backend == "cpu")
+        .map(|r| r.report.ratings_per_second());
+    writeln!(
+        out,
+        "{source}: K = {}, B = {}, {} epoch(s), {:?}",
+        config.factors, config.batch_size, config.epochs, config.optimizer
+    )?;
+    let width = rows
+        .iter()
+        .map(|r| r.adapter.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    writeln!(
+        out,
+        "{:<7}  {:<width$}  {:>14}  {:>13}  {:>11}  {:>8}",
+        "backend", "adapter", "ratings/s", "s/epoch", "valid MSE", "speed-up"
+    )?;
+    for row in rows {
+        let valid = row
+            .report
+            .final_valid_loss()
+            .map_or("n/a".to_string(), |l| format!("{l:.6}"));
+        let speed = speedup(row, cpu_rate).map_or("n/a".to_string(), |s| format!("{s:.2}x"));
+        writeln!(
+            out,
+            "{:<7}  {:<width$}  {:>14.0}  {:>13.4}  {:>11}  {:>8}",
+            row.backend,
+            row.adapter,
+            row.report.ratings_per_second(),
+            row.epoch_seconds(),
+            valid,
+            speed
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_hold_their_recipes_and_flags_override_them() {
+        assert_eq!(PresetArg::Ml100k.config(), TrainConfig::default());
+        let large = PresetArg::Ml25m.config();
+        assert_eq!(large.factors, 64);
+        assert_eq!(large.batch_size, ML_25M_BATCH);
+        assert_eq!(large.optimizer, OptimizerKind::Sgd);
+        assert_eq!(large.schedule, ScheduleKind::Constant);
+        large.validate().unwrap();
+    }
+
+    #[test]
+    fn warmup_takes_whole_batches_from_the_front() {
+        let ratings = Ratings {
+            users: (0..10).collect(),
+            items: (0..10).collect(),
+            ratings: vec![3.0; 10],
+            timestamps: Some(vec![0; 10]),
+        };
+        let warm = warmup_set(&ratings, 3, 2).unwrap();
+        assert_eq!(warm.users, vec![0, 1, 2, 3, 4, 5]);
+        assert!(warm.timestamps.is_none());
+        assert_eq!(warmup_set(&ratings, 3, 100).unwrap().len(), 10);
+        assert!(warmup_set(&ratings, 3, 0).is_none());
+        assert!(warmup_set(&ratings, 20, 1).is_none());
+    }
+}

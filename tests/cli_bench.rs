@@ -1,0 +1,198 @@
+//! `collabgpu bench` through the binary on a small MovieLens-layout data set the test writes
+//! itself: the JSON fields, both backends' validation losses agreeing, the table, saved models, and
+//! the messages for bad flags. The GPU half skips with the reason when the machine has no adapter
+//! (fails instead under `COLLABGPU_REQUIRE_GPU=1`).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use collabgpu::model::ModelFile;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_collabgpu"))
+}
+
+/// A `u.data` of 40 users x 30 items from a planted rank-2 pattern, in a fresh directory.
+fn small_ml100k(dir: &Path) -> PathBuf {
+    let mut text = String::new();
+    for u in 1..=40u32 {
+        for i in 1..=30u32 {
+            if (u * 7 + i * 3) % 3 != 0 {
+                let (a, b) = ((u % 3) as i32 - 1, (i % 3) as i32 - 1);
+                let rating = (3 + a * b + ((u + i) % 2) as i32).clamp(1, 5);
+                text.push_str(&format!(
+                    "{u}\t{i}\t{rating}\t{}\n",
+                    880000000 + u * 100 + i
+                ));
+            }
+        }
+    }
+    let data = dir.join("small");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("u.data"), text).unwrap();
+    data
+}
+
+fn run_ok(command: &mut Command) -> Output {
+    let output = command.output().expect("running collabgpu");
+    assert!(
+        output.status.success(),
+        "collabgpu failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8(stdout.to_vec())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// The flags every run here shares: a small model, a few epochs, two CPU threads.
+const SMALL: [&str; 10] = [
+    "--epochs",
+    "3",
+    "--factors",
+    "4",
+    "--bs",
+    "16",
+    "--threads",
+    "2",
+    "--warmup-batches",
+    "2",
+];
+
+#[test]
+fn json_has_one_line_per_backend_and_the_backends_agree_on_the_valid_loss() {
+    let gpu = support::gpu_device().is_some();
+    let backends = if gpu { "cpu,gpu" } else { "cpu" };
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_ml100k(dir.path());
+    let models = dir.path().join("models");
+    let output = run_ok(
+        bin()
+            .args(["bench", "--data"])
+            .arg(&data)
+            .args(SMALL)
+            .args(["--backends", backends, "--json", "--out"])
+            .arg(&models),
+    );
+    let lines = json_lines(&output.stdout);
+    assert_eq!(
+        lines.len(),
+        if gpu { 2 } else { 1 },
+        "one JSON line per backend (and one GPU adapter at most on this machine): {lines:?}"
+    );
+    let ratings = 40 * 30
+        - (1..=40u32)
+            .flat_map(|u| (1..=30u32).map(move |i| (u * 7 + i * 3) % 3 == 0))
+            .filter(|&held| held)
+            .count();
+    let n_valid = (0.2 * ratings as f64).round() as usize;
+    let per_epoch = (ratings - n_valid) / 16 * 16;
+    for line in &lines {
+        for field in [
+            "backend",
+            "adapter",
+            "ratings_per_second",
+            "epoch_seconds",
+            "valid_loss",
+        ] {
+            assert!(!line[field].is_null(), "{field} missing in {line}");
+        }
+        assert!(line["ratings_per_second"].as_f64().unwrap() > 0.0, "{line}");
+        assert!(line["epoch_seconds"].as_f64().unwrap() > 0.0, "{line}");
+        assert_eq!(line["epochs"], 3, "{line}");
+        assert_eq!(line["ratings_trained"], 3 * per_epoch as u64, "{line}");
+        let loss = line["valid_loss"].as_f64().unwrap();
+        assert!(loss.is_finite() && loss > 0.0 && loss < 5.0, "{line}");
+    }
+    assert_eq!(lines[0]["backend"], "cpu");
+    assert_eq!(lines[0]["threads"], 2);
+    assert_eq!(lines[0]["adapter"], "cpu (2 threads)");
+    assert_eq!(lines[0]["speedup_over_cpu"], 1.0);
+    let cpu_model = ModelFile::load(&models.join("cpu-0.safetensors")).expect("the CPU model");
+    assert_eq!(cpu_model.params.factors, 4);
+    if gpu {
+        assert_eq!(lines[1]["backend"], "gpu");
+        let (cpu, gpu) = (
+            lines[0]["valid_loss"].as_f64().unwrap(),
+            lines[1]["valid_loss"].as_f64().unwrap(),
+        );
+        assert!(
+            (cpu - gpu).abs() <= 1e-4 + 1e-4 * cpu.abs(),
+            "the backends trained different models: valid MSE {cpu} on the CPU, {gpu} on the GPU"
+        );
+        let gpu_model = ModelFile::load(&models.join("gpu-0.safetensors")).expect("the GPU model");
+        support::assert_close(
+            "user factors (GPU model vs CPU model)",
+            &gpu_model.params.user_factors,
+            &cpu_model.params.user_factors,
+            1e-4,
+            1e-3,
+        );
+    }
+}
+
+#[test]
+fn the_table_has_a_header_and_a_cpu_row_with_its_speedup() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_ml100k(dir.path());
+    let output = run_ok(
+        bin()
+            .args(["bench", "--data"])
+            .arg(&data)
+            .args(SMALL)
+            .args(["--backends", "cpu"]),
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "title, header and one row:\n{stdout}");
+    assert!(lines[0].contains("K = 4, B = 16, 3 epoch(s)"), "{stdout}");
+    for column in [
+        "backend",
+        "adapter",
+        "ratings/s",
+        "s/epoch",
+        "valid MSE",
+        "speed-up",
+    ] {
+        assert!(lines[1].contains(column), "no {column} column:\n{stdout}");
+    }
+    assert!(lines[2].starts_with("cpu "), "{stdout}");
+    assert!(lines[2].ends_with("1.00x"), "{stdout}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("warm-up on 32 ratings"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_say_what_to_do() {
+    let output = bin()
+        .args(["bench", "--data", "/no/such/place", "--backends", "cpu"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/no/such/place"), "{stderr}");
+
+    let output = bin()
+        .args(["bench", "--backends", "cpu", "--valid-pct", "0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--valid-pct must lie in (0, 1)"),
+        "{stderr}"
+    );
+
+    let output = bin().args(["bench", "--backends", "tpu"]).output().unwrap();
+    assert!(!output.status.success());
+}
