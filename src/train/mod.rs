@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod batches;
+pub mod checkpoint;
 pub mod config;
 pub mod rng;
 pub mod schedule;
@@ -11,7 +12,11 @@ pub mod trainer;
 pub use backend::{AdamMoments, Backend, Batches, TrainState};
 pub use config::{OptimizerKind, ScheduleKind, TrainConfig};
 pub use schedule::StepHyper;
-pub use trainer::{EpochReport, Progress, TrainReport, initial_state, train};
+pub use checkpoint::{Checkpoint, CheckpointError, DataFingerprint};
+pub use trainer::{
+    EpochReport, Position, Progress, RunControl, Snapshot, TrainOutcome, TrainReport, initial_state,
+    train, train_controlled,
+};
 
 /// Errors from training. Messages say what to change.
 #[derive(Debug, thiserror::Error)]
