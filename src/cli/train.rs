@@ -421,6 +421,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             0
         },
         on_checkpoint: Some(&mut save_checkpoint),
+        batches_per_call: None,
     };
     let result = train::train_controlled(
         backend.as_mut(),

@@ -55,6 +55,10 @@ pub struct RunControl<'a> {
     pub stop: Option<&'a AtomicBool>,
     /// Call `on_checkpoint` after every this many epochs (0: never).
     pub checkpoint_every: usize,
+    /// A fixed number of batches per backend call instead of calls sized to
+    /// [`SECONDS_PER_CALL`]: for tests that must stop at a known place inside an epoch. The
+    /// batches, and so the results, do not depend on it.
+    pub batches_per_call: Option<usize>,
     /// Receives a [`Snapshot`] at each checkpoint; an error stops training.
     pub on_checkpoint: Option<&'a mut dyn FnMut(&Snapshot) -> Result<(), TrainError>>,
 }
@@ -212,7 +216,8 @@ pub fn train_controlled(
             start.epoch, start.batch, config.epochs
         )));
     }
-    let mut batches_per_call = FIRST_CALL_BATCHES.min(max_per_call);
+    let fixed_per_call = control.batches_per_call.map(|n| n.max(1));
+    let mut batches_per_call = fixed_per_call.unwrap_or(FIRST_CALL_BATCHES.min(max_per_call));
 
     backend.start(config, state)?;
     backend.set_eval_set(valid)?;
@@ -295,7 +300,7 @@ pub fn train_controlled(
             // call so that one fast measurement cannot make a call that ignores Ctrl-C for long.
             let per_batch = call_started.elapsed().as_secs_f64() / count as f64;
             let fit = (SECONDS_PER_CALL / per_batch.max(1e-9)) as usize;
-            batches_per_call = fit.clamp(1, (count * 4).min(max_per_call));
+            batches_per_call = fixed_per_call.unwrap_or(fit.clamp(1, (count * 4).min(max_per_call)));
             observer(Progress::Batches {
                 epoch,
                 done,
