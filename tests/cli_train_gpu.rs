@@ -17,7 +17,10 @@ fn tiny_ml100k(dir: &Path) -> PathBuf {
         for i in 1..=25u32 {
             if (u * 5 + i * 3) % 3 != 0 {
                 let rating = 1 + (u + 2 * i) % 5;
-                text.push_str(&format!("{u}\t{i}\t{rating}\t{}\n", 880000000 + u * 100 + i));
+                text.push_str(&format!(
+                    "{u}\t{i}\t{rating}\t{}\n",
+                    880000000 + u * 100 + i
+                ));
             }
         }
     }
@@ -35,7 +38,16 @@ fn summary(stdout: &[u8]) -> serde_json::Value {
 
 fn train(data: &Path, backend: &str) -> std::process::Output {
     bin()
-        .args(["train", "--json", "--epochs", "3", "--factors", "8", "--bs", "32"])
+        .args([
+            "train",
+            "--json",
+            "--epochs",
+            "3",
+            "--factors",
+            "8",
+            "--bs",
+            "32",
+        ])
         .args(["--backend", backend, "--data"])
         .arg(data)
         .output()
@@ -58,7 +70,11 @@ fn gpu_and_cpu_final_valid_losses_agree_through_the_binary() {
         panic!("train --backend gpu failed: {stderr}");
     }
     let cpu = train(&data, "cpu");
-    assert!(cpu.status.success(), "{}", String::from_utf8_lossy(&cpu.stderr));
+    assert!(
+        cpu.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cpu.stderr)
+    );
     let (gpu, cpu) = (summary(&gpu.stdout), summary(&cpu.stdout));
     assert_eq!(cpu["adapter"], "cpu");
     let adapter = gpu["adapter"].as_str().unwrap();
@@ -94,7 +110,14 @@ fn adapter_flags_without_the_gpu_backend_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let data = tiny_ml100k(dir.path());
     let output = bin()
-        .args(["train", "--epochs", "1", "--wgpu-backend", "vulkan", "--data"])
+        .args([
+            "train",
+            "--epochs",
+            "1",
+            "--wgpu-backend",
+            "vulkan",
+            "--data",
+        ])
         .arg(&data)
         .output()
         .unwrap();

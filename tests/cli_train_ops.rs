@@ -34,7 +34,10 @@ fn small_ml100k(dir: &Path) -> PathBuf {
         for i in 1..=20u32 {
             if (u * 7 + i * 3) % 4 != 0 {
                 let rating = 1 + (u + 2 * i) % 5;
-                text.push_str(&format!("{u}\t{i}\t{rating}\t{}\n", 880000000 + u * 100 + i));
+                text.push_str(&format!(
+                    "{u}\t{i}\t{rating}\t{}\n",
+                    880000000 + u * 100 + i
+                ));
             }
         }
     }
@@ -58,7 +61,10 @@ fn assert_same_model(a: &Path, b: &Path) {
         .zip(a.params.tensors().iter().zip(b.params.tensors()))
     {
         assert!(
-            x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits()),
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y.iter())
+                    .all(|(p, q)| p.to_bits() == q.to_bits()),
             "{name} differs between the resumed and the uninterrupted run"
         );
     }
@@ -67,7 +73,16 @@ fn assert_same_model(a: &Path, b: &Path) {
 /// About a second per epoch on ML-100K in the test profile (opt-level 2): long enough to be
 /// interrupted inside epoch 1.
 const RECIPE: [&str; 10] = [
-    "--epochs", "3", "--factors", "64", "--bs", "16", "--threads", "1", "--seed", "9",
+    "--epochs",
+    "3",
+    "--factors",
+    "64",
+    "--bs",
+    "16",
+    "--threads",
+    "1",
+    "--seed",
+    "9",
 ];
 
 #[test]
@@ -118,7 +133,10 @@ fn ctrl_c_checkpoints_and_the_resumed_run_equals_an_uninterrupted_one() {
     assert_eq!(last["type"], "interrupted", "{last}");
     assert_eq!(last["epoch"], 1, "{last}");
     eprintln!("stopped at {last} {reaction:.3} s after SIGINT");
-    assert!(last["batch"].as_u64().unwrap() > 0, "stopped inside epoch 1: {last}");
+    assert!(
+        last["batch"].as_u64().unwrap() > 0,
+        "stopped inside epoch 1: {last}"
+    );
     let checkpoint = dir.path().join("resumed.safetensors.ckpt");
     assert_eq!(last["checkpoint"], checkpoint.display().to_string());
     assert!(checkpoint.exists(), "the checkpoint beside --out");
@@ -176,16 +194,33 @@ fn log_writes_one_json_line_per_epoch_that_plot_reads() {
     let data = small_ml100k(dir.path());
     let log = dir.path().join("train.jsonl");
     let output = bin()
-        .args(["train", "--quiet", "--epochs", "3", "--factors", "4", "--bs", "16"])
+        .args([
+            "train",
+            "--quiet",
+            "--epochs",
+            "3",
+            "--factors",
+            "4",
+            "--bs",
+            "16",
+        ])
         .arg("--data")
         .arg(&data)
         .arg("--log")
         .arg(&log)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(stdout.lines().count(), 1, "--quiet prints the final line only: {stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "--quiet prints the final line only: {stdout}"
+    );
     let lines = json_lines(&std::fs::read(&log).unwrap());
     assert_eq!(lines.len(), 3);
     for (n, line) in lines.iter().enumerate() {
@@ -193,7 +228,10 @@ fn log_writes_one_json_line_per_epoch_that_plot_reads() {
         for key in ["train_loss", "valid_loss", "valid_rmse", "seconds"] {
             assert!(line[key].as_f64().is_some(), "{key} in {line}");
         }
-        let (loss, rmse) = (line["valid_loss"].as_f64().unwrap(), line["valid_rmse"].as_f64().unwrap());
+        let (loss, rmse) = (
+            line["valid_loss"].as_f64().unwrap(),
+            line["valid_rmse"].as_f64().unwrap(),
+        );
         assert!((rmse * rmse - loss).abs() < 1e-9);
     }
     let svg = dir.path().join("loss.svg");
@@ -204,7 +242,11 @@ fn log_writes_one_json_line_per_epoch_that_plot_reads() {
         .arg(&svg)
         .output()
         .unwrap();
-    assert!(plot.status.success(), "{}", String::from_utf8_lossy(&plot.stderr));
+    assert!(
+        plot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plot.stderr)
+    );
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
 }
 
@@ -221,12 +263,22 @@ fn a_diverging_run_names_epoch_and_step_and_keeps_the_last_good_checkpoint() {
         .arg(&checkpoint)
         .output()
         .unwrap();
-    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
     let before = std::fs::read(&checkpoint).unwrap();
 
     let bad = bin()
         .args(["train", "--epochs", "3", "--factors", "4", "--bs", "16"])
-        .args(["--optimizer", "sgd", "--schedule", "constant", "--no-y-range"])
+        .args([
+            "--optimizer",
+            "sgd",
+            "--schedule",
+            "constant",
+            "--no-y-range",
+        ])
         .args(["--lr", "1e30"])
         .arg("--data")
         .arg(&data)
@@ -241,7 +293,11 @@ fn a_diverging_run_names_epoch_and_step_and_keeps_the_last_good_checkpoint() {
         "{stderr}"
     );
     assert!(stderr.contains("run.ckpt is unchanged"), "{stderr}");
-    assert_eq!(std::fs::read(&checkpoint).unwrap(), before, "the good checkpoint stays");
+    assert_eq!(
+        std::fs::read(&checkpoint).unwrap(),
+        before,
+        "the good checkpoint stays"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -265,7 +321,11 @@ fn resume_with_other_flags_is_refused_naming_the_flag() {
         .arg(&checkpoint)
         .output()
         .unwrap();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let other = bin()
         .args(args)
         .args(["--factors", "5"])
@@ -291,7 +351,11 @@ fn resume_with_other_flags_is_refused_naming_the_flag() {
         .arg(&checkpoint)
         .output()
         .unwrap();
-    assert!(same.status.success(), "{}", String::from_utf8_lossy(&same.stderr));
+    assert!(
+        same.status.success(),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
     let summary = json_lines(&same.stdout).pop().unwrap();
     assert_eq!(summary["epochs"], 0, "{summary}");
     assert_eq!(summary["adapter"], "cpu");

@@ -86,8 +86,14 @@ fn assert_bit_equal(resumed: &TrainReport, full: &TrainReport) {
         .iter()
         .zip(a.params.tensors().iter().zip(b.params.tensors()))
     {
-        let same = x.len() == y.len() && x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits());
-        assert!(same, "{name} differs between the resumed and the uninterrupted run");
+        let same = x.len() == y.len()
+            && x.iter()
+                .zip(y.iter())
+                .all(|(p, q)| p.to_bits() == q.to_bits());
+        assert!(
+            same,
+            "{name} differs between the resumed and the uninterrupted run"
+        );
     }
     assert_eq!(a.moments, b.moments, "Adam moments differ");
     let (x, y) = (
@@ -99,7 +105,11 @@ fn assert_bit_equal(resumed: &TrainReport, full: &TrainReport) {
         resumed.epochs.last().unwrap().train_loss,
         full.epochs.last().unwrap().train_loss,
     );
-    assert_eq!(x.to_bits(), y.to_bits(), "last epoch's train loss {x} vs {y}");
+    assert_eq!(
+        x.to_bits(),
+        y.to_bits(),
+        "last epoch's train loss {x} vs {y}"
+    );
 }
 
 fn config(optimizer: OptimizerKind) -> TrainConfig {
@@ -209,7 +219,11 @@ fn stop_flag_mid_epoch_then_resume_gives_the_same_bits_adamw_and_sgd() {
         )
         .unwrap();
         let position = outcome.stopped_at.expect("the run stopped early");
-        assert_eq!((position.epoch, position.batch), (1, 7), "after one call of epoch 1");
+        assert_eq!(
+            (position.epoch, position.batch),
+            (1, 7),
+            "after one call of epoch 1"
+        );
         assert!(position.loss_sum > 0.0);
         assert_eq!(outcome.report.epochs.len(), 1, "only epoch 0 finished");
 
@@ -280,7 +294,10 @@ fn resume_refuses_another_configuration_or_other_data_and_says_what_differs() {
         .check_resumable(&other, &fp, &path)
         .unwrap_err()
         .to_string();
-    assert!(message.contains("`lr` was 0.005") && message.contains("0.01"), "{message}");
+    assert!(
+        message.contains("`lr` was 0.005") && message.contains("0.01"),
+        "{message}"
+    );
     assert!(message.contains("c.ckpt"), "{message}");
 
     // Same shapes, one rating changed: only the hash tells.

@@ -452,7 +452,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                     bar.reset_eta();
                 }
                 if let Some(file) = &mut log
-                    && let Err(e) = writeln!(file, "{}", epoch_json(epoch)).and_then(|()| file.flush())
+                    && let Err(e) =
+                        writeln!(file, "{}", epoch_json(epoch)).and_then(|()| file.flush())
                 {
                     write_error.get_or_insert(e);
                 }
@@ -481,10 +482,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         Ok(outcome) => outcome,
         Err(error @ TrainError::NonFinite { .. }) => {
             let kept = match &args.checkpoint {
-                Some(path) if path.exists() => format!(
-                    "; the last good checkpoint {} is unchanged",
-                    path.display()
-                ),
+                Some(path) if path.exists() => {
+                    format!("; the last good checkpoint {} is unchanged", path.display())
+                }
                 _ => String::new(),
             };
             return Err(anyhow::anyhow!("{error}{kept}"));
@@ -586,8 +586,8 @@ fn progress_style() -> indicatif::ProgressStyle {
     indicatif::ProgressStyle::with_template(
         "{msg} [{bar:30}] {pos}/{len} batches, {eta} left in the epoch",
     )
-        .expect("a valid template")
-        .progress_chars("=> ")
+    .expect("a valid template")
+    .progress_chars("=> ")
 }
 
 /// One row of the fastai-like table.

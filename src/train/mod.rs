@@ -10,12 +10,12 @@ pub mod schedule;
 pub mod trainer;
 
 pub use backend::{AdamMoments, Backend, Batches, TrainState};
+pub use checkpoint::{Checkpoint, CheckpointError, DataFingerprint};
 pub use config::{OptimizerKind, ScheduleKind, TrainConfig};
 pub use schedule::StepHyper;
-pub use checkpoint::{Checkpoint, CheckpointError, DataFingerprint};
 pub use trainer::{
-    EpochReport, Position, Progress, RunControl, Snapshot, TrainOutcome, TrainReport, initial_state,
-    train, train_controlled,
+    EpochReport, Position, Progress, RunControl, Snapshot, TrainOutcome, TrainReport,
+    initial_state, train, train_controlled,
 };
 
 /// Errors from training. Messages say what to change.

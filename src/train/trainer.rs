@@ -60,8 +60,11 @@ pub struct RunControl<'a> {
     /// batches, and so the results, do not depend on it.
     pub batches_per_call: Option<usize>,
     /// Receives a [`Snapshot`] at each checkpoint; an error stops training.
-    pub on_checkpoint: Option<&'a mut dyn FnMut(&Snapshot) -> Result<(), TrainError>>,
+    pub on_checkpoint: Option<&'a mut CheckpointSink<'a>>,
 }
+
+/// What receives checkpoints: it writes the [`Snapshot`] somewhere (a file, for the CLI).
+pub type CheckpointSink<'a> = dyn FnMut(&Snapshot) -> Result<(), TrainError> + 'a;
 
 /// Everything needed to resume exactly: the backend's state at a position.
 #[derive(Debug, Clone)]
@@ -300,7 +303,8 @@ pub fn train_controlled(
             // call so that one fast measurement cannot make a call that ignores Ctrl-C for long.
             let per_batch = call_started.elapsed().as_secs_f64() / count as f64;
             let fit = (SECONDS_PER_CALL / per_batch.max(1e-9)) as usize;
-            batches_per_call = fixed_per_call.unwrap_or(fit.clamp(1, (count * 4).min(max_per_call)));
+            batches_per_call =
+                fixed_per_call.unwrap_or(fit.clamp(1, (count * 4).min(max_per_call)));
             observer(Progress::Batches {
                 epoch,
                 done,
