@@ -583,11 +583,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 fn progress_style() -> indicatif::ProgressStyle {
-    indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:30}] {pos}/{len} batches, {eta} left in the epoch",
-    )
-    .expect("a valid template")
-    .progress_chars("=> ")
+    // `wide_bar` takes what the terminal width leaves, so the line never wraps.
+    indicatif::ProgressStyle::with_template("{msg} [{wide_bar}] {pos}/{len} batches, {eta} left")
+        .expect("a valid template")
+        .progress_chars("=> ")
 }
 
 /// One row of the fastai-like table.
