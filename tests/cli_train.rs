@@ -181,6 +181,8 @@ fn bad_flags_say_what_to_change() {
     assert!(run(&["--y-range", "5"]).contains("LO,HI"));
     assert!(run(&["--lr=-1"]).contains("--lr"));
     assert!(run(&["--y-range", "5,1"]).contains("--y-range"));
-    assert!(run(&["--backend", "gpu"]).contains("--backend cpu"));
+    assert!(
+        run(&["--backend", "gpu", "--adapter", "no-such-adapter-xyz"]).contains("--backend cpu")
+    );
     assert!(run(&["--bs", "100000"]).contains("--bs"));
 }

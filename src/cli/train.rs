@@ -1,14 +1,19 @@
 //! `collabgpu train`: flags -> validated [`TrainConfig`] -> load, split, train, report, save.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use collabgpu::cpu::CpuBackend;
 use collabgpu::data::split::{SplitKind, split};
+use collabgpu::gpu::{GpuBackend, GpuOptions};
 use collabgpu::model::ModelFile;
 use collabgpu::model::file::config_to_json;
-use collabgpu::train::{self, EpochReport, OptimizerKind, Progress, ScheduleKind, TrainConfig};
+use collabgpu::train::{
+    self, Backend, Checkpoint, DataFingerprint, EpochReport, OptimizerKind, Position, Progress,
+    RunControl, ScheduleKind, Snapshot, TrainConfig, TrainError,
+};
 use serde_json::json;
 
 use super::data_args::DataArgs;
@@ -95,6 +100,59 @@ pub struct TrainArgs {
     /// Save the trained model here (safetensors, with the ids and configuration as metadata).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// With `--backend gpu`: use the adapter whose name contains NAME (case-insensitive; see
+    /// `collabgpu info`). `WGPU_ADAPTER_NAME` when unset.
+    #[arg(long, value_name = "NAME")]
+    pub adapter: Option<String>,
+
+    /// With `--backend gpu`: the graphics API wgpu uses. `WGPU_BACKEND` when unset, else any.
+    #[arg(long, value_enum)]
+    pub wgpu_backend: Option<WgpuBackendArg>,
+
+    /// Save a checkpoint (parameters, optimiser state, position, data fingerprint) here every
+    /// `--checkpoint-every` epochs and on Ctrl-C. Written atomically.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// Epochs between checkpoints (0: only on Ctrl-C).
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "checkpoint")]
+    pub checkpoint_every: usize,
+
+    /// Continue a run from a checkpoint. The data, split and every flag that decides the model must
+    /// be those of the run that wrote it; the backend, threads and output flags may differ.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
+
+    /// Append one JSON line per epoch (epoch, train_loss, valid_loss, valid_rmse, seconds) to
+    /// FILE, the format `collabgpu plot --log` reads. Started afresh unless `--resume` is given.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// No progress bar and no epoch table; only the final line (or the JSON summary).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--wgpu-backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WgpuBackendArg {
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+}
+
+impl WgpuBackendArg {
+    /// The name `GpuOptions::wgpu_backend` takes.
+    fn name(self) -> &'static str {
+        match self {
+            WgpuBackendArg::Vulkan => "vulkan",
+            WgpuBackendArg::Metal => "metal",
+            WgpuBackendArg::Dx12 => "dx12",
+            WgpuBackendArg::Gl => "gl",
+        }
+    }
 }
 
 /// `--backend`.
@@ -172,11 +230,97 @@ fn parse_y_range(text: &str) -> anyhow::Result<(f32, f32)> {
     Ok((number(lo)?, number(hi)?))
 }
 
+/// Set by the first Ctrl-C: the epoch loop stops after the current run of batches.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// The first Ctrl-C asks the loop to stop and checkpoint; a second one exits at once.
+fn install_ctrl_c() -> anyhow::Result<()> {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: exiting without a checkpoint");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: stopping after the current batch and writing a checkpoint (Ctrl-C again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")
+}
+
+/// Where an interrupted run writes its checkpoint: `--checkpoint`, else beside `--out`, else in
+/// the current directory.
+fn interrupt_checkpoint_path(args: &TrainArgs) -> PathBuf {
+    if let Some(path) = &args.checkpoint {
+        return path.clone();
+    }
+    match &args.out {
+        Some(out) => {
+            let mut name = out.file_name().unwrap_or_default().to_os_string();
+            name.push(".ckpt");
+            out.with_file_name(name)
+        }
+        None => PathBuf::from("collabgpu-interrupted.ckpt"),
+    }
+}
+
+/// This very command line with `--resume CHECKPOINT` in place of any earlier `--resume`, quoted
+/// for a POSIX shell.
+fn resume_command(checkpoint: &Path) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut args = std::env::args_os().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        if arg == "--resume" {
+            args.next();
+        } else if !arg.starts_with("--resume=") {
+            words.push(arg);
+        }
+    }
+    words.push("--resume".into());
+    words.push(checkpoint.display().to_string());
+    words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=,:@%+".contains(c));
+    match plain {
+        true => word.to_string(),
+        false => format!("'{}'", word.replace('\'', r"'\''")),
+    }
+}
+
+/// The backend `--backend` names, and the adapter's name for reports (`cpu` on the CPU).
+fn make_backend(args: &TrainArgs) -> anyhow::Result<(Box<dyn Backend>, String)> {
+    match args.backend {
+        BackendArg::Cpu => {
+            if args.adapter.is_some() || args.wgpu_backend.is_some() {
+                bail!("--adapter and --wgpu-backend choose a GPU; add --backend gpu");
+            }
+            Ok((Box::new(CpuBackend::new(args.threads)?), "cpu".to_string()))
+        }
+        BackendArg::Gpu => {
+            let options = GpuOptions {
+                adapter: args.adapter.clone(),
+                wgpu_backend: args.wgpu_backend.map(|b| b.name().to_string()),
+                ..GpuOptions::default()
+            };
+            let backend = GpuBackend::new(&options)?;
+            let adapter = backend.adapter_name().to_string();
+            Ok((Box::new(backend), adapter))
+        }
+    }
+}
+
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let config = args.config()?;
-    if args.backend == BackendArg::Gpu {
-        bail!("--backend gpu is not built yet; use --backend cpu");
-    }
     if !(0.0..1.0).contains(&args.valid_pct) {
         bail!("--valid-pct must lie in [0, 1), got {}", args.valid_pct);
     }
@@ -189,47 +333,132 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     };
     let (train_set, valid_set) = split(&dataset.ratings, split_kind, args.valid_pct, config.seed)?;
     let (users, items) = (dataset.users.len(), dataset.items.len());
+    let fingerprint = DataFingerprint::new(users, items, &train_set, &valid_set, config.seed);
 
-    let mut backend = CpuBackend::new(args.threads)?;
-    let state = train::initial_state(&config, users, items);
+    let (state, start) = match &args.resume {
+        Some(path) => {
+            let checkpoint = Checkpoint::load(path)?;
+            checkpoint.check_resumable(&config, &fingerprint, path)?;
+            (checkpoint.state, checkpoint.position)
+        }
+        None => (
+            train::initial_state(&config, users, items),
+            Position::default(),
+        ),
+    };
+    let (mut backend, adapter) = make_backend(args)?;
+    install_ctrl_c()?;
+
+    let mut log = match &args.log {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .append(args.resume.is_some())
+                .truncate(args.resume.is_none())
+                .open(path)
+                .with_context(|| format!("cannot open --log {}", path.display()))?,
+        ),
+        None => None,
+    };
+
     let mut out = std::io::stdout().lock();
-    if !args.json {
+    let table = !args.json && !args.quiet;
+    if table {
         writeln!(
             out,
-            "{}: {} users, {} items, {} training and {} validation ratings; {}",
+            "{}: {} users, {} items, {} training and {} validation ratings; {}; adapter: {adapter}",
             dataset.source,
             users,
             items,
             train_set.len(),
             valid_set.len(),
-            collabgpu::train::Backend::name(&backend)
+            backend.name()
         )?;
+        if let Some(path) = &args.resume {
+            writeln!(
+                out,
+                "resuming from {} at epoch {}, batch {}",
+                path.display(),
+                start.epoch,
+                start.batch
+            )?;
+        }
         writeln!(
             out,
             "{:>5}  {:>10}  {:>10}  {:>10}  {:>8}",
             "epoch", "train_loss", "valid_loss", "valid_rmse", "seconds"
         )?;
     }
-    let bar = (!args.json && std::io::stderr().is_terminal())
-        .then(|| indicatif::ProgressBar::new(0).with_style(progress_style()));
+    // The bar draws on stderr, but only when a person watches stdout too.
+    let bar = (!args.json
+        && !args.quiet
+        && std::io::stdout().is_terminal()
+        && std::io::stderr().is_terminal())
+    .then(|| indicatif::ProgressBar::new(0).with_style(progress_style()));
     let mut write_error = None;
-    let report = train::train(
-        &mut backend,
+    let save_checkpoint = |snapshot: &Snapshot| -> Result<(), TrainError> {
+        let path = args
+            .checkpoint
+            .as_ref()
+            .expect("checkpoints are only asked for with --checkpoint");
+        Checkpoint {
+            config: config.clone(),
+            state: snapshot.state.clone(),
+            position: snapshot.position,
+            data: fingerprint,
+        }
+        .save(path)
+        .map_err(|e| TrainError::Other(format!("cannot write the checkpoint: {e}")))
+    };
+    let mut save_checkpoint = save_checkpoint;
+    let control = RunControl {
+        start,
+        stop: Some(&STOP),
+        checkpoint_every: if args.checkpoint.is_some() {
+            args.checkpoint_every
+        } else {
+            0
+        },
+        on_checkpoint: Some(&mut save_checkpoint),
+        batches_per_call: None,
+    };
+    let result = train::train_controlled(
+        backend.as_mut(),
         &config,
         &state,
         &train_set,
         &valid_set,
+        control,
         &mut |progress| match progress {
-            Progress::Batches { epoch, done, total } => {
+            Progress::Batches {
+                epoch,
+                done,
+                total,
+                running_loss,
+                ratings_per_second,
+            } => {
                 if let Some(bar) = &bar {
                     bar.set_length(total as u64);
                     bar.set_position(done as u64);
-                    bar.set_message(format!("epoch {epoch}"));
+                    bar.set_message(format!(
+                        "epoch {epoch}: loss {running_loss:.4}, {ratings_per_second:.0} ratings/s"
+                    ));
                 }
             }
             Progress::Epoch(epoch) => {
                 if let Some(bar) = &bar {
                     bar.set_position(0);
+                    bar.reset_eta();
+                }
+                if let Some(file) = &mut log
+                    && let Err(e) =
+                        writeln!(file, "{}", epoch_json(epoch)).and_then(|()| file.flush())
+                {
+                    write_error.get_or_insert(e);
+                }
+                if !(args.json || table) {
+                    return;
                 }
                 let line = if args.json {
                     epoch_json(epoch).to_string()
@@ -245,12 +474,59 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 }
             }
         },
-    )?;
+    );
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(error @ TrainError::NonFinite { .. }) => {
+            let kept = match &args.checkpoint {
+                Some(path) if path.exists() => {
+                    format!("; the last good checkpoint {} is unchanged", path.display())
+                }
+                _ => String::new(),
+            };
+            return Err(anyhow::anyhow!("{error}{kept}"));
+        }
+        Err(error) => return Err(error.into()),
+    };
     if let Some(e) = write_error {
-        return Err(e).context("writing the epoch table");
+        return Err(e).context("writing the epoch table or the --log file");
+    }
+    let report = outcome.report;
+
+    if let Some(position) = outcome.stopped_at {
+        let path = interrupt_checkpoint_path(args);
+        Checkpoint {
+            config: config.clone(),
+            state: report.state.clone(),
+            position,
+            data: fingerprint,
+        }
+        .save(&path)
+        .with_context(|| format!("Ctrl-C: cannot write the checkpoint {}", path.display()))?;
+        let command = resume_command(&path);
+        if args.json {
+            let line = json!({
+                "type": "interrupted",
+                "epoch": position.epoch,
+                "batch": position.batch,
+                "checkpoint": path.display().to_string(),
+                "resume_command": command,
+            });
+            writeln!(out, "{line}")?;
+        }
+        out.flush()?;
+        eprintln!(
+            "interrupted at epoch {}, batch {}: saved a checkpoint to {}\nresume with: {command}",
+            position.epoch,
+            position.batch,
+            path.display()
+        );
+        drop(out);
+        // 130 = 128 + SIGINT, as shells report a run stopped by Ctrl-C; the checkpoint is complete.
+        std::process::exit(130);
     }
 
     if let Some(path) = &args.out {
@@ -274,6 +550,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             "valid_rmse": valid_loss.map(f64::sqrt),
             "train_loss": report.epochs.last().map(|e| e.train_loss),
             "backend": report.backend,
+            "adapter": adapter,
             "ratings_per_second": report.ratings_per_second(),
             "train_seconds": report.train_seconds,
             "epochs": report.epochs.len(),
@@ -284,6 +561,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             "data": dataset.source,
             "config": config_to_json(&config),
             "out": args.out.as_ref().map(|p| p.display().to_string()),
+            "checkpoint": args.checkpoint.as_ref().map(|p| p.display().to_string()),
+            "resumed_from": args.resume.as_ref().map(|p| p.display().to_string()),
         });
         writeln!(out, "{summary}")?;
     } else {
@@ -304,7 +583,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 }
 
 fn progress_style() -> indicatif::ProgressStyle {
-    indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} batches")
+    // `wide_bar` takes what the terminal width leaves, so the line never wraps.
+    indicatif::ProgressStyle::with_template("{msg} [{wide_bar}] {pos}/{len} batches, {eta} left")
         .expect("a valid template")
         .progress_chars("=> ")
 }

@@ -56,25 +56,10 @@ impl ModelFile {
     /// renamed over `path`, so a reader never sees half a model.
     pub fn save(&self, path: &Path) -> Result<(), ModelFileError> {
         let bytes = self.to_bytes()?;
-        let io = |source| ModelFileError::Io {
+        write_atomically(path, &bytes).map_err(|source| ModelFileError::Io {
             path: path.to_path_buf(),
             source,
-        };
-        let dir = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir,
-            _ => Path::new("."),
-        };
-        let mut temp = tempfile_in(dir, path).map_err(io)?;
-        let result = (|| {
-            temp.1.write_all(&bytes)?;
-            temp.1.flush()?;
-            temp.1.sync_all()?;
-            std::fs::rename(&temp.0, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp.0);
-        }
-        result.map_err(io)
+        })
     }
 
     /// Reads a file written by [`ModelFile::save`].
@@ -242,6 +227,27 @@ impl ModelFile {
             config,
         })
     }
+}
+
+/// Writes `bytes` to `path` so that a reader (or a crash) sees either the old file or the whole new
+/// one, never a truncated one: a temporary file in the same directory, flushed and synced, then
+/// renamed over `path`. Model files and checkpoints both go through here.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile_in(dir, path)?;
+    let result = (|| {
+        temp.1.write_all(bytes)?;
+        temp.1.flush()?;
+        temp.1.sync_all()?;
+        std::fs::rename(&temp.0, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp.0);
+    }
+    result
 }
 
 /// A fresh, exclusive temporary file next to `target`.

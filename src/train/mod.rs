@@ -3,15 +3,20 @@
 
 pub mod backend;
 pub mod batches;
+pub mod checkpoint;
 pub mod config;
 pub mod rng;
 pub mod schedule;
 pub mod trainer;
 
 pub use backend::{AdamMoments, Backend, Batches, TrainState};
+pub use checkpoint::{Checkpoint, CheckpointError, DataFingerprint};
 pub use config::{OptimizerKind, ScheduleKind, TrainConfig};
 pub use schedule::StepHyper;
-pub use trainer::{EpochReport, Progress, TrainReport, initial_state, train};
+pub use trainer::{
+    EpochReport, Position, Progress, RunControl, Snapshot, TrainOutcome, TrainReport,
+    initial_state, train, train_controlled,
+};
 
 /// Errors from training. Messages say what to change.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@
 //! hands runs of batches to the [`Backend`]. The same loop drives the CPU and the GPU backend, so
 //! both see the very same batches and scalars.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::TrainState;
@@ -14,9 +15,73 @@ use super::{AdamMoments, Backend, Batches, OptimizerKind, StepHyper, TrainConfig
 use crate::data::Ratings;
 use crate::model::Params;
 
-/// About this many ratings go to the backend per `train_batches` call, so that a progress callback
+/// At most this many ratings go to the backend per `train_batches` call, so that a progress callback
 /// fires a few times per epoch on large data without costing anything on small data.
 pub const RATINGS_PER_CALL: usize = 256 * 1024;
+
+/// The loop sizes each `train_batches` call to about this many seconds of work (measured on the
+/// previous call), so that a stop request (Ctrl-C) is honoured within about half a second on every
+/// backend, however slow a batch is there.
+pub const SECONDS_PER_CALL: f64 = 0.25;
+
+/// Batches in the first call of a run, before any timing is known.
+const FIRST_CALL_BATCHES: usize = 16;
+
+/// Where a run starts (or where a stopped run stopped): the next batch to train.
+///
+/// The random-number "position" needs no field of its own: every epoch's permutation is derived
+/// from `(seed, epoch)` alone, and every step's schedule and Adam step count `t` from the global
+/// step `epoch * batches_per_epoch + batch`, so `(epoch, batch)` and the configuration fix
+/// everything that follows.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Position {
+    /// The epoch the next batch belongs to, from 0.
+    pub epoch: usize,
+    /// The next batch inside that epoch, from 0.
+    pub batch: usize,
+    /// The sum (in f64, in batch order) of the losses of the epoch's batches before `batch`, so
+    /// that a resumed epoch reports the very same training loss.
+    pub loss_sum: f64,
+}
+
+/// How a run is driven beyond its configuration: where it starts, when it may be stopped and when
+/// it checkpoints. [`RunControl::default`] is a plain run from the start.
+#[derive(Default)]
+pub struct RunControl<'a> {
+    /// Where to start (a checkpoint's position); the `state` passed in must be the state there.
+    pub start: Position,
+    /// Checked between runs of batches: once it is `true` the loop stops after the current run and
+    /// returns with [`TrainOutcome::stopped_at`] set.
+    pub stop: Option<&'a AtomicBool>,
+    /// Call `on_checkpoint` after every this many epochs (0: never).
+    pub checkpoint_every: usize,
+    /// A fixed number of batches per backend call instead of calls sized to
+    /// [`SECONDS_PER_CALL`]: for tests that must stop at a known place inside an epoch. The
+    /// batches, and so the results, do not depend on it.
+    pub batches_per_call: Option<usize>,
+    /// Receives a [`Snapshot`] at each checkpoint; an error stops training.
+    pub on_checkpoint: Option<&'a mut CheckpointSink<'a>>,
+}
+
+/// What receives checkpoints: it writes the [`Snapshot`] somewhere (a file, for the CLI).
+pub type CheckpointSink<'a> = dyn FnMut(&Snapshot) -> Result<(), TrainError> + 'a;
+
+/// Everything needed to resume exactly: the backend's state at a position.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub state: TrainState,
+    pub position: Position,
+}
+
+/// The result of [`train_controlled`].
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// The epochs trained in this run; `report.state` is the state where the run ended.
+    pub report: TrainReport,
+    /// `Some(position)` when the stop flag ended the run early: resume from there with
+    /// `report.state`.
+    pub stopped_at: Option<Position>,
+}
 
 /// What one epoch measured.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +115,10 @@ pub enum Progress<'a> {
         epoch: usize,
         done: usize,
         total: usize,
+        /// The mean loss of the epoch's batches so far.
+        running_loss: f64,
+        /// Training ratings per second of the epoch so far (this run's part of it).
+        ratings_per_second: f64,
     },
     /// An epoch finished and was evaluated.
     Epoch(&'a EpochReport),
@@ -105,6 +174,30 @@ pub fn train(
     valid: &Ratings,
     observer: &mut dyn FnMut(Progress<'_>),
 ) -> Result<TrainReport, TrainError> {
+    let outcome = train_controlled(
+        backend,
+        config,
+        state,
+        train,
+        valid,
+        RunControl::default(),
+        observer,
+    )?;
+    Ok(outcome.report)
+}
+
+/// [`train`] with a starting position (resume), a stop flag (Ctrl-C) and periodic checkpoints.
+/// Batches are the same whatever the start and however the epochs are cut into calls, so a run
+/// stopped and resumed trains the very same model on the CPU as one that never stopped.
+pub fn train_controlled(
+    backend: &mut dyn Backend,
+    config: &TrainConfig,
+    state: &TrainState,
+    train: &Ratings,
+    valid: &Ratings,
+    mut control: RunControl<'_>,
+    observer: &mut dyn FnMut(Progress<'_>),
+) -> Result<TrainOutcome, TrainError> {
     config.validate()?;
     check_shapes(config, state, train, valid)?;
     let n_train = train.len();
@@ -116,7 +209,18 @@ pub fn train(
         )));
     }
     let total_steps = (config.epochs * per_epoch) as u64;
-    let batches_per_call = RATINGS_PER_CALL.div_ceil(batch_size).max(1);
+    let max_per_call = RATINGS_PER_CALL.div_ceil(batch_size).max(1);
+    let start = control.start;
+    let inside = start.epoch < config.epochs && start.batch < per_epoch;
+    let at_end = start.epoch == config.epochs && start.batch == 0;
+    if !(inside || at_end) {
+        return Err(TrainError::Config(format!(
+            "cannot start at epoch {}, batch {}: the run has {} epochs of {per_epoch} batches",
+            start.epoch, start.batch, config.epochs
+        )));
+    }
+    let fixed_per_call = control.batches_per_call.map(|n| n.max(1));
+    let mut batches_per_call = fixed_per_call.unwrap_or(FIRST_CALL_BATCHES.min(max_per_call));
 
     backend.start(config, state)?;
     backend.set_eval_set(valid)?;
@@ -130,7 +234,12 @@ pub fn train(
 
     let mut reports = Vec::with_capacity(config.epochs);
     let mut train_seconds = 0.0;
-    for epoch in 0..config.epochs {
+    let mut ratings_trained = 0u64;
+    let mut stopped_at = None;
+    let stop_flag = control.stop;
+    let stop_requested = || stop_flag.is_some_and(|flag| flag.load(Ordering::SeqCst));
+    'epochs: for epoch in start.epoch..config.epochs {
+        let resume_here = epoch == start.epoch;
         let order = epoch_order(n_train, config.seed, epoch);
         for (n, &source) in order[..used].iter().enumerate() {
             users[n] = train.users[source as usize];
@@ -143,10 +252,24 @@ pub fn train(
             .extend((0..per_epoch as u64).map(|s| step_hyper(config, first_step + s, total_steps)));
 
         let started = Instant::now();
-        let mut loss_sum = 0.0f64;
-        let mut done = 0;
+        let (mut loss_sum, mut done) = match resume_here {
+            true => (start.loss_sum, start.batch),
+            false => (0.0f64, 0),
+        };
+        let mut trained_here = 0;
         while done < per_epoch {
+            if stop_requested() {
+                train_seconds += started.elapsed().as_secs_f64();
+                ratings_trained += (trained_here * batch_size).min(used) as u64;
+                stopped_at = Some(Position {
+                    epoch,
+                    batch: done,
+                    loss_sum,
+                });
+                break 'epochs;
+            }
             let count = batches_per_call.min(per_epoch - done);
+            let call_started = Instant::now();
             let start = done * batch_size;
             let end = ((done + count) * batch_size).min(used);
             let run = Batches {
@@ -175,14 +298,26 @@ pub fn train(
                 loss_sum += loss as f64;
             }
             done += count;
+            trained_here += count;
+            // Size the next call to about SECONDS_PER_CALL of work, growing at most fourfold per
+            // call so that one fast measurement cannot make a call that ignores Ctrl-C for long.
+            let per_batch = call_started.elapsed().as_secs_f64() / count as f64;
+            let fit = (SECONDS_PER_CALL / per_batch.max(1e-9)) as usize;
+            batches_per_call =
+                fixed_per_call.unwrap_or(fit.clamp(1, (count * 4).min(max_per_call)));
             observer(Progress::Batches {
                 epoch,
                 done,
                 total: per_epoch,
+                running_loss: loss_sum / done as f64,
+                ratings_per_second: (trained_here * batch_size) as f64
+                    / started.elapsed().as_secs_f64().max(f64::MIN_POSITIVE),
             });
         }
         let seconds = started.elapsed().as_secs_f64();
         train_seconds += seconds;
+        let trained_ratings = (trained_here * batch_size).min(used);
+        ratings_trained += trained_ratings as u64;
 
         let eval_started = Instant::now();
         let valid_loss = if valid.is_empty() {
@@ -196,18 +331,35 @@ pub fn train(
             valid_loss,
             seconds,
             eval_seconds: eval_started.elapsed().as_secs_f64(),
-            ratings_per_second: used as f64 / seconds.max(f64::MIN_POSITIVE),
+            ratings_per_second: trained_ratings as f64 / seconds.max(f64::MIN_POSITIVE),
         };
         observer(Progress::Epoch(&report));
         reports.push(report);
+        let every = control.checkpoint_every;
+        if every > 0
+            && (epoch + 1) % every == 0
+            && let Some(save) = control.on_checkpoint.as_mut()
+        {
+            save(&Snapshot {
+                state: backend.state()?,
+                position: Position {
+                    epoch: epoch + 1,
+                    batch: 0,
+                    loss_sum: 0.0,
+                },
+            })?;
+        }
     }
 
-    Ok(TrainReport {
-        epochs: reports,
-        state: backend.state()?,
-        backend: backend.name(),
-        ratings_trained: (used * config.epochs) as u64,
-        train_seconds,
+    Ok(TrainOutcome {
+        report: TrainReport {
+            epochs: reports,
+            state: backend.state()?,
+            backend: backend.name(),
+            ratings_trained,
+            train_seconds,
+        },
+        stopped_at,
     })
 }
 

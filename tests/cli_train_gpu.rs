@@ -1,0 +1,127 @@
+//! `collabgpu train --backend gpu` through the binary: the adapter is named in the summary and the
+//! final validation loss agrees with the CPU backend's; a missing adapter is a clear error.
+//! Without an adapter the comparison is skipped with the reason printed, unless
+//! `COLLABGPU_REQUIRE_GPU=1` (CI), where it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_collabgpu"))
+}
+
+/// A `u.data` of 40 users x 25 items with a planted pattern, in `dir/tiny`.
+fn tiny_ml100k(dir: &Path) -> PathBuf {
+    let mut text = String::new();
+    for u in 1..=40u32 {
+        for i in 1..=25u32 {
+            if (u * 5 + i * 3) % 3 != 0 {
+                let rating = 1 + (u + 2 * i) % 5;
+                text.push_str(&format!(
+                    "{u}\t{i}\t{rating}\t{}\n",
+                    880000000 + u * 100 + i
+                ));
+            }
+        }
+    }
+    let data = dir.join("tiny");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("u.data"), text).unwrap();
+    data
+}
+
+fn summary(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    let last = text.lines().last().expect("a summary line");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"))
+}
+
+fn train(data: &Path, backend: &str) -> std::process::Output {
+    bin()
+        .args([
+            "train",
+            "--json",
+            "--epochs",
+            "3",
+            "--factors",
+            "8",
+            "--bs",
+            "32",
+        ])
+        .args(["--backend", backend, "--data"])
+        .arg(data)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn gpu_and_cpu_final_valid_losses_agree_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_ml100k(dir.path());
+    let gpu = train(&data, "gpu");
+    if !gpu.status.success() {
+        let stderr = String::from_utf8_lossy(&gpu.stderr);
+        if stderr.contains("no GPU adapter")
+            && !std::env::var("COLLABGPU_REQUIRE_GPU").is_ok_and(|v| v == "1")
+        {
+            eprintln!("skipping GPU test: {stderr}");
+            return;
+        }
+        panic!("train --backend gpu failed: {stderr}");
+    }
+    let cpu = train(&data, "cpu");
+    assert!(
+        cpu.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cpu.stderr)
+    );
+    let (gpu, cpu) = (summary(&gpu.stdout), summary(&cpu.stdout));
+    assert_eq!(cpu["adapter"], "cpu");
+    let adapter = gpu["adapter"].as_str().unwrap();
+    assert!(!adapter.is_empty() && adapter != "cpu", "{gpu}");
+    let (g, c) = (
+        gpu["valid_loss"].as_f64().unwrap(),
+        cpu["valid_loss"].as_f64().unwrap(),
+    );
+    eprintln!("final valid loss: gpu ({adapter}) {g}, cpu {c}");
+    assert!((g - c).abs() < 1e-3, "gpu {g} vs cpu {c}");
+}
+
+#[test]
+fn an_adapter_that_does_not_exist_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_ml100k(dir.path());
+    let output = bin()
+        .args(["train", "--epochs", "1", "--backend", "gpu"])
+        .args(["--adapter", "no-such-adapter-xyz", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no GPU adapter found") && stderr.contains("--backend cpu"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn adapter_flags_without_the_gpu_backend_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_ml100k(dir.path());
+    let output = bin()
+        .args([
+            "train",
+            "--epochs",
+            "1",
+            "--wgpu-backend",
+            "vulkan",
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("add --backend gpu"), "{stderr}");
+}
