@@ -1,7 +1,7 @@
 //! The synthetic presets: exact shapes, MovieLens-like constraints, determinism and the planted
 //! answer (noise floor, truth summary).
 
-use collabgpu::data::synth::{self, NOISE_STD, PLANTED_K, Preset, Synthetic};
+use collabgpu::data::synth::{self, FACTOR_STD, NOISE_STD, PLANTED_K, Preset, Synthetic};
 
 /// Asserts everything the issue promises about a generated preset.
 fn check_movielens_constraints(synthetic: &Synthetic) {
@@ -287,7 +287,7 @@ fn truth_json_summarises_the_planted_model() {
     assert!((std - 0.35).abs() < 0.05, "user bias std {std}");
     let factors_std = json["tensors"]["item_factors"]["std"].as_f64().unwrap();
     assert!(
-        (factors_std - 0.55).abs() < 0.05,
+        (factors_std - FACTOR_STD).abs() < 0.05,
         "item factor std {factors_std}"
     );
     let rating_mean = json["rating_mean"].as_f64().unwrap();
