@@ -174,7 +174,8 @@ fn default_recipe_learns_the_planted_ml100k_model() {
     assert_learned(&outcome);
 }
 
-/// About 40 s in release on 2 busy cores: `cargo test --release --test train_synth -- --ignored`.
+/// About 30 s with the test profile on 2 busy cores (measured 1.056x, 0.9572 vs 0.9060; item bias
+/// correlation 0.856): `cargo test --test train_synth -- --ignored`.
 #[test]
 #[ignore]
 fn default_recipe_comes_within_10_percent_of_the_floor_on_the_ml1m_shape() {
