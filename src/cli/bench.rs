@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use collabgpu::cpu::CpuBackend;
 use collabgpu::data::split::{SplitKind, split};
 use collabgpu::data::{Dataset, LoadOptions, Ratings};
-use collabgpu::gpu::{GpuBackend, GpuOptions};
+use collabgpu::gpu::{GpuBackend, GpuMemoryReport, GpuOptions, GpuTimings};
 use collabgpu::model::ModelFile;
 use collabgpu::train::{
     self, Backend, OptimizerKind, Progress, ScheduleKind, TrainConfig, TrainReport,
@@ -166,6 +166,30 @@ struct Row {
     threads: Option<usize>,
     report: TrainReport,
     warmup_seconds: f64,
+    /// For a GPU: what the run allocated and where its time went.
+    gpu: Option<(GpuMemoryReport, GpuTimings)>,
+}
+
+/// A backend under test, kept concrete so that a GPU's own reports stay reachable.
+enum BenchBackend {
+    Cpu(CpuBackend),
+    Gpu(GpuBackend),
+}
+
+impl BenchBackend {
+    fn as_backend(&mut self) -> &mut dyn Backend {
+        match self {
+            BenchBackend::Cpu(backend) => backend,
+            BenchBackend::Gpu(backend) => backend,
+        }
+    }
+
+    fn gpu_reports(&self) -> Option<(GpuMemoryReport, GpuTimings)> {
+        match self {
+            BenchBackend::Cpu(_) => None,
+            BenchBackend::Gpu(backend) => Some((backend.memory_report()?, backend.timings())),
+        }
+    }
 }
 
 impl Row {
@@ -219,18 +243,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut out = std::io::stdout().lock();
     for &kind in &args.backends {
-        let backends: Vec<(Box<dyn Backend>, Option<usize>)> = match kind {
+        let backends: Vec<(BenchBackend, Option<usize>)> = match kind {
             BackendArg::Cpu => {
                 let backend = CpuBackend::new(args.threads)?;
                 let threads = backend.threads();
-                vec![(Box::new(backend), Some(threads))]
+                vec![(BenchBackend::Cpu(backend), Some(threads))]
             }
             BackendArg::Gpu => gpu_backends(args.adapter.as_deref())?
                 .into_iter()
-                .map(|b| (Box::new(b) as Box<dyn Backend>, None))
+                .map(|b| (BenchBackend::Gpu(b), None))
                 .collect(),
         };
-        for (mut backend, threads) in backends {
+        for (mut bench_backend, threads) in backends {
+            let backend = bench_backend.as_backend();
             let label = match kind {
                 BackendArg::Cpu => "cpu",
                 BackendArg::Gpu => "gpu",
@@ -244,7 +269,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                         ..config.clone()
                     };
                     train::train(
-                        backend.as_mut(),
+                        backend,
                         &warm_config,
                         &state,
                         warmup,
@@ -258,7 +283,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             };
             eprintln!("bench: {adapter}: training {} epoch(s)", config.epochs);
             let report = train::train(
-                backend.as_mut(),
+                backend,
                 &config,
                 &state,
                 &train_set,
@@ -291,6 +316,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 threads,
                 report,
                 warmup_seconds,
+                gpu: bench_backend.gpu_reports(),
             };
             if args.json {
                 let cpu_rate = rows
@@ -313,6 +339,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     }
     if !args.json {
         write_table(&mut out, &rows, &config, &dataset.source)?;
+        write_gpu_reports(&mut out, &rows)?;
     }
     Ok(())
 }
@@ -419,7 +446,76 @@ fn row_json(
             OptimizerKind::AdamW => "adamw",
             OptimizerKind::Sgd => "sgd",
         },
+        "gpu_memory_bytes": row.gpu.as_ref().map(|(memory, _)| json!({
+            "parameters": memory.parameters,
+            "gradients": memory.gradients,
+            "optimizer_state": memory.optimizer_state,
+            "scratch": memory.scratch,
+            "triple_chunks": memory.triple_chunks,
+            "step_records": memory.step_records,
+            "small_buffers": memory.small_buffers,
+            "staging": memory.staging,
+            "eval_set": memory.eval_set,
+            "total": memory.total(),
+        })),
+        "gpu_seconds": row.gpu.as_ref().map(|(_, timings)| json!({
+            "upload": timings.upload_seconds,
+            "encode": timings.encode_seconds,
+            "readback_wait": timings.readback_wait_seconds,
+            "kernels": timings.kernel_seconds,
+            "eval": timings.eval_seconds,
+            "batches": timings.batches,
+            "chunks": timings.chunks,
+            "dispatches": timings.dispatches,
+        })),
     })
+}
+
+/// The GPU's memory and time breakdown under the table, one block per GPU row.
+fn write_gpu_reports(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
+    const MIB: f64 = 1024.0 * 1024.0;
+    for row in rows {
+        let Some((memory, timings)) = &row.gpu else {
+            continue;
+        };
+        let mib = |bytes: u64| bytes as f64 / MIB;
+        writeln!(
+            out,
+            "{}: GPU memory {:.1} MiB = parameters {:.1} + gradients {:.1} + optimiser state {:.1} \
+             + scratch {:.1} + triple chunks {:.1} + step records {:.1} + small {:.1} + staging {:.1} \
+             + validation set {:.1}",
+            row.adapter,
+            mib(memory.total()),
+            mib(memory.parameters),
+            mib(memory.gradients),
+            mib(memory.optimizer_state),
+            mib(memory.scratch),
+            mib(memory.triple_chunks),
+            mib(memory.step_records),
+            mib(memory.small_buffers),
+            mib(memory.staging),
+            mib(memory.eval_set),
+        )?;
+        let kernels = timings
+            .kernel_seconds
+            .map_or("n/a (no TIMESTAMP_QUERY)".to_string(), |s| {
+                format!("{s:.3} s")
+            });
+        writeln!(
+            out,
+            "{}: time: upload {:.3} s, encode {:.3} s, read-back wait {:.3} s, GPU kernels {kernels}, \
+             evaluation {:.3} s; {} batches in {} chunks, {} dispatches",
+            row.adapter,
+            timings.upload_seconds,
+            timings.encode_seconds,
+            timings.readback_wait_seconds,
+            timings.eval_seconds,
+            timings.batches,
+            timings.chunks,
+            timings.dispatches,
+        )?;
+    }
+    Ok(())
 }
 
 fn write_table(

@@ -12,7 +12,7 @@ pub mod device;
 pub mod kernels;
 pub mod shaders;
 
-pub use backend::GpuBackend;
+pub use backend::{GpuBackend, GpuMemoryReport, GpuTimings};
 pub use device::{Device, GpuOptions};
 
 /// Errors from the GPU backend. Messages say what to do next.
