@@ -9,12 +9,16 @@
 //! - the evaluation sum of squares is taken in fixed chunks of [`EVAL_CHUNK`] ratings, each summed
 //!   in order, and the chunk sums are added in chunk order.
 //!
-//! The gradient of a batch (`B` = 64 by default) is too small to be worth threads; it is
-//! accumulated in batch order by the scatter-add kernels, as the reference does.
+//! The `adamw` gradient of a batch (`B` = 64 by default) is too small to be worth threads; it is
+//! accumulated in batch order by the scatter-add kernels, as the reference does. `sgd`, the
+//! optimiser for scale, takes the sparse path of [`super::sparse_sgd`] instead, which spreads the
+//! forward pass, the gradients and the update of large batches over the threads without changing a
+//! bit either.
 
 use rayon::prelude::*;
 
 use super::kernels;
+use super::sparse_sgd::{SparseSgd, Tensors};
 use crate::data::Ratings;
 use crate::model::Params;
 use crate::train::{AdamMoments, Backend, Batches, OptimizerKind, StepHyper, TrainConfig};
@@ -118,6 +122,8 @@ pub struct CpuBackend {
     m: Vec<f32>,
     v: Vec<f32>,
     scratch: Scratch,
+    /// The buffers of the sparse `sgd` step (empty for `adamw`).
+    sparse: SparseSgd,
     eval: Ratings,
     started: bool,
     use_avx2: bool,
@@ -144,6 +150,7 @@ impl CpuBackend {
             m: Vec::new(),
             v: Vec::new(),
             scratch: Scratch::default(),
+            sparse: SparseSgd::default(),
             eval: Ratings::default(),
             started: false,
             use_avx2: avx2_available(),
@@ -157,6 +164,9 @@ impl CpuBackend {
 
     /// One optimiser step on one batch; returns the batch loss at the parameters before the step.
     fn step(&mut self, users: &[u32], items: &[u32], ratings: &[f32], hyper: &StepHyper) -> f32 {
+        if self.config.optimizer == OptimizerKind::Sgd {
+            return self.sparse_step(users, items, ratings, hyper);
+        }
         let k = self.layout.factors;
         let b = users.len();
         let [p_range, q_range, bu_range, bi_range] = self.layout.ranges();
@@ -225,6 +235,37 @@ impl CpuBackend {
             self.grads[bi_range.start + i as usize] = 0.0;
         }
         loss
+    }
+}
+
+impl CpuBackend {
+    /// One `sgd` step through the sparse path (see [`super::sparse_sgd`]).
+    fn sparse_step(
+        &mut self,
+        users: &[u32],
+        items: &[u32],
+        ratings: &[f32],
+        hyper: &StepHyper,
+    ) -> f32 {
+        let [_, q_range, bu_range, _] = self.layout.ranges();
+        let (user_factors, rest) = self.params.split_at_mut(q_range.start);
+        let (item_factors, rest) = rest.split_at_mut(q_range.len());
+        let (user_bias, item_bias) = rest.split_at_mut(bu_range.len());
+        let tensors = Tensors {
+            user_factors,
+            item_factors,
+            user_bias,
+            item_bias,
+        };
+        self.sparse.step(
+            tensors,
+            self.layout.factors,
+            users,
+            items,
+            ratings,
+            self.config.y_range,
+            hyper,
+        )
     }
 }
 
@@ -355,7 +396,11 @@ impl Backend for CpuBackend {
         self.config = config.clone();
         self.layout = layout;
         self.params = layout.flatten(&state.params);
-        self.grads = vec![0.0; layout.len()];
+        // The sparse `sgd` path keeps compact per-batch gradients instead of a dense buffer.
+        self.grads = match config.optimizer {
+            OptimizerKind::AdamW => vec![0.0; layout.len()],
+            OptimizerKind::Sgd => Vec::new(),
+        };
         (self.m, self.v) = match (config.optimizer, &state.moments) {
             (OptimizerKind::AdamW, Some(moments)) => {
                 (layout.flatten(&moments.m), layout.flatten(&moments.v))
@@ -368,6 +413,18 @@ impl Backend for CpuBackend {
                 "the Adam moments do not have the parameters' shape".into(),
             ));
         }
+        if config.optimizer == OptimizerKind::Sgd {
+            self.sparse = SparseSgd::new(
+                layout.users,
+                layout.items,
+                layout.factors,
+                config.batch_size,
+            );
+            self.scratch = Scratch::default();
+            self.started = true;
+            return Ok(());
+        }
+        self.sparse = SparseSgd::default();
         let rows = config.batch_size * layout.factors;
         self.scratch = Scratch {
             user_rows: vec![0.0; rows],

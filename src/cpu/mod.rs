@@ -4,5 +4,6 @@
 
 pub mod backend;
 pub mod kernels;
+mod sparse_sgd;
 
 pub use backend::CpuBackend;
