@@ -101,6 +101,7 @@ impl Params {
 }
 
 /// `lo + (hi - lo) * sigmoid(x)`, or `x` itself without a y-range.
+#[inline]
 pub fn apply_y_range(x: f32, y_range: Option<(f32, f32)>) -> f32 {
     match y_range {
         Some((lo, hi)) => lo + (hi - lo) * sigmoid(x),
@@ -109,6 +110,7 @@ pub fn apply_y_range(x: f32, y_range: Option<(f32, f32)>) -> f32 {
 }
 
 /// The logistic function, written once so both backends agree on its form.
+#[inline]
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }

@@ -18,6 +18,7 @@
 use rayon::prelude::*;
 
 use super::kernels;
+use super::param_buffer::ParamBuffer;
 use super::sparse_sgd::{SparseSgd, Tensors};
 use crate::data::Ratings;
 use crate::model::Params;
@@ -114,8 +115,8 @@ pub struct CpuBackend {
     threads: usize,
     config: TrainConfig,
     layout: Layout,
-    /// `[P | Q | bu | bi]`.
-    params: Vec<f32>,
+    /// `[P | Q | bu | bi]`, cache-line aligned on huge pages for the random rows of `sgd`.
+    params: ParamBuffer,
     /// Gradients in the same layout; zero outside the rows of the current batch.
     grads: Vec<f32>,
     /// Adam's moments in the same layout (empty for `sgd`).
@@ -145,7 +146,7 @@ impl CpuBackend {
             threads,
             config: TrainConfig::default(),
             layout: Layout::default(),
-            params: Vec::new(),
+            params: ParamBuffer::default(),
             grads: Vec::new(),
             m: Vec::new(),
             v: Vec::new(),
@@ -395,7 +396,7 @@ impl Backend for CpuBackend {
         }
         self.config = config.clone();
         self.layout = layout;
-        self.params = layout.flatten(&state.params);
+        self.params = ParamBuffer::concat(state.params.tensors());
         // The sparse `sgd` path keeps compact per-batch gradients instead of a dense buffer.
         self.grads = match config.optimizer {
             OptimizerKind::AdamW => vec![0.0; layout.len()],

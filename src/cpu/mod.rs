@@ -4,6 +4,8 @@
 
 pub mod backend;
 pub mod kernels;
+mod param_buffer;
+mod simd;
 mod sparse_sgd;
 
 pub use backend::CpuBackend;

@@ -1,83 +1,197 @@
 //! The sparse `sgd` step at scale: the same arithmetic as the reference kernels
 //! (`gather`, `dot`, `bias_add`, `sigmoid_range`, `mse_grad`, `scatter_add`, `scatter_add_bias`,
-//! `sgd`), entry for entry and in the same order, rearranged so that two threads share the work and
-//! no step touches memory proportional to `U` or `I`.
+//! `sgd`), entry for entry and in the same order, rearranged so that each row of `P` makes one
+//! trip from memory per batch, two threads share the work, and no step touches memory
+//! proportional to `U` or `I`.
+//!
+//! On ML-25M the factor tables are far larger than the caches, so the cost of a step is the number
+//! of random rows it fetches. The step groups the batch's entries by user and by item
+//! ([`Groups`], a stable radix sort by row, so rows come in ascending order) and then makes two
+//! passes:
+//! 1. **Users**, in parallel over chunks of distinct users. The forward pass of the chunk's entries
+//!    (`x`, `pred`, the squared error and `g` per rating), eight at a time; as soon as it is through
+//!    a user's entries, a copy of the user's row `P[u]` as it was (into `old_user_rows`), the
+//!    gradient `sum g_b * Q[i_b]`, and the update of `P[u]` and `bu[u]` in place, while the row and
+//!    its items' rows are still in L1.
+//! 2. **Items**, in parallel over chunks of distinct items: the gradient `sum g_b * P_old[u_b]`,
+//!    read from the compact copy (which the caches hold) rather than from `P`, then the update of
+//!    `Q[i]` and `bi[i]`.
+//!
+//! Rows the next iterations need are prefetched, so several trips to memory overlap. Where the CPU
+//! has AVX2 both passes run a copy of themselves compiled for it, and the dot products of eight
+//! ratings go through [`simd::dot8`].
 //!
 //! Why each rearrangement keeps every bit (SPEC "Loss and gradients", "Optimisers"):
-//! - **Forward** (`x`, `pred`, `g` and the squared error per rating) is independent per rating,
-//!   so it runs in parallel chunks of the batch; each `x_b` is still summed in `j` order from 0.
-//!   Eight ratings are interleaved so their eight dependency chains overlap in the CPU.
-//! - **Gradients**: each distinct row's gradient is the sum of its contributions *in batch order*
-//!   starting from 0, exactly what the in-order scatter-add leaves in that row. The batch entries of
-//!   each row are chained in batch order (`RowLists`), so one task sums one row alone, whichever
-//!   thread runs it. Gradients go to a compact buffer (one slot per distinct row), so nothing of
-//!   size `U x K` is zeroed or walked per batch.
-//! - **Update**: every gradient is taken before any parameter moves (the update pass starts after
-//!   the gradient pass has finished), and each distinct row moves once,
-//!   `p = p - lr * (g + wd * p)`; rows are independent, so the pass runs in parallel.
+//! - **Forward** values are independent per rating; each `x_b` is still summed in `j` order from 0.
+//!   Eight ratings are interleaved so that their eight dependency chains overlap in the CPU.
+//! - **Gradients**: a row's gradient is the sum of its contributions *in batch order* starting from
+//!   0, exactly what the in-order scatter-add leaves in that row: the grouping keeps batch order
+//!   within a row. All gradients are taken at the parameters before the step: a user's row moves
+//!   only after its own gradient is complete, no other rating reads it in pass 1 (each user belongs
+//!   to one chunk), and pass 2 reads the copies. `Q` and `bi` move only in pass 2, after every
+//!   rating has been through the forward pass.
+//! - **Update**: each distinct row moves once, `p = p - lr * (g + wd * p)`.
 //! - **Loss**: the batch's squared errors are summed in batch order in f32 on one thread, as
 //!   `mse_grad` does.
 
 use rayon::prelude::*;
 
+use super::simd::{self, LANES};
 use crate::model::{apply_y_range, sigmoid};
 use crate::train::StepHyper;
 
-/// No entry in a row chain.
-const NONE: u32 = u32::MAX;
+/// Distinct users per parallel task of pass 1: enough work (about 1.4 ratings each on ML-25M) to
+/// dwarf the cost of a task.
+const USER_CHUNK: usize = 512;
 
-/// Ratings per parallel task of the forward pass: large enough to dwarf the cost of a task.
-const FORWARD_CHUNK: usize = 2048;
-
-/// Distinct rows per parallel task of the gradient and update passes.
-const ROW_CHUNK: usize = 512;
+/// Distinct items per parallel task of pass 2: smaller, because popular items carry many ratings.
+const ITEM_CHUNK: usize = 128;
 
 /// Batches smaller than this run every pass on the calling thread: a fork-join costs microseconds,
 /// which a small batch does not repay. The result is the same either way.
 const PARALLEL_MIN_BATCH: usize = 4096;
 
-/// The batch entries of each row, chained in batch order, and the distinct rows of the batch in
-/// order of first occurrence. `first` and `last` are indexed by row (size `U` or `I`) but only the
-/// batch's rows are ever read or reset.
+/// How many entries (or rows) ahead the passes prefetch: far enough to cover a trip to memory,
+/// near enough that the lines are still in L1 when their turn comes.
+const PREFETCH_AHEAD: usize = 16;
+
+/// How many items ahead pass 2 prefetches an item's row.
+const ITEMS_AHEAD: usize = 4;
+
+/// The entries of a batch grouped by row (a user or an item), stably: the batch's distinct rows in
+/// ascending order ("slots"), and for each slot its batch entries in batch order. Ascending rows
+/// make the passes walk `P` and `Q` from low addresses to high, which memory serves faster than
+/// a random order.
 #[derive(Debug, Default)]
-struct RowLists {
-    /// First batch entry of each row, or [`NONE`].
-    first: Vec<u32>,
-    /// Last batch entry of each row (meaningful only where `first` is set).
-    last: Vec<u32>,
-    /// The next batch entry of the same row, or [`NONE`]; `B` entries.
-    next: Vec<u32>,
+struct Groups {
+    /// `rows - 1` (the largest row index), which sets the radix sort's digits.
+    max_row: u32,
+    /// The row of each slot, ascending.
     distinct: Vec<u32>,
+    /// `entries[offsets[s]..offsets[s + 1]]` are slot `s`'s batch entries; `distinct.len() + 1`.
+    offsets: Vec<u32>,
+    /// Batch entries grouped by slot, in batch order within a slot; `B`.
+    entries: Vec<u32>,
+    /// The slot of each batch entry; `B`.
+    entry_slot: Vec<u32>,
+    /// Scratch of the radix sort: `(row << 32) | entry`, two buffers of `B`, and the digit counts.
+    sort_keys: [Vec<u64>; 2],
+    counts: Vec<u32>,
+    /// With [`Groups::build_with`]: the row, the other index and the rating of each entry, in the
+    /// order of `entries`, so that pass 1 reads them in sequence rather than at random.
+    grouped_rows: Vec<u32>,
+    grouped_others: Vec<u32>,
+    grouped_ratings: Vec<f32>,
 }
 
-impl RowLists {
-    fn new(rows: usize, batch_size: usize) -> RowLists {
-        RowLists {
-            first: vec![NONE; rows],
-            last: vec![0; rows],
-            next: vec![NONE; batch_size],
+/// Bits per radix-sort digit: 2,048 counters fit in L1, and two passes cover 4 million rows.
+const RADIX_BITS: u32 = 11;
+
+impl Groups {
+    fn new(rows: usize, batch_size: usize) -> Groups {
+        Groups {
+            max_row: rows.saturating_sub(1) as u32,
             distinct: Vec::with_capacity(batch_size),
+            offsets: Vec::with_capacity(batch_size + 1),
+            entries: Vec::with_capacity(batch_size),
+            entry_slot: Vec::with_capacity(batch_size),
+            sort_keys: [
+                Vec::with_capacity(batch_size),
+                Vec::with_capacity(batch_size),
+            ],
+            counts: vec![0; 1 << RADIX_BITS],
+            grouped_rows: Vec::with_capacity(batch_size),
+            grouped_others: Vec::with_capacity(batch_size),
+            grouped_ratings: Vec::with_capacity(batch_size),
         }
     }
 
-    /// Chains the entries of `indices` by row, in batch order.
+    /// [`Groups::build`], and the rows, `others` and `ratings` of the entries in grouped order.
+    fn build_with(&mut self, indices: &[u32], others: &[u32], ratings: &[f32]) {
+        self.build(indices);
+        self.grouped_others.clear();
+        self.grouped_others
+            .extend(self.entries.iter().map(|&b| others[b as usize]));
+        self.grouped_ratings.clear();
+        self.grouped_ratings
+            .extend(self.entries.iter().map(|&b| ratings[b as usize]));
+    }
+
+    /// Groups the entries of `indices` by row: a stable least-significant-digit radix sort of the
+    /// entries by row, then one scan for the slots.
     fn build(&mut self, indices: &[u32]) {
-        for &row in &self.distinct {
-            self.first[row as usize] = NONE;
-        }
-        self.distinct.clear();
-        for (b, &row) in indices.iter().enumerate() {
-            let b = b as u32;
-            let row = row as usize;
-            self.next[b as usize] = NONE;
-            if self.first[row] == NONE {
-                self.first[row] = b;
-                self.distinct.push(row as u32);
-            } else {
-                self.next[self.last[row] as usize] = b;
+        let n = indices.len();
+        let bits = (u32::BITS - self.max_row.leading_zeros()).max(1);
+        let passes = bits.div_ceil(RADIX_BITS);
+        let digit_bits = bits.div_ceil(passes);
+        let mask = (1u64 << digit_bits) - 1;
+        let [mut from, mut to] = std::mem::take(&mut self.sort_keys);
+        from.clear();
+        from.extend(
+            indices
+                .iter()
+                .enumerate()
+                .map(|(b, &row)| (u64::from(row) << 32) | b as u64),
+        );
+        to.clear();
+        to.resize(n, 0);
+        for pass in 0..passes {
+            let shift = 32 + pass * digit_bits;
+            let counts = &mut self.counts[..1 << digit_bits];
+            counts.fill(0);
+            for &key in &from {
+                counts[((key >> shift) & mask) as usize] += 1;
             }
-            self.last[row] = b;
+            let mut start = 0;
+            for count in counts.iter_mut() {
+                (*count, start) = (start, start + *count);
+            }
+            // Stable: equal digits keep their order, so each row's entries stay in batch order.
+            for &key in &from {
+                let at = &mut counts[((key >> shift) & mask) as usize];
+                to[*at as usize] = key;
+                *at += 1;
+            }
+            std::mem::swap(&mut from, &mut to);
         }
+
+        self.entries.clear();
+        self.entries.extend(from.iter().map(|&key| key as u32));
+        self.grouped_rows.clear();
+        self.grouped_rows
+            .extend(from.iter().map(|&key| (key >> 32) as u32));
+        // Slots: a new one wherever the row changes. Written without a branch, since about half
+        // the entries start a slot at random.
+        self.distinct.clear();
+        self.distinct.resize(n + 1, 0);
+        self.offsets.clear();
+        self.offsets.resize(n + 2, 0);
+        self.entry_slot.clear();
+        self.entry_slot.resize(n, 0);
+        let mut slots = 0usize;
+        let mut previous = u32::MAX;
+        for (at, (&row, &b)) in self.grouped_rows.iter().zip(&self.entries).enumerate() {
+            let starts = usize::from(row != previous || at == 0);
+            self.distinct[slots] = row;
+            self.offsets[slots] = at as u32;
+            slots += starts;
+            self.entry_slot[b as usize] = (slots - 1) as u32;
+            previous = row;
+        }
+        // The writes above at index `slots` were provisional; settle the lengths.
+        self.distinct.truncate(slots);
+        self.offsets[slots] = n as u32;
+        self.offsets.truncate(slots + 1);
+        self.sort_keys = [from, to];
+    }
+
+    fn len(&self) -> usize {
+        self.distinct.len()
+    }
+
+    /// The batch entries of slots `slots`.
+    fn entries_of(&self, slots: std::ops::Range<usize>) -> &[u32] {
+        &self.entries[self.offsets[slots.start] as usize..self.offsets[slots.end] as usize]
     }
 }
 
@@ -88,13 +202,13 @@ pub(crate) struct SparseSgd {
     g: Vec<f32>,
     /// `(pred - r)^2`, `B`.
     squared_error: Vec<f32>,
-    users: RowLists,
-    items: RowLists,
-    /// `dL/dP` of the distinct users, one row of `K` per slot of `users.distinct`.
-    user_factor_grads: Vec<f32>,
-    item_factor_grads: Vec<f32>,
-    user_bias_grads: Vec<f32>,
-    item_bias_grads: Vec<f32>,
+    /// `g` in the order of the user groups' entries, `B`.
+    grouped_g: Vec<f32>,
+    users: Groups,
+    items: Groups,
+    /// `P[u]` before the step, one row of `K` per user slot.
+    old_user_rows: Vec<f32>,
+    avx2: bool,
 }
 
 /// The four parameter tensors of the step.
@@ -105,18 +219,30 @@ pub(crate) struct Tensors<'a> {
     pub item_bias: &'a mut [f32],
 }
 
+/// What every task of a step reads and never writes.
+#[derive(Clone, Copy)]
+struct Batch {
+    k: usize,
+    y_range: Option<(f32, f32)>,
+    /// `2 / B` of the whole batch.
+    scale: f32,
+    lr: f32,
+    wd: f32,
+    /// Whether the CPU has AVX2: the passes then run a copy of themselves compiled for it.
+    avx2: bool,
+}
+
 impl SparseSgd {
     /// Buffers for batches of up to `batch_size` over `users` x `items` with `k` factors.
     pub(crate) fn new(users: usize, items: usize, k: usize, batch_size: usize) -> SparseSgd {
         SparseSgd {
             g: vec![0.0; batch_size],
             squared_error: vec![0.0; batch_size],
-            users: RowLists::new(users, batch_size),
-            items: RowLists::new(items, batch_size),
-            user_factor_grads: vec![0.0; batch_size * k],
-            item_factor_grads: vec![0.0; batch_size * k],
-            user_bias_grads: vec![0.0; batch_size],
-            item_bias_grads: vec![0.0; batch_size],
+            grouped_g: vec![0.0; batch_size],
+            users: Groups::new(users, batch_size),
+            items: Groups::new(items, batch_size),
+            old_user_rows: vec![0.0; batch_size * k],
+            avx2: simd::avx2_available(),
         }
     }
 
@@ -135,277 +261,468 @@ impl SparseSgd {
     ) -> f32 {
         let b_len = users.len();
         let parallel = b_len >= PARALLEL_MIN_BATCH && rayon::current_num_threads() > 1;
+        let batch = Batch {
+            k,
+            y_range,
+            scale: 2.0 / b_len as f32,
+            lr: hyper.lr,
+            wd: hyper.wd,
+            avx2: self.avx2,
+        };
         let Tensors {
             user_factors,
             item_factors,
             user_bias,
             item_bias,
         } = params;
-        let g = &mut self.g[..b_len];
-        let squared_error = &mut self.squared_error[..b_len];
-        let (user_lists, item_lists) = (&mut self.users, &mut self.items);
 
-        // Forward, alongside the chaining of the batch's rows (which reads indices only).
-        {
-            let (p, q, bu, bi) = (&*user_factors, &*item_factors, &*user_bias, &*item_bias);
-            let forward = |n0: usize, g: &mut [f32], sq: &mut [f32]| {
-                let n1 = n0 + g.len();
-                forward_chunk(
-                    (p, q, bu, bi),
-                    k,
-                    (&users[n0..n1], &items[n0..n1], &ratings[n0..n1]),
-                    y_range,
-                    2.0 / b_len as f32,
-                    g,
-                    sq,
-                );
-            };
-            if parallel {
-                rayon::join(
-                    || {
-                        g.par_chunks_mut(FORWARD_CHUNK)
-                            .zip(squared_error.par_chunks_mut(FORWARD_CHUNK))
-                            .enumerate()
-                            .for_each(|(c, (g, sq))| forward(c * FORWARD_CHUNK, g, sq))
-                    },
-                    || rayon::join(|| user_lists.build(users), || item_lists.build(items)),
-                );
-            } else {
-                forward(0, g, squared_error);
-                user_lists.build(users);
-                item_lists.build(items);
-            }
-        }
-
-        // Gradients, all at the parameters before the step, alongside the in-order loss sum.
-        let (n_users, n_items) = (user_lists.distinct.len(), item_lists.distinct.len());
-        let user_grads = (
-            &mut self.user_factor_grads[..n_users * k],
-            &mut self.user_bias_grads[..n_users],
-        );
-        let item_grads = (
-            &mut self.item_factor_grads[..n_items * k],
-            &mut self.item_bias_grads[..n_items],
-        );
-        let g = &*g;
-        let mut loss_sum = 0.0f32;
-        {
-            let (p, q) = (&*user_factors, &*item_factors);
-            // dL/dP[u] sums g_b * Q[i_b]; dL/dQ[i] sums g_b * P[u_b].
-            let users_pass = || row_grads(user_lists, items, q, k, g, user_grads, parallel);
-            let items_pass = || row_grads(item_lists, users, p, k, g, item_grads, parallel);
-            let loss_pass = || {
-                let mut sum = 0.0f32;
-                for &e in squared_error.iter() {
-                    sum += e;
-                }
-                sum
-            };
-            if parallel {
-                let (_, (_, sum)) = rayon::join(users_pass, || rayon::join(items_pass, loss_pass));
-                loss_sum = sum;
-            } else {
-                users_pass();
-                items_pass();
-                loss_sum += loss_pass();
-            }
-        }
-
-        // Update: each distinct row once.
-        let mut users_update = || {
-            let grads = (&self.user_factor_grads[..], &self.user_bias_grads[..]);
-            row_updates(
-                user_factors,
-                user_bias,
-                &user_lists.distinct,
-                grads,
-                k,
-                hyper,
-                parallel,
-            )
-        };
-        let mut items_update = || {
-            let grads = (&self.item_factor_grads[..], &self.item_bias_grads[..]);
-            row_updates(
-                item_factors,
-                item_bias,
-                &item_lists.distinct,
-                grads,
-                k,
-                hyper,
-                parallel,
-            )
-        };
+        let (user_groups, item_groups) = (&mut self.users, &mut self.items);
         if parallel {
-            rayon::join(users_update, items_update);
+            rayon::join(
+                || user_groups.build_with(users, items, ratings),
+                || item_groups.build(items),
+            );
         } else {
-            users_update();
-            items_update();
+            user_groups.build_with(users, items, ratings);
+            item_groups.build(items);
         }
-        loss_sum / b_len as f32
+        let (user_groups, item_groups) = (&*user_groups, &*item_groups);
+
+        // Pass 1: forward, user gradients and user updates, a chunk of users per task.
+        let per_rating = PerRating {
+            g: Shared::new(&mut self.g[..b_len]),
+            grouped_g: Shared::new(&mut self.grouped_g[..b_len]),
+            squared_error: Shared::new(&mut self.squared_error[..b_len]),
+        };
+        let old_user_rows = &mut self.old_user_rows[..user_groups.len() * k];
+        {
+            let user_rows = Shared::new(user_factors);
+            let user_bias = Shared::new(user_bias);
+            let (q, bi) = (&*item_factors, &*item_bias);
+            let task = |c: usize, old_rows: &mut [f32]| {
+                let slots = c * USER_CHUNK..((c + 1) * USER_CHUNK).min(user_groups.len());
+                users_chunk(
+                    batch,
+                    user_groups,
+                    slots,
+                    (user_rows, user_bias),
+                    (q, bi),
+                    per_rating,
+                    old_rows,
+                );
+            };
+            if parallel {
+                old_user_rows
+                    .par_chunks_mut(USER_CHUNK * k)
+                    .enumerate()
+                    .for_each(|(c, old)| task(c, old));
+            } else {
+                old_user_rows
+                    .chunks_mut(USER_CHUNK * k)
+                    .enumerate()
+                    .for_each(|(c, old)| task(c, old));
+            }
+        }
+
+        // Pass 2: item gradients and item updates, alongside the in-order loss sum.
+        let (g, squared_error) = (&self.g[..b_len], &self.squared_error[..b_len]);
+        let old_user_rows = &*old_user_rows;
+        let item_rows = Shared::new(item_factors);
+        let item_bias = Shared::new(item_bias);
+        let task = |c: usize| {
+            let slots = c * ITEM_CHUNK..((c + 1) * ITEM_CHUNK).min(item_groups.len());
+            items_chunk(
+                batch,
+                item_groups,
+                slots,
+                (item_rows, item_bias),
+                (g, &user_groups.entry_slot, old_user_rows),
+            );
+        };
+        let loss_sum = || {
+            let mut sum = 0.0f32;
+            for &e in squared_error {
+                sum += e;
+            }
+            sum
+        };
+        let chunks = item_groups.len().div_ceil(ITEM_CHUNK);
+        let sum = if parallel {
+            rayon::join(|| (0..chunks).into_par_iter().for_each(task), loss_sum).1
+        } else {
+            (0..chunks).for_each(task);
+            loss_sum()
+        };
+        sum / b_len as f32
     }
 }
 
-/// `x`, `pred`, `err^2` and `g` for a run of ratings, as `dot`, `bias_add`, `sigmoid_range` and
-/// `mse_grad` compute them (`scale` is `2/B` of the whole batch).
-fn forward_chunk(
-    (p, q, bu, bi): (&[f32], &[f32], &[f32], &[f32]),
-    k: usize,
-    (users, items, ratings): (&[u32], &[u32], &[f32]),
-    y_range: Option<(f32, f32)>,
-    scale: f32,
-    g: &mut [f32],
-    squared_error: &mut [f32],
+/// The per-rating outputs of the forward pass, which the tasks of pass 1 write at their own
+/// entries.
+#[derive(Clone, Copy)]
+struct PerRating {
+    g: Shared,
+    /// `g` in the order of the user groups' entries.
+    grouped_g: Shared,
+    squared_error: Shared,
+}
+
+/// Pass 1 on the user slots `slots`: forward for their entries, then each user's gradient and
+/// update. `old_rows` receives the users' rows as they were, one per slot.
+fn users_chunk(
+    batch: Batch,
+    groups: &Groups,
+    slots: std::ops::Range<usize>,
+    tensors: (Shared, Shared),
+    item_tensors: (&[f32], &[f32]),
+    out: PerRating,
+    old_rows: &mut [f32],
 ) {
-    const LANES: usize = 8;
-    let finish = |b: usize, dot: f32, g: &mut [f32], sq: &mut [f32]| {
-        let (u, i) = (users[b] as usize, items[b] as usize);
-        let x = dot + (bu[u] + bi[i]);
-        let pred = apply_y_range(x, y_range);
-        let err = pred - ratings[b];
-        sq[b] = err * err;
-        g[b] = match y_range {
+    #[cfg(target_arch = "x86_64")]
+    if batch.avx2 {
+        // SAFETY: `batch.avx2` is only true where the CPU reported AVX2.
+        unsafe { users_chunk_avx2(batch, groups, slots, tensors, item_tensors, out, old_rows) };
+        return;
+    }
+    users_chunk_body(batch, groups, slots, tensors, item_tensors, out, old_rows);
+}
+
+/// [`users_chunk`] compiled for AVX2 (8-wide loops; the same arithmetic, lane by lane).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn users_chunk_avx2(
+    batch: Batch,
+    groups: &Groups,
+    slots: std::ops::Range<usize>,
+    tensors: (Shared, Shared),
+    item_tensors: (&[f32], &[f32]),
+    out: PerRating,
+    old_rows: &mut [f32],
+) {
+    users_chunk_body(batch, groups, slots, tensors, item_tensors, out, old_rows);
+}
+
+#[inline(always)]
+fn users_chunk_body(
+    batch: Batch,
+    groups: &Groups,
+    slots: std::ops::Range<usize>,
+    (user_rows, user_bias): (Shared, Shared),
+    (q, bi): (&[f32], &[f32]),
+    out: PerRating,
+    old_rows: &mut [f32],
+) {
+    let pass = UserPass {
+        batch,
+        groups,
+        user_rows,
+        user_bias,
+        q,
+        bi,
+        out,
+    };
+    let range = groups.offsets[slots.start] as usize..groups.offsets[slots.end] as usize;
+    let entries = &groups.entries[range.clone()];
+    let (users, items) = (
+        &groups.grouped_rows[range.clone()],
+        &groups.grouped_others[range.clone()],
+    );
+    let ratings = &groups.grouped_ratings[range.clone()];
+    let mut grad = vec![0.0f32; batch.k];
+    let base = range.start;
+    let mut next_slot = slots.start;
+    let mut old_rows = old_rows.chunks_exact_mut(batch.k);
+
+    // Forward, `LANES` ratings at a time (a single one for the last few). As soon as the forward
+    // pass is through a user's entries, that user's gradient and update follow, while its row and
+    // its items' rows are in L1. (Plain loops, no closures: a closure would be compiled once for
+    // the baseline CPU instead of inside the AVX2 copy of this function.)
+    let whole = entries.len() / LANES * LANES;
+    let mut n0 = 0;
+    while n0 < entries.len() {
+        let lanes = if n0 < whole { LANES } else { 1 };
+        for n in n0 + PREFETCH_AHEAD..(n0 + lanes + PREFETCH_AHEAD).min(entries.len()) {
+            pass.prefetch_entry(users[n], items[n]);
+        }
+        if lanes == LANES {
+            let pu: [&[f32]; LANES] = std::array::from_fn(|l| pass.p_row(users[n0 + l]));
+            let qi: [&[f32]; LANES] = std::array::from_fn(|l| pass.q_row(items[n0 + l]));
+            let dots = simd::dot8(pu, qi, batch.avx2);
+            for l in 0..LANES {
+                let n = n0 + l;
+                pass.finish(
+                    entries[n] as usize,
+                    base + n,
+                    (users[n], items[n], ratings[n]),
+                    dots[l],
+                );
+            }
+        } else {
+            let (pu, qi) = (pass.p_row(users[n0]), pass.q_row(items[n0]));
+            let mut dot = 0.0f32;
+            for j in 0..batch.k {
+                dot += pu[j] * qi[j];
+            }
+            pass.finish(
+                entries[n0] as usize,
+                base + n0,
+                (users[n0], items[n0], ratings[n0]),
+                dot,
+            );
+        }
+        n0 += lanes;
+        while next_slot < slots.end && groups.offsets[next_slot + 1] as usize - base <= n0 {
+            let old = old_rows.next().expect("one old row per slot");
+            pass.update_user(next_slot, old, &mut grad);
+            next_slot += 1;
+        }
+    }
+    debug_assert_eq!(next_slot, slots.end);
+}
+
+/// What one task of pass 1 works on. Its methods are always inlined, so that they are compiled
+/// for AVX2 inside [`users_chunk_avx2`] (a closure would be compiled once, for the baseline CPU).
+///
+/// SAFETY (for every `Shared` access in the methods): a task owns the user slots it was given, so
+/// the rows of their users, and the entries listed under them, are touched by this task alone;
+/// `P` and `bu` are read only at those rows, and each row is written only after its last read.
+#[derive(Clone, Copy)]
+struct UserPass<'a> {
+    batch: Batch,
+    groups: &'a Groups,
+    user_rows: Shared,
+    user_bias: Shared,
+    q: &'a [f32],
+    bi: &'a [f32],
+    out: PerRating,
+}
+
+impl UserPass<'_> {
+    #[inline(always)]
+    fn p_row(&self, u: u32) -> &[f32] {
+        unsafe { self.user_rows.row_ref(u as usize, self.batch.k) }
+    }
+
+    #[inline(always)]
+    fn q_row(&self, i: u32) -> &[f32] {
+        &self.q[i as usize * self.batch.k..][..self.batch.k]
+    }
+
+    /// Starts loading what a rating of user `u` and item `i` will read.
+    #[inline(always)]
+    fn prefetch_entry(&self, u: u32, i: u32) {
+        self.user_rows.prefetch(u as usize, self.batch.k);
+        self.user_bias.prefetch(u as usize, 1);
+        prefetch(self.q_row(i));
+        prefetch(&self.bi[i as usize..][..1]);
+    }
+
+    /// `x`, `pred`, `(pred - r)^2` and `g` of batch entry `b` (at grouped position `at`), of user
+    /// `u`, item `i` and rating `r`, whose dot product is `dot`, as `bias_add`, `sigmoid_range` and
+    /// `mse_grad` compute them.
+    #[inline(always)]
+    fn finish(&self, b: usize, at: usize, (u, i, r): (u32, u32, f32), dot: f32) {
+        let batch = self.batch;
+        let x = dot + (unsafe { self.user_bias.row_ref(u as usize, 1)[0] } + self.bi[i as usize]);
+        let pred = apply_y_range(x, batch.y_range);
+        let err = pred - r;
+        let g = match batch.y_range {
             Some((lo, hi)) => {
                 let s = sigmoid(x);
-                scale * err * (hi - lo) * s * (1.0 - s)
+                batch.scale * err * (hi - lo) * s * (1.0 - s)
             }
-            None => scale * err,
+            None => batch.scale * err,
         };
-    };
-    fn row(table: &[f32], index: u32, k: usize) -> &[f32] {
-        &table[index as usize * k..][..k]
+        unsafe {
+            self.out.g.row(b, 1)[0] = g;
+            self.out.grouped_g.row(at, 1)[0] = g;
+            self.out.squared_error.row(b, 1)[0] = err * err;
+        }
     }
-    let whole = users.len() / LANES * LANES;
-    for b0 in (0..whole).step_by(LANES) {
-        let pu: [&[f32]; LANES] = std::array::from_fn(|l| row(p, users[b0 + l], k));
-        let qi: [&[f32]; LANES] = std::array::from_fn(|l| row(q, items[b0 + l], k));
-        let mut acc = [0.0f32; LANES];
-        for j in 0..k {
-            for l in 0..LANES {
-                acc[l] += pu[l][j] * qi[l][j];
+
+    /// The gradient of the user in `slot` (its forward pass done), a copy of its row into `old`,
+    /// and its update.
+    #[inline(always)]
+    fn update_user(&self, slot: usize, old: &mut [f32], grad: &mut [f32]) {
+        let k = self.batch.k;
+        let user = self.groups.distinct[slot] as usize;
+        let row = unsafe { self.user_rows.row(user, k) };
+        old.copy_from_slice(row);
+        grad.fill(0.0);
+        let mut bias_grad = 0.0f32;
+        for at in self.groups.offsets[slot] as usize..self.groups.offsets[slot + 1] as usize {
+            let g_b = unsafe { self.out.grouped_g.row_ref(at, 1)[0] };
+            for (a, &o) in grad
+                .iter_mut()
+                .zip(self.q_row(self.groups.grouped_others[at]))
+            {
+                *a += g_b * o;
             }
+            bias_grad += g_b;
         }
-        for (l, &dot) in acc.iter().enumerate() {
-            finish(b0 + l, dot, g, squared_error);
-        }
-    }
-    for b in whole..users.len() {
-        let (pu, qi) = (row(p, users[b], k), row(q, items[b], k));
-        let mut dot = 0.0f32;
-        for j in 0..k {
-            dot += pu[j] * qi[j];
-        }
-        finish(b, dot, g, squared_error);
+        let bias = unsafe { &mut self.user_bias.row(user, 1)[0] };
+        sgd_row(self.batch, row, bias, grad, bias_grad);
     }
 }
 
-/// The gradient of every distinct row of `lists`: `factor_grads[slot] = sum g_b * other[other_b]`
-/// and `bias_grads[slot] = sum g_b` over the row's entries in batch order, from 0.
-fn row_grads(
-    lists: &RowLists,
-    other_indices: &[u32],
-    other: &[f32],
-    k: usize,
-    g: &[f32],
-    (factor_grads, bias_grads): (&mut [f32], &mut [f32]),
-    parallel: bool,
+/// Pass 2 on the item slots `slots`: each item's gradient from the old user rows, then its update.
+fn items_chunk(
+    batch: Batch,
+    groups: &Groups,
+    slots: std::ops::Range<usize>,
+    tensors: (Shared, Shared),
+    inputs: (&[f32], &[u32], &[f32]),
 ) {
-    let chunk = |rows: &[u32], factor_grads: &mut [f32], bias_grads: &mut [f32]| {
-        for ((&row, acc), bias_acc) in rows
-            .iter()
-            .zip(factor_grads.chunks_exact_mut(k))
-            .zip(bias_grads.iter_mut())
-        {
-            acc.fill(0.0);
-            let mut bias_sum = 0.0f32;
-            let mut b = lists.first[row as usize];
-            while b != NONE {
-                let g_b = g[b as usize];
-                let other_row = &other[other_indices[b as usize] as usize * k..][..k];
-                for (a, &o) in acc.iter_mut().zip(other_row) {
-                    *a += g_b * o;
-                }
-                bias_sum += g_b;
-                b = lists.next[b as usize];
-            }
-            *bias_acc = bias_sum;
+    #[cfg(target_arch = "x86_64")]
+    if batch.avx2 {
+        // SAFETY: `batch.avx2` is only true where the CPU reported AVX2.
+        unsafe { items_chunk_avx2(batch, groups, slots, tensors, inputs) };
+        return;
+    }
+    items_chunk_body(batch, groups, slots, tensors, inputs);
+}
+
+/// [`items_chunk`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn items_chunk_avx2(
+    batch: Batch,
+    groups: &Groups,
+    slots: std::ops::Range<usize>,
+    tensors: (Shared, Shared),
+    inputs: (&[f32], &[u32], &[f32]),
+) {
+    items_chunk_body(batch, groups, slots, tensors, inputs);
+}
+
+#[inline(always)]
+fn items_chunk_body(
+    batch: Batch,
+    groups: &Groups,
+    slots: std::ops::Range<usize>,
+    (item_rows, item_bias): (Shared, Shared),
+    (g, user_slot, old_user_rows): (&[f32], &[u32], &[f32]),
+) {
+    let k = batch.k;
+    let old_row = |b: u32| &old_user_rows[user_slot[b as usize] as usize * k..][..k];
+    let mut grad = vec![0.0f32; k];
+    // The chunk's entries, item after item: prefetching runs across item boundaries, since most
+    // items have only a few ratings in a batch.
+    let all_entries = groups.entries_of(slots.clone());
+    let mut n = 0;
+    for slot in slots.clone() {
+        let item = groups.distinct[slot];
+        // SAFETY: this task owns the slots `slots`, so their items' rows are touched by it alone.
+        let (row, bias) = unsafe {
+            (
+                item_rows.row(item as usize, k),
+                item_bias.row(item as usize, 1),
+            )
+        };
+        if let Some(&ahead) = groups.distinct.get(slot + ITEMS_AHEAD) {
+            item_rows.prefetch(ahead as usize, k);
+            item_bias.prefetch(ahead as usize, 1);
         }
-    };
-    if parallel {
-        lists
-            .distinct
-            .par_chunks(ROW_CHUNK)
-            .zip(factor_grads.par_chunks_mut(ROW_CHUNK * k))
-            .zip(bias_grads.par_chunks_mut(ROW_CHUNK))
-            .for_each(|((rows, f), b)| chunk(rows, f, b));
-    } else {
-        chunk(&lists.distinct, factor_grads, bias_grads);
+        grad.fill(0.0);
+        let mut bias_grad = 0.0f32;
+        for &b in groups.entries_of(slot..slot + 1) {
+            if let Some(&ahead) = all_entries.get(n + PREFETCH_AHEAD) {
+                prefetch(old_row(ahead));
+            }
+            n += 1;
+            let g_b = g[b as usize];
+            for (a, &o) in grad.iter_mut().zip(old_row(b)) {
+                *a += g_b * o;
+            }
+            bias_grad += g_b;
+        }
+        sgd_row(batch, row, &mut bias[0], &grad, bias_grad);
     }
 }
 
-/// A tensor whose rows tasks update in place, each row by one task only.
+/// `p = p - lr * (g + wd * p)` on one factor row and its bias.
+#[inline(always)]
+fn sgd_row(batch: Batch, row: &mut [f32], bias: &mut f32, grad: &[f32], bias_grad: f32) {
+    let (lr, wd) = (batch.lr, batch.wd);
+    for (p, &g) in row.iter_mut().zip(grad) {
+        *p -= lr * (g + wd * *p);
+    }
+    *bias -= lr * (bias_grad + wd * *bias);
+}
+
+/// Asks the CPU to start loading `row` into cache; a hint only.
+#[inline(always)]
+fn prefetch(row: &[f32]) {
+    prefetch_raw(row.as_ptr(), row.len());
+}
+
+/// Asks the CPU to start loading the `len` floats at `start` into cache. A hint: it never faults
+/// and reads nothing, so no reference to the memory is made.
+#[inline(always)]
+fn prefetch_raw(start: *const f32, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        const LINE_FLOATS: usize = 16;
+        for n in (0..len).step_by(LINE_FLOATS) {
+            // SAFETY: `_mm_prefetch` only hints; the address stays inside the caller's buffer.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(n).cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (start, len);
+}
+
+/// A tensor whose rows tasks read and write in place, each row by one task only.
 #[derive(Clone, Copy)]
-struct SharedRows {
+struct Shared {
     data: *mut f32,
     len: usize,
 }
 
-// SAFETY: `SharedRows` is only used by `row_updates`, whose tasks touch disjoint rows (the distinct
-// rows of a batch, each listed once), so no two threads ever access the same entry.
-unsafe impl Send for SharedRows {}
-unsafe impl Sync for SharedRows {}
+// SAFETY: a `Shared` is only used by the passes above, whose tasks touch disjoint rows (each task
+// owns the distinct rows of its slots and the batch entries listed under them), so no two threads
+// ever access the same entry.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
 
-impl SharedRows {
+impl Shared {
+    fn new(data: &mut [f32]) -> Shared {
+        Shared {
+            data: data.as_mut_ptr(),
+            len: data.len(),
+        }
+    }
+
     /// Row `row` of width `k`.
     ///
     /// # Safety
-    /// No other reference to this row may be alive while the returned one is.
+    /// No other reference to this row may be alive while the returned one is, on any thread.
     #[allow(clippy::mut_from_ref)]
+    #[inline(always)]
     unsafe fn row(&self, row: usize, k: usize) -> &mut [f32] {
         assert!((row + 1) * k <= self.len, "row {row} is out of bounds");
         // SAFETY: in bounds (checked above); exclusivity is the caller's promise.
         unsafe { std::slice::from_raw_parts_mut(self.data.add(row * k), k) }
     }
-}
 
-/// `p = p - lr * (g + wd * p)` on every distinct row of the factors and the bias, once each.
-fn row_updates(
-    factors: &mut [f32],
-    bias: &mut [f32],
-    distinct: &[u32],
-    (factor_grads, bias_grads): (&[f32], &[f32]),
-    k: usize,
-    hyper: &StepHyper,
-    parallel: bool,
-) {
-    let (lr, wd) = (hyper.lr, hyper.wd);
-    let factors = SharedRows {
-        data: factors.as_mut_ptr(),
-        len: factors.len(),
-    };
-    let bias = SharedRows {
-        data: bias.as_mut_ptr(),
-        len: bias.len(),
-    };
-    let chunk = |slot0: usize, rows: &[u32]| {
-        for (d, &row) in rows.iter().enumerate() {
-            let slot = slot0 + d;
-            // SAFETY: `distinct` lists each row once and every task takes its own slots, so this
-            // row is touched by this iteration alone.
-            let (p, p_bias) = unsafe { (factors.row(row as usize, k), bias.row(row as usize, 1)) };
-            let grad = &factor_grads[slot * k..][..k];
-            for (p, &g) in p.iter_mut().zip(grad) {
-                *p -= lr * (g + wd * *p);
-            }
-            p_bias[0] -= lr * (bias_grads[slot] + wd * p_bias[0]);
+    /// Row `row` of width `k`, to read.
+    ///
+    /// # Safety
+    /// No mutable reference to this row may be alive while the returned one is, on any thread.
+    #[inline(always)]
+    unsafe fn row_ref(&self, row: usize, k: usize) -> &[f32] {
+        assert!((row + 1) * k <= self.len, "row {row} is out of bounds");
+        // SAFETY: in bounds (checked above); the absence of writers is the caller's promise.
+        unsafe { std::slice::from_raw_parts(self.data.add(row * k), k) }
+    }
+
+    /// Prefetches row `row` of width `k` without making a reference to it (another task may own
+    /// it).
+    #[inline(always)]
+    fn prefetch(&self, row: usize, k: usize) {
+        if (row + 1) * k <= self.len {
+            prefetch_raw(self.data.wrapping_add(row * k), k);
         }
-    };
-    if parallel {
-        distinct
-            .par_chunks(ROW_CHUNK)
-            .enumerate()
-            .for_each(|(c, rows)| chunk(c * ROW_CHUNK, rows));
-    } else {
-        chunk(0, distinct);
     }
 }
