@@ -315,6 +315,35 @@ fn large_batch_sgd_matches_the_reference_on_any_thread_count() {
     }
 }
 
+/// Many users and items, so that the sparse path splits each batch into many chunks of users and
+/// of items that different threads take, with `K = 16` (whole 8-wide blocks, no tail) and most
+/// rows occurring once or twice per batch, as on the large data sets.
+#[test]
+fn sparse_sgd_over_many_chunks_matches_the_reference() {
+    let data = planted(6000, 1500, 60_000, 0.3, 9);
+    let config = TrainConfig {
+        factors: 16,
+        epochs: 2,
+        batch_size: 16_384,
+        optimizer: OptimizerKind::Sgd,
+        schedule: ScheduleKind::Constant,
+        lr: 100.0,
+        wd: 0.01,
+        ..TrainConfig::default()
+    };
+    let (expected, losses) = literal_reference(&config, &data);
+    for threads in [1, 2, 3] {
+        let report = run(&config, &data, threads);
+        assert_eq!(
+            bits(&report.state.params),
+            bits(&expected),
+            "{threads} threads"
+        );
+        let got: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
+        assert_eq!(got, losses, "{threads} threads");
+    }
+}
+
 #[test]
 fn sgd_leaves_rows_outside_every_batch_untouched() {
     // Users 40.. and items 40.. never occur in the training ratings.
