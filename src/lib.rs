@@ -20,4 +20,5 @@ pub mod data;
 pub mod gpu;
 pub mod inspect;
 pub mod model;
+mod prefetch;
 pub mod train;

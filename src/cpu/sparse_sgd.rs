@@ -38,6 +38,7 @@ use rayon::prelude::*;
 
 use super::simd::{self, LANES};
 use crate::model::{apply_y_range, sigmoid};
+use crate::prefetch::{prefetch, prefetch_bytes, prefetch_slice};
 use crate::train::StepHyper;
 
 /// Distinct users per parallel task of pass 1: enough work (about 1.4 ratings each on ML-25M) to
@@ -513,8 +514,8 @@ impl UserPass<'_> {
     fn prefetch_entry(&self, u: u32, i: u32) {
         self.user_rows.prefetch(u as usize, self.batch.k);
         self.user_bias.prefetch(u as usize, 1);
-        prefetch(self.q_row(i));
-        prefetch(&self.bi[i as usize..][..1]);
+        prefetch_slice(self.q_row(i));
+        prefetch(&self.bi[i as usize]);
     }
 
     /// `x`, `pred`, `(pred - r)^2` and `g` of batch entry `b` (at grouped position `at`), of user
@@ -627,7 +628,7 @@ fn items_chunk_body(
         let mut bias_grad = 0.0f32;
         for &b in groups.entries_of(slot..slot + 1) {
             if let Some(&ahead) = all_entries.get(n + PREFETCH_AHEAD) {
-                prefetch(old_row(ahead));
+                prefetch_slice(old_row(ahead));
             }
             n += 1;
             let g_b = g[b as usize];
@@ -648,29 +649,6 @@ fn sgd_row(batch: Batch, row: &mut [f32], bias: &mut f32, grad: &[f32], bias_gra
         *p -= lr * (g + wd * *p);
     }
     *bias -= lr * (bias_grad + wd * *bias);
-}
-
-/// Asks the CPU to start loading `row` into cache; a hint only.
-#[inline(always)]
-fn prefetch(row: &[f32]) {
-    prefetch_raw(row.as_ptr(), row.len());
-}
-
-/// Asks the CPU to start loading the `len` floats at `start` into cache. A hint: it never faults
-/// and reads nothing, so no reference to the memory is made.
-#[inline(always)]
-fn prefetch_raw(start: *const f32, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        const LINE_FLOATS: usize = 16;
-        for n in (0..len).step_by(LINE_FLOATS) {
-            // SAFETY: `_mm_prefetch` only hints; the address stays inside the caller's buffer.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(n).cast()) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (start, len);
 }
 
 /// A tensor whose rows tasks read and write in place, each row by one task only.
@@ -722,7 +700,7 @@ impl Shared {
     #[inline(always)]
     fn prefetch(&self, row: usize, k: usize) {
         if (row + 1) * k <= self.len {
-            prefetch_raw(self.data.wrapping_add(row * k), k);
+            prefetch_bytes(self.data.wrapping_add(row * k).cast(), k * size_of::<f32>());
         }
     }
 }

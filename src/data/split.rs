@@ -1,6 +1,6 @@
 //! Train/validation splits (SPEC "Data": random; `--split time`: the most recent ratings).
 
-use rand::seq::SliceRandom;
+use crate::train::shuffle::shuffle;
 
 use super::{DataError, Ratings};
 use crate::train::rng::{RngStream, seeded_rng};
@@ -45,7 +45,7 @@ pub fn split(
     let order: Vec<u32> = match kind {
         SplitKind::Random => {
             let mut order: Vec<u32> = (0..n as u32).collect();
-            order.shuffle(&mut seeded_rng(seed, RngStream::Split));
+            shuffle(&mut order, &mut seeded_rng(seed, RngStream::Split));
             order
         }
         SplitKind::Time => {

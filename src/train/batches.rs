@@ -1,14 +1,16 @@
 //! SPEC "Batches": every epoch draws a new permutation of the training ratings from the seed and the
 //! epoch number and cuts it into batches of `B`, dropping the short last one by default.
 
-use rand::seq::SliceRandom;
-
 use super::rng::{RngStream, seeded_rng};
+use super::shuffle::shuffle;
 
 /// The order in which epoch `epoch` (from 0) visits the `n_train` training ratings.
 pub fn epoch_order(n_train: usize, seed: u64, epoch: usize) -> Vec<u32> {
     let mut order: Vec<u32> = (0..n_train as u32).collect();
-    order.shuffle(&mut seeded_rng(seed, RngStream::Epoch(epoch as u64)));
+    shuffle(
+        &mut order,
+        &mut seeded_rng(seed, RngStream::Epoch(epoch as u64)),
+    );
     order
 }
 

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod rng;
 pub mod schedule;
+pub mod shuffle;
 pub mod trainer;
 
 pub use backend::{AdamMoments, Backend, Batches, TrainState};

@@ -14,6 +14,7 @@ use super::schedule::step_hyper;
 use super::{AdamMoments, Backend, Batches, OptimizerKind, StepHyper, TrainConfig, TrainError};
 use crate::data::Ratings;
 use crate::model::Params;
+use crate::prefetch::prefetch;
 
 /// At most this many ratings go to the backend per `train_batches` call, so that a progress callback
 /// fires a few times per epoch on large data without costing anything on small data.
@@ -241,11 +242,11 @@ pub fn train_controlled(
     'epochs: for epoch in start.epoch..config.epochs {
         let resume_here = epoch == start.epoch;
         let order = epoch_order(n_train, config.seed, epoch);
-        for (n, &source) in order[..used].iter().enumerate() {
-            users[n] = train.users[source as usize];
-            items[n] = train.items[source as usize];
-            ratings[n] = train.ratings[source as usize];
-        }
+        gather(
+            train,
+            &order[..used],
+            (&mut users, &mut items, &mut ratings),
+        );
         let first_step = (epoch * per_epoch) as u64;
         steps.clear();
         steps
@@ -437,4 +438,36 @@ fn itertools_zip<'a>(
 ) -> impl Iterator<Item = (&'static str, usize, usize, usize)> + 'a {
     let (p, m, v) = (params.tensors(), moments.m.tensors(), moments.v.tensors());
     (0..4).map(move |t| (Params::TENSOR_NAMES[t], p[t].len(), m[t].len(), v[t].len()))
+}
+
+/// `(users, items, ratings)[n] = train[order[n]]`: the epoch's triples in batch order. Each read is
+/// a trip to memory on large data, so the work is split over the threads and the reads are
+/// prefetched a little ahead.
+fn gather(
+    train: &Ratings,
+    order: &[u32],
+    (users, items, ratings): (&mut [u32], &mut [u32], &mut [f32]),
+) {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    const AHEAD: usize = 16;
+    order
+        .par_chunks(CHUNK)
+        .zip(users.par_chunks_mut(CHUNK))
+        .zip(items.par_chunks_mut(CHUNK))
+        .zip(ratings.par_chunks_mut(CHUNK))
+        .for_each(|(((order, users), items), ratings)| {
+            for n in 0..order.len() {
+                if let Some(&ahead) = order.get(n + AHEAD) {
+                    let ahead = ahead as usize;
+                    prefetch(&train.users[ahead]);
+                    prefetch(&train.items[ahead]);
+                    prefetch(&train.ratings[ahead]);
+                }
+                let source = order[n] as usize;
+                users[n] = train.users[source];
+                items[n] = train.items[source];
+                ratings[n] = train.ratings[source];
+            }
+        });
 }
