@@ -177,15 +177,15 @@ struct Row {
 
 /// A backend under test, kept concrete so that a GPU's own reports stay reachable.
 enum BenchBackend {
-    Cpu(CpuBackend),
-    Gpu(GpuBackend),
+    Cpu(Box<CpuBackend>),
+    Gpu(Box<GpuBackend>),
 }
 
 impl BenchBackend {
     fn as_backend(&mut self) -> &mut dyn Backend {
         match self {
-            BenchBackend::Cpu(backend) => backend,
-            BenchBackend::Gpu(backend) => backend,
+            BenchBackend::Cpu(backend) => backend.as_mut(),
+            BenchBackend::Gpu(backend) => backend.as_mut(),
         }
     }
 
@@ -252,11 +252,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             BackendArg::Cpu => {
                 let backend = CpuBackend::new(args.threads)?;
                 let threads = backend.threads();
-                vec![(BenchBackend::Cpu(backend), Some(threads))]
+                vec![(BenchBackend::Cpu(Box::new(backend)), Some(threads))]
             }
             BackendArg::Gpu => gpu_backends(args.adapter.as_deref())?
                 .into_iter()
-                .map(|b| (BenchBackend::Gpu(b), None))
+                .map(|b| (BenchBackend::Gpu(Box::new(b)), None))
                 .collect(),
         };
         for (mut bench_backend, threads) in backends {

@@ -19,9 +19,11 @@ use rayon::prelude::*;
 
 use super::kernels;
 use super::param_buffer::ParamBuffer;
+use super::simd::{self, LANES};
 use super::sparse_sgd::{SparseSgd, Tensors};
 use crate::data::Ratings;
-use crate::model::Params;
+use crate::model::{Params, apply_y_range};
+use crate::prefetch::prefetch_slice;
 use crate::train::{AdamMoments, Backend, Batches, OptimizerKind, StepHyper, TrainConfig};
 use crate::train::{TrainError, TrainState};
 
@@ -31,6 +33,9 @@ const ADAMW_CHUNK: usize = 8 * 1024;
 
 /// Ratings per chunk of the evaluation reduction. Fixed, so the sum does not depend on threads.
 pub const EVAL_CHUNK: usize = 4096;
+
+/// How many ratings ahead the evaluation prefetches their rows.
+const EVAL_AHEAD: usize = 16;
 
 /// Where each parameter tensor lives in the flat buffers.
 #[derive(Debug, Clone, Copy, Default)]
@@ -524,12 +529,36 @@ pub fn sum_squared_error(
     ratings: &Ratings,
     y_range: Option<(f32, f32)>,
 ) -> f64 {
+    let use_avx2 = simd::avx2_available();
     let chunk_sum = |n0: usize| {
         let end = (n0 + EVAL_CHUNK).min(ratings.len());
+        let (users, items) = (&ratings.users[n0..end], &ratings.items[n0..end]);
+        let k = params.factors;
+        let p_row = |u: u32| &params.user_factors[u as usize * k..][..k];
+        let q_row = |i: u32| &params.item_factors[i as usize * k..][..k];
+        // Eight ratings at a time through `dot8`, which sums each `x` in the order `raw_score`
+        // does, with the rows of the ratings ahead prefetched: on large data every row is a trip
+        // to memory.
+        let mut x = [0.0f32; EVAL_CHUNK];
+        let whole = users.len() / LANES * LANES;
+        for n0 in (0..whole).step_by(LANES) {
+            for n in n0 + EVAL_AHEAD..(n0 + LANES + EVAL_AHEAD).min(users.len()) {
+                prefetch_slice(p_row(users[n]));
+                prefetch_slice(q_row(items[n]));
+            }
+            let pu: [&[f32]; LANES] = std::array::from_fn(|l| p_row(users[n0 + l]));
+            let qi: [&[f32]; LANES] = std::array::from_fn(|l| q_row(items[n0 + l]));
+            x[n0..n0 + LANES].copy_from_slice(&simd::dot8(pu, qi, use_avx2));
+        }
         let mut sum = 0.0f64;
-        for n in n0..end {
-            let err =
-                params.predict(ratings.users[n], ratings.items[n], y_range) - ratings.ratings[n];
+        for n in 0..users.len() {
+            let (u, i) = (users[n], items[n]);
+            let score = if n < whole {
+                x[n] + params.user_bias[u as usize] + params.item_bias[i as usize]
+            } else {
+                params.raw_score(u, i)
+            };
+            let err = apply_y_range(score, y_range) - ratings.ratings[n0 + n];
             sum += err as f64 * err as f64;
         }
         sum

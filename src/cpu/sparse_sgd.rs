@@ -449,13 +449,13 @@ fn users_chunk_body(
             let pu: [&[f32]; LANES] = std::array::from_fn(|l| pass.p_row(users[n0 + l]));
             let qi: [&[f32]; LANES] = std::array::from_fn(|l| pass.q_row(items[n0 + l]));
             let dots = simd::dot8(pu, qi, batch.avx2);
-            for l in 0..LANES {
+            for (l, &dot) in dots.iter().enumerate() {
                 let n = n0 + l;
                 pass.finish(
                     entries[n] as usize,
                     base + n,
                     (users[n], items[n], ratings[n]),
-                    dots[l],
+                    dot,
                 );
             }
         } else {
