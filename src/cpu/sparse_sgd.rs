@@ -62,24 +62,27 @@ const ITEMS_AHEAD: usize = 4;
 /// The entries of a batch grouped by row (a user or an item), stably: the batch's distinct rows in
 /// ascending order ("slots"), and for each slot its batch entries in batch order. Ascending rows
 /// make the passes walk `P` and `Q` from low addresses to high, which memory serves faster than
-/// a random order.
+/// a random order. Every buffer is allocated once for `B`; a batch uses the front of each.
 #[derive(Debug, Default)]
 struct Groups {
     /// `rows - 1` (the largest row index), which sets the radix sort's digits.
     max_row: u32,
-    /// The row of each slot, ascending.
+    /// How many slots the current batch has.
+    slots: usize,
+    /// The row of each slot, ascending; `slots` of them.
     distinct: Vec<u32>,
-    /// `entries[offsets[s]..offsets[s + 1]]` are slot `s`'s batch entries; `distinct.len() + 1`.
+    /// `entries[offsets[s]..offsets[s + 1]]` are slot `s`'s batch entries; `slots + 1` of them.
     offsets: Vec<u32>,
     /// Batch entries grouped by slot, in batch order within a slot; `B`.
     entries: Vec<u32>,
-    /// The slot of each batch entry; `B`.
+    /// The slot of each batch entry; `B` (kept only where asked for).
     entry_slot: Vec<u32>,
-    /// Scratch of the radix sort: `(row << 32) | entry`, two buffers of `B`, and the digit counts.
+    /// Scratch of the radix sort: `(row << 32) | entry`, two buffers of `B`, and the digit counts
+    /// of every pass.
     sort_keys: [Vec<u64>; 2],
     counts: Vec<u32>,
-    /// With [`Groups::build_with`]: the row, the other index and the rating of each entry, in the
-    /// order of `entries`, so that pass 1 reads them in sequence rather than at random.
+    /// The row of each entry, and where asked for its other index and its rating, in the order of
+    /// `entries`, so that pass 1 reads them in sequence rather than at random.
     grouped_rows: Vec<u32>,
     grouped_others: Vec<u32>,
     grouped_ratings: Vec<f32>,
@@ -88,106 +91,118 @@ struct Groups {
 /// Bits per radix-sort digit: 2,048 counters fit in L1, and two passes cover 4 million rows.
 const RADIX_BITS: u32 = 11;
 
+/// What [`Groups::build`] keeps besides the grouping itself.
+#[derive(Clone, Copy)]
+enum Keep<'a> {
+    /// Nothing more (the item groups).
+    Nothing,
+    /// The slot of each entry, and each entry's other index and rating in grouped order (the user
+    /// groups).
+    SlotsAnd(&'a [u32], &'a [f32]),
+}
+
 impl Groups {
     fn new(rows: usize, batch_size: usize) -> Groups {
+        let max_row = rows.saturating_sub(1) as u32;
+        let passes = Groups::digits(max_row).0;
         Groups {
-            max_row: rows.saturating_sub(1) as u32,
-            distinct: Vec::with_capacity(batch_size),
-            offsets: Vec::with_capacity(batch_size + 1),
-            entries: Vec::with_capacity(batch_size),
-            entry_slot: Vec::with_capacity(batch_size),
-            sort_keys: [
-                Vec::with_capacity(batch_size),
-                Vec::with_capacity(batch_size),
-            ],
-            counts: vec![0; 1 << RADIX_BITS],
-            grouped_rows: Vec::with_capacity(batch_size),
-            grouped_others: Vec::with_capacity(batch_size),
-            grouped_ratings: Vec::with_capacity(batch_size),
+            max_row,
+            slots: 0,
+            distinct: vec![0; batch_size + 1],
+            offsets: vec![0; batch_size + 2],
+            entries: vec![0; batch_size],
+            entry_slot: vec![0; batch_size],
+            sort_keys: [vec![0; batch_size], vec![0; batch_size]],
+            counts: vec![0; passes << RADIX_BITS],
+            grouped_rows: vec![0; batch_size],
+            grouped_others: vec![0; batch_size],
+            grouped_ratings: vec![0.0; batch_size],
         }
     }
 
-    /// [`Groups::build`], and the rows, `others` and `ratings` of the entries in grouped order.
-    fn build_with(&mut self, indices: &[u32], others: &[u32], ratings: &[f32]) {
-        self.build(indices);
-        self.grouped_others.clear();
-        self.grouped_others
-            .extend(self.entries.iter().map(|&b| others[b as usize]));
-        self.grouped_ratings.clear();
-        self.grouped_ratings
-            .extend(self.entries.iter().map(|&b| ratings[b as usize]));
+    /// The radix sort's passes and bits per digit for rows up to `max_row`.
+    fn digits(max_row: u32) -> (usize, u32) {
+        let bits = (u32::BITS - max_row.leading_zeros()).max(1);
+        let passes = bits.div_ceil(RADIX_BITS);
+        (passes as usize, bits.div_ceil(passes))
     }
 
     /// Groups the entries of `indices` by row: a stable least-significant-digit radix sort of the
-    /// entries by row, then one scan for the slots.
-    fn build(&mut self, indices: &[u32]) {
+    /// entries by row, then one scan for the slots and what `keep` asks for.
+    fn build(&mut self, indices: &[u32], keep: Keep<'_>) {
         let n = indices.len();
-        let bits = (u32::BITS - self.max_row.leading_zeros()).max(1);
-        let passes = bits.div_ceil(RADIX_BITS);
-        let digit_bits = bits.div_ceil(passes);
-        let mask = (1u64 << digit_bits) - 1;
-        let [mut from, mut to] = std::mem::take(&mut self.sort_keys);
-        from.clear();
-        from.extend(
-            indices
-                .iter()
-                .enumerate()
-                .map(|(b, &row)| (u64::from(row) << 32) | b as u64),
-        );
-        to.clear();
-        to.resize(n, 0);
-        for pass in 0..passes {
-            let shift = 32 + pass * digit_bits;
-            let counts = &mut self.counts[..1 << digit_bits];
-            counts.fill(0);
-            for &key in &from {
-                counts[((key >> shift) & mask) as usize] += 1;
+        let (passes, digit_bits) = Groups::digits(self.max_row);
+        let radix = 1usize << digit_bits;
+        let mask = radix as u32 - 1;
+
+        // The digit counts of every pass in one read, then each pass's starting positions.
+        let counts = &mut self.counts[..passes * radix];
+        counts.fill(0);
+        for &row in indices {
+            for pass in 0..passes {
+                counts[pass * radix + ((row >> (pass as u32 * digit_bits)) & mask) as usize] += 1;
             }
+        }
+        for pass_counts in counts.chunks_exact_mut(radix) {
             let mut start = 0;
-            for count in counts.iter_mut() {
+            for count in pass_counts.iter_mut() {
                 (*count, start) = (start, start + *count);
             }
-            // Stable: equal digits keep their order, so each row's entries stay in batch order.
-            for &key in &from {
-                let at = &mut counts[((key >> shift) & mask) as usize];
-                to[*at as usize] = key;
-                *at += 1;
-            }
-            std::mem::swap(&mut from, &mut to);
         }
 
-        self.entries.clear();
-        self.entries.extend(from.iter().map(|&key| key as u32));
-        self.grouped_rows.clear();
-        self.grouped_rows
-            .extend(from.iter().map(|&key| (key >> 32) as u32));
-        // Slots: a new one wherever the row changes. Written without a branch, since about half
-        // the entries start a slot at random.
-        self.distinct.clear();
-        self.distinct.resize(n + 1, 0);
-        self.offsets.clear();
-        self.offsets.resize(n + 2, 0);
-        self.entry_slot.clear();
-        self.entry_slot.resize(n, 0);
+        // Stable scatters: equal digits keep their order, so each row's entries stay in batch
+        // order. The first pass reads the indices themselves.
+        let [first, second] = &mut self.sort_keys;
+        let (mut from, mut to) = (&mut first[..n], &mut second[..n]);
+        for pass in 0..passes {
+            let shift = pass as u32 * digit_bits;
+            let starts = &mut counts[pass * radix..][..radix];
+            if pass == 0 {
+                for (b, &row) in indices.iter().enumerate() {
+                    let at = &mut starts[((row >> shift) & mask) as usize];
+                    from[*at as usize] = (u64::from(row) << 32) | b as u64;
+                    *at += 1;
+                }
+            } else {
+                for &key in from.iter() {
+                    let at = &mut starts[(((key >> 32) as u32 >> shift) & mask) as usize];
+                    to[*at as usize] = key;
+                    *at += 1;
+                }
+                std::mem::swap(&mut from, &mut to);
+            }
+        }
+
+        // Slots: a new one wherever the row changes, written without a branch (about half the
+        // entries start a slot, at random); the writes at index `slots` stay provisional until
+        // the row changes.
         let mut slots = 0usize;
-        let mut previous = u32::MAX;
-        for (at, (&row, &b)) in self.grouped_rows.iter().zip(&self.entries).enumerate() {
-            let starts = usize::from(row != previous || at == 0);
+        let mut previous = None;
+        for (at, &key) in from.iter().enumerate() {
+            let (row, b) = ((key >> 32) as u32, key as u32 as usize);
             self.distinct[slots] = row;
             self.offsets[slots] = at as u32;
-            slots += starts;
-            self.entry_slot[b as usize] = (slots - 1) as u32;
-            previous = row;
+            slots += usize::from(previous != Some(row));
+            previous = Some(row);
+            self.entries[at] = b as u32;
+            self.grouped_rows[at] = row;
+            if let Keep::SlotsAnd(others, ratings) = keep {
+                self.entry_slot[b] = (slots - 1) as u32;
+                self.grouped_others[at] = others[b];
+                self.grouped_ratings[at] = ratings[b];
+            }
         }
-        // The writes above at index `slots` were provisional; settle the lengths.
-        self.distinct.truncate(slots);
         self.offsets[slots] = n as u32;
-        self.offsets.truncate(slots + 1);
-        self.sort_keys = [from, to];
+        self.slots = slots;
     }
 
     fn len(&self) -> usize {
-        self.distinct.len()
+        self.slots
+    }
+
+    /// The rows of the slots, ascending.
+    fn distinct(&self) -> &[u32] {
+        &self.distinct[..self.slots]
     }
 
     /// The batch entries of slots `slots`.
@@ -280,12 +295,12 @@ impl SparseSgd {
         let (user_groups, item_groups) = (&mut self.users, &mut self.items);
         if parallel {
             rayon::join(
-                || user_groups.build_with(users, items, ratings),
-                || item_groups.build(items),
+                || user_groups.build(users, Keep::SlotsAnd(items, ratings)),
+                || item_groups.build(items, Keep::Nothing),
             );
         } else {
-            user_groups.build_with(users, items, ratings);
-            item_groups.build(items);
+            user_groups.build(users, Keep::SlotsAnd(items, ratings));
+            item_groups.build(items, Keep::Nothing);
         }
         let (user_groups, item_groups) = (&*user_groups, &*item_groups);
 
@@ -620,7 +635,7 @@ fn items_chunk_body(
                 item_bias.row(item as usize, 1),
             )
         };
-        if let Some(&ahead) = groups.distinct.get(slot + ITEMS_AHEAD) {
+        if let Some(&ahead) = groups.distinct().get(slot + ITEMS_AHEAD) {
             item_rows.prefetch(ahead as usize, k);
             item_bias.prefetch(ahead as usize, 1);
         }
