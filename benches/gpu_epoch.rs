@@ -8,40 +8,14 @@
 //! `COLLABGPU_BENCH_QUICK=1` trains on a tenth of the ratings (software adapters are slow).
 //! Without an adapter the bench prints why and measures nothing.
 
+mod common;
+
 use std::hint::black_box;
 
-use collabgpu::data::{IdMap, Ratings};
+use collabgpu::data::Ratings;
 use collabgpu::gpu::{GpuBackend, GpuOptions};
 use collabgpu::train::{self, Backend, OptimizerKind, ScheduleKind, TrainConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-
-const ML_100K: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/ml-100k");
-
-/// `u.data` read directly, as `cpu_epoch` reads it: the first 80 % (or 8 % when quick).
-fn ml_100k_train() -> (Ratings, usize, usize) {
-    let path = format!("{ML_100K}/u.data");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}; the benches expect ML-100K at {ML_100K}"));
-    let rows: Vec<(String, String, f32)> = text
-        .lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            (f[0].to_string(), f[1].to_string(), f[2].parse().unwrap())
-        })
-        .collect();
-    let users = IdMap::from_raw_ids(rows.iter().map(|r| r.0.clone()).collect());
-    let items = IdMap::from_raw_ids(rows.iter().map(|r| r.1.clone()).collect());
-    let mut ratings = Ratings::default();
-    for (u, i, r) in &rows {
-        ratings.users.push(users.index_of(u).unwrap());
-        ratings.items.push(items.index_of(i).unwrap());
-        ratings.ratings.push(*r);
-    }
-    let quick = std::env::var_os("COLLABGPU_BENCH_QUICK").is_some();
-    let n_train = if quick { 8_000 } else { 80_000 };
-    let keep: Vec<u32> = (0..n_train as u32).collect();
-    (ratings.select(&keep), users.len(), items.len())
-}
 
 fn bench_epochs(c: &mut Criterion) {
     let device = match collabgpu::gpu::Device::new(&GpuOptions::default()) {
@@ -63,9 +37,8 @@ fn bench_epochs(c: &mut Criterion) {
         ("_single_op", GpuBackend::with_device(device, &single_op)),
     ];
     eprintln!("gpu_epoch on {}", backends[0].1.name());
-    let (ratings, users, items) = ml_100k_train();
+    let (ratings, users, items) = common::ml_100k_train();
     let mut group = c.benchmark_group("gpu_epoch");
-    group.sample_size(10);
     let cases = [
         ("adamw", OptimizerKind::AdamW, ScheduleKind::OneCycle, 64),
         ("sgd", OptimizerKind::Sgd, ScheduleKind::Constant, 64),
@@ -109,5 +82,9 @@ fn bench_epochs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_epochs);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = bench_epochs
+}
 criterion_main!(benches);

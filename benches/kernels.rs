@@ -15,6 +15,8 @@
 //! over many batches per command buffer, so small sizes understate the kernels' own speed.
 //! Without an adapter the `gpu_*` cases print why and are skipped.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 
@@ -40,7 +42,7 @@ struct Size {
 }
 
 fn size() -> Size {
-    if std::env::var_os("COLLABGPU_BENCH_QUICK").is_some() {
+    if common::quick() {
         Size {
             users: 943,
             items: 1_682,
@@ -206,7 +208,6 @@ fn kernels(c: &mut Criterion) {
 
     // gather: 2 B rows of K floats read (random rows) and written.
     let mut group = c.benchmark_group("gather");
-    group.sample_size(10);
     group.throughput(elements(b, 2 * 2 * b * k * 4));
     let (mut pu, mut qi) = (vec![0.0f32; b * k], vec![0.0f32; b * k]);
     group.bench_function("cpu_gather", |bench| {
@@ -233,7 +234,6 @@ fn kernels(c: &mut Criterion) {
 
     // dot: 2 B K floats read, B written.
     let mut group = c.benchmark_group("dot");
-    group.sample_size(10);
     group.throughput(elements(b, (2 * b * k + b) * 4));
     let mut x = vec![0.0f32; b];
     group.bench_function("cpu_dot", |bench| {
@@ -249,7 +249,6 @@ fn kernels(c: &mut Criterion) {
 
     // scatter_add: 2 B rows read from the gathered copies and added into random gradient rows.
     let mut group = c.benchmark_group("scatter_add");
-    group.sample_size(10);
     group.throughput(elements(b, 3 * 2 * b * k * 4));
     let g: Vec<f32> = (0..b).map(|n| (n % 7) as f32 * 1e-4).collect();
     let mut grad_p = vec![0.0f32; s.users * k];
@@ -273,7 +272,6 @@ fn kernels(c: &mut Criterion) {
 
     // adamw: every parameter; p, g, m, v read and p, m, v written.
     let mut group = c.benchmark_group("adamw");
-    group.sample_size(10);
     let n = problem.param_count();
     group.throughput(elements(n, 7 * n * 4));
     let mut flat = problem.params.tensors().concat();
@@ -291,7 +289,6 @@ fn kernels(c: &mut Criterion) {
 
     // sgd: the distinct rows of the batch, each read (p, g) and written once.
     let mut group = c.benchmark_group("sgd");
-    group.sample_size(10);
     group.throughput(elements(b, 2 * b * (k + 1) * 3 * 4));
     let mut params = problem.params.clone();
     let (gp, rest) = problem.grads.split_at(s.users * k);
@@ -329,7 +326,6 @@ fn kernels(c: &mut Criterion) {
 
     // eval: N ratings, two random rows of K floats and two biases read per rating.
     let mut group = c.benchmark_group("eval");
-    group.sample_size(10);
     let n_eval = s.eval;
     group.throughput(elements(n_eval, n_eval * (2 * k + 2 + 3) * 4));
     let eval_set = Ratings {
@@ -363,5 +359,9 @@ fn kernels(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, kernels);
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = kernels
+}
 criterion_main!(benches);

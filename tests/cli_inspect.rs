@@ -3,61 +3,16 @@
 //! writes, plus clean failures for unknown and ambiguous names.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+#[path = "support/cli.rs"]
+mod cli;
+mod support;
+
+use cli::{collabgpu, json, path, stderr_of_failure, stdout, write_u_data, write_u_item};
 use collabgpu::data::IdMap;
 use collabgpu::model::{ModelFile, Params};
 use collabgpu::train::TrainConfig;
 use serde_json::Value;
-
-fn collabgpu(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collabgpu"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("the collabgpu binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "collabgpu failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    let text = stdout(&collabgpu(args));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-fn stderr_of_failure(output: &Output) -> String {
-    assert!(
-        !output.status.success(),
-        "expected a failure, got {:?}",
-        output
-    );
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-/// Where CI keeps the real ML-100K: `shared/` beside the repository.
-fn ml_100k() -> String {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/ml-100k"
-    ));
-    assert!(
-        dir.join("u.data").is_file(),
-        "ML-100K is expected at {} (u.data, u.item): place the GroupLens files there",
-        dir.display()
-    );
-    path(&dir).to_string()
-}
 
 /// The hand-built model of `tests/inspect_lib.rs`, with the fastai y-range (0, 5.5) this time.
 ///
@@ -94,13 +49,15 @@ fn write_hand_model(dir: &Path) -> PathBuf {
 
 /// `u.data` (user, item, rating, time; tabs) with users 1, 2, 99 and items 5, 9, 42.
 fn write_ratings(dir: &Path) -> PathBuf {
-    let data = dir.join("u.data");
-    std::fs::write(
-        &data,
-        "1\t5\t3\t1\n2\t9\t1\t2\n99\t5\t4\t3\n1\t42\t2\t4\n99\t42\t5\t5\n2\t5\t5\t6\n",
-    )
-    .unwrap();
-    data
+    let ratings = [
+        [1, 5, 3, 1],
+        [2, 9, 1, 2],
+        [99, 5, 4, 3],
+        [1, 42, 2, 4],
+        [99, 42, 5, 5],
+        [2, 5, 5, 6],
+    ];
+    write_u_data(dir, ratings).join("u.data")
 }
 
 fn y(x: f64) -> f64 {
@@ -429,24 +386,14 @@ fn plot_writes_factor_maps_and_loss_curves() {
 fn a_model_the_binary_trains_can_be_inspected() {
     let dir = tempfile::tempdir().unwrap();
     // 12 users x 6 items, every pair rated, so a short training sees every id.
-    let mut ratings = String::new();
-    for user in 1..=12 {
-        for item in 1..=6 {
-            let rating = 1 + (user * item) % 5;
-            ratings += &format!("{user}\t{}\t{rating}\t{}\n", item * 10, user * 100 + item);
-        }
-    }
-    std::fs::write(dir.path().join("u.data"), ratings).unwrap();
-    let titles: String = (1..=6)
-        .map(|item| {
-            format!(
-                "{}|Film {item} (199{item})|||{}\n",
-                item * 10,
-                "|0".repeat(19)
-            )
-        })
-        .collect();
-    std::fs::write(dir.path().join("u.item"), titles).unwrap();
+    let ratings = (1..=12u32)
+        .flat_map(|user| (1..=6u32).map(move |item| (user, item)))
+        .map(|(user, item)| [user, item * 10, 1 + (user * item) % 5, user * 100 + item]);
+    write_u_data(dir.path(), ratings);
+    write_u_item(
+        dir.path(),
+        (1..=6).map(|item| (item * 10, format!("Film {item} (199{item})"))),
+    );
     let model = dir.path().join("m.safetensors");
     let data = path(dir.path());
     stdout(&collabgpu(&[
@@ -513,7 +460,7 @@ fn a_model_the_binary_trains_can_be_inspected() {
 fn ml_100k_biases_put_classics_on_top() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.safetensors");
-    let data = ml_100k();
+    let data = path(&support::ml100k_dir()).to_string();
     stdout(&collabgpu(&[
         "train",
         "--data",

@@ -1,45 +1,17 @@
 //! `collabgpu stats` through the binary: text, `--json`, flags, and bad input as a clean failure.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+#[path = "support/cli.rs"]
+mod cli;
+mod support;
 
-fn collabgpu(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collabgpu"))
-        .args(args)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("the collabgpu binary runs")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "collabgpu failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
-}
-
-/// Where CI keeps the real ML-100K: `shared/` beside the repository.
-fn ml_100k() -> String {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/ml-100k"
-    ));
-    assert!(
-        dir.join("u.data").is_file(),
-        "ML-100K is expected at {} (u.data, u.item): place the GroupLens files there",
-        dir.display()
-    );
-    dir.to_str().expect("UTF-8 path").to_string()
-}
+use cli::{collabgpu, path, stdout};
 
 #[test]
 fn stats_json_on_ml_100k() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&collabgpu(&[
         "stats",
         "--data",
-        &ml_100k(),
+        path(&support::ml100k_dir()),
         "--json",
     ])))
     .unwrap();

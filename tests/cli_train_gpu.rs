@@ -3,32 +3,12 @@
 //! Without an adapter the comparison is skipped with the reason printed, unless
 //! `COLLABGPU_REQUIRE_GPU=1` (CI), where it fails.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_collabgpu"))
-}
+#[path = "support/cli.rs"]
+mod cli;
 
-/// A `u.data` of 40 users x 25 items with a planted pattern, in `dir/tiny`.
-fn tiny_ml100k(dir: &Path) -> PathBuf {
-    let mut text = String::new();
-    for u in 1..=40u32 {
-        for i in 1..=25u32 {
-            if (u * 5 + i * 3) % 3 != 0 {
-                let rating = 1 + (u + 2 * i) % 5;
-                text.push_str(&format!(
-                    "{u}\t{i}\t{rating}\t{}\n",
-                    880000000 + u * 100 + i
-                ));
-            }
-        }
-    }
-    let data = dir.join("tiny");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("u.data"), text).unwrap();
-    data
-}
+use cli::{bin, tiny_ml100k};
 
 fn summary(stdout: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(stdout);

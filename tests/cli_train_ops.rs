@@ -4,55 +4,16 @@
 //! checkpoint; `--resume` refuses other flags.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
+#[path = "support/cli.rs"]
+mod cli;
+mod support;
+
+use cli::{assert_epoch_line, bin, json_lines, run_ok, small_ml100k};
 use collabgpu::model::ModelFile;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_collabgpu"))
-}
-
-/// MovieLens 100K beside the repository; fails saying where it is expected.
-fn ml100k_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/ml-100k"
-    ));
-    assert!(
-        dir.join("u.data").exists(),
-        "MovieLens 100K is expected at {} (a `shared/` folder beside the repository)",
-        dir.display()
-    );
-    dir
-}
-
-/// A `u.data` of 30 users x 20 items with a planted pattern, in `dir/small`.
-fn small_ml100k(dir: &Path) -> PathBuf {
-    let mut text = String::new();
-    for u in 1..=30u32 {
-        for i in 1..=20u32 {
-            if (u * 7 + i * 3) % 4 != 0 {
-                let rating = 1 + (u + 2 * i) % 5;
-                text.push_str(&format!(
-                    "{u}\t{i}\t{rating}\t{}\n",
-                    880000000 + u * 100 + i
-                ));
-            }
-        }
-    }
-    let data = dir.join("small");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(data.join("u.data"), text).unwrap();
-    data
-}
-
-fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-        .collect()
-}
+use support::ml100k_dir;
 
 fn assert_same_model(a: &Path, b: &Path) {
     let (a, b) = (ModelFile::load(a).unwrap(), ModelFile::load(b).unwrap());
@@ -151,34 +112,28 @@ fn ctrl_c_checkpoints_and_the_resumed_run_equals_an_uninterrupted_one() {
         "{command}"
     );
 
-    let resumed = bin()
-        .current_dir(dir.path())
-        .args(["train", "--json", "--data"])
-        .arg(&data)
-        .args(RECIPE)
-        .arg("--out")
-        .arg(&interrupted_out)
-        .arg("--resume")
-        .arg(&checkpoint)
-        .output()
-        .unwrap();
-    assert!(
-        resumed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&resumed.stderr)
+    let resumed = run_ok(
+        bin()
+            .current_dir(dir.path())
+            .args(["train", "--json", "--data"])
+            .arg(&data)
+            .args(RECIPE)
+            .arg("--out")
+            .arg(&interrupted_out)
+            .arg("--resume")
+            .arg(&checkpoint),
     );
     let resumed_summary = json_lines(&resumed.stdout).pop().unwrap();
 
     let full_out = dir.path().join("full.safetensors");
-    let full = bin()
-        .args(["train", "--json", "--data"])
-        .arg(&data)
-        .args(RECIPE)
-        .arg("--out")
-        .arg(&full_out)
-        .output()
-        .unwrap();
-    assert!(full.status.success());
+    let full = run_ok(
+        bin()
+            .args(["train", "--json", "--data"])
+            .arg(&data)
+            .args(RECIPE)
+            .arg("--out")
+            .arg(&full_out),
+    );
     let full_summary = json_lines(&full.stdout).pop().unwrap();
     assert_eq!(
         resumed_summary["valid_loss"].as_f64().unwrap().to_bits(),
@@ -191,29 +146,24 @@ fn ctrl_c_checkpoints_and_the_resumed_run_equals_an_uninterrupted_one() {
 #[test]
 fn log_writes_one_json_line_per_epoch_that_plot_reads() {
     let dir = tempfile::tempdir().unwrap();
-    let data = small_ml100k(dir.path());
+    let data = small_ml100k(dir.path(), 1);
     let log = dir.path().join("train.jsonl");
-    let output = bin()
-        .args([
-            "train",
-            "--quiet",
-            "--epochs",
-            "3",
-            "--factors",
-            "4",
-            "--bs",
-            "16",
-        ])
-        .arg("--data")
-        .arg(&data)
-        .arg("--log")
-        .arg(&log)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = run_ok(
+        bin()
+            .args([
+                "train",
+                "--quiet",
+                "--epochs",
+                "3",
+                "--factors",
+                "4",
+                "--bs",
+                "16",
+            ])
+            .arg("--data")
+            .arg(&data)
+            .arg("--log")
+            .arg(&log),
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
@@ -224,28 +174,15 @@ fn log_writes_one_json_line_per_epoch_that_plot_reads() {
     let lines = json_lines(&std::fs::read(&log).unwrap());
     assert_eq!(lines.len(), 3);
     for (n, line) in lines.iter().enumerate() {
-        assert_eq!(line["epoch"], n);
-        for key in ["train_loss", "valid_loss", "valid_rmse", "seconds"] {
-            assert!(line[key].as_f64().is_some(), "{key} in {line}");
-        }
-        let (loss, rmse) = (
-            line["valid_loss"].as_f64().unwrap(),
-            line["valid_rmse"].as_f64().unwrap(),
-        );
-        assert!((rmse * rmse - loss).abs() < 1e-9);
+        assert_epoch_line(line, n);
     }
     let svg = dir.path().join("loss.svg");
-    let plot = bin()
-        .args(["plot", "--log"])
-        .arg(&log)
-        .arg("--out")
-        .arg(&svg)
-        .output()
-        .unwrap();
-    assert!(
-        plot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&plot.stderr)
+    run_ok(
+        bin()
+            .args(["plot", "--log"])
+            .arg(&log)
+            .arg("--out")
+            .arg(&svg),
     );
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
 }
@@ -253,20 +190,15 @@ fn log_writes_one_json_line_per_epoch_that_plot_reads() {
 #[test]
 fn a_diverging_run_names_epoch_and_step_and_keeps_the_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let data = small_ml100k(dir.path());
+    let data = small_ml100k(dir.path(), 1);
     let checkpoint = dir.path().join("run.ckpt");
-    let good = bin()
-        .args(["train", "--epochs", "1", "--factors", "4", "--bs", "16"])
-        .arg("--data")
-        .arg(&data)
-        .arg("--checkpoint")
-        .arg(&checkpoint)
-        .output()
-        .unwrap();
-    assert!(
-        good.status.success(),
-        "{}",
-        String::from_utf8_lossy(&good.stderr)
+    run_ok(
+        bin()
+            .args(["train", "--epochs", "1", "--factors", "4", "--bs", "16"])
+            .arg("--data")
+            .arg(&data)
+            .arg("--checkpoint")
+            .arg(&checkpoint),
     );
     let before = std::fs::read(&checkpoint).unwrap();
 
@@ -309,22 +241,17 @@ fn a_diverging_run_names_epoch_and_step_and_keeps_the_last_good_checkpoint() {
 #[test]
 fn resume_with_other_flags_is_refused_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
-    let data = small_ml100k(dir.path());
+    let data = small_ml100k(dir.path(), 1);
     let checkpoint = dir.path().join("run.ckpt");
     let args = ["train", "--epochs", "2", "--bs", "16"];
-    let first = bin()
-        .args(args)
-        .args(["--factors", "4", "--checkpoint-every", "1"])
-        .arg("--data")
-        .arg(&data)
-        .arg("--checkpoint")
-        .arg(&checkpoint)
-        .output()
-        .unwrap();
-    assert!(
-        first.status.success(),
-        "{}",
-        String::from_utf8_lossy(&first.stderr)
+    run_ok(
+        bin()
+            .args(args)
+            .args(["--factors", "4", "--checkpoint-every", "1"])
+            .arg("--data")
+            .arg(&data)
+            .arg("--checkpoint")
+            .arg(&checkpoint),
     );
     let other = bin()
         .args(args)
@@ -342,19 +269,14 @@ fn resume_with_other_flags_is_refused_naming_the_flag() {
         "{stderr}"
     );
     // Resuming the finished run with the same flags trains nothing more and succeeds.
-    let same = bin()
-        .args(args)
-        .args(["--factors", "4", "--json"])
-        .arg("--data")
-        .arg(&data)
-        .arg("--resume")
-        .arg(&checkpoint)
-        .output()
-        .unwrap();
-    assert!(
-        same.status.success(),
-        "{}",
-        String::from_utf8_lossy(&same.stderr)
+    let same = run_ok(
+        bin()
+            .args(args)
+            .args(["--factors", "4", "--json"])
+            .arg("--data")
+            .arg(&data)
+            .arg("--resume")
+            .arg(&checkpoint),
     );
     let summary = json_lines(&same.stdout).pop().unwrap();
     assert_eq!(summary["epochs"], 0, "{summary}");
