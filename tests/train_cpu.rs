@@ -242,38 +242,32 @@ fn literal_reference(config: &TrainConfig, data: &Planted) -> (Params, Vec<f64>)
     (params, epoch_losses)
 }
 
+/// Trains `config` on `data` with each thread count and asserts that the parameters and the epoch
+/// losses are, bit for bit, those of the literal composition of the reference kernels.
+fn assert_matches_reference(config: &TrainConfig, data: &Planted, threads: &[usize]) -> Params {
+    let (expected, losses) = literal_reference(config, data);
+    for &threads in threads {
+        let report = run(config, data, threads);
+        let what = format!("{threads} threads, y-range {:?}", config.y_range);
+        assert_eq!(bits(&report.state.params), bits(&expected), "{what}");
+        let got: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
+        assert_eq!(got, losses, "{what}");
+    }
+    expected
+}
+
 #[test]
 fn backend_matches_a_literal_composition_of_the_reference_kernels_bit_for_bit() {
     let data = planted(300, 500, 3000, 0.3, 3);
     let config = small_config(OptimizerKind::AdamW);
-    let (expected, losses) = literal_reference(&config, &data);
-    for threads in [1, 2] {
-        let report = run(&config, &data, threads);
-        assert_eq!(
-            bits(&report.state.params),
-            bits(&expected),
-            "{threads} threads"
-        );
-        let got: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
-        assert_eq!(got, losses);
-    }
+    assert_matches_reference(&config, &data, &[1, 2]);
 }
 
 #[test]
 fn sgd_matches_a_literal_composition_of_the_reference_kernels_bit_for_bit() {
     let data = planted(300, 500, 3000, 0.3, 3);
     let config = small_config(OptimizerKind::Sgd);
-    let (expected, losses) = literal_reference(&config, &data);
-    for threads in [1, 2] {
-        let report = run(&config, &data, threads);
-        assert_eq!(
-            bits(&report.state.params),
-            bits(&expected),
-            "{threads} threads"
-        );
-        let got: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
-        assert_eq!(got, losses);
-    }
+    assert_matches_reference(&config, &data, &[1, 2]);
 }
 
 /// Batches of 4,096 and more take the parallel sparse path (forward in chunks, per-row gradients,
@@ -295,17 +289,7 @@ fn large_batch_sgd_matches_the_reference_on_any_thread_count() {
             y_range,
             ..TrainConfig::default()
         };
-        let (expected, losses) = literal_reference(&config, &data);
-        for threads in [1, 2, 3] {
-            let report = run(&config, &data, threads);
-            assert_eq!(
-                bits(&report.state.params),
-                bits(&expected),
-                "{threads} threads, y-range {y_range:?}"
-            );
-            let got: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
-            assert_eq!(got, losses, "{threads} threads, y-range {y_range:?}");
-        }
+        let expected = assert_matches_reference(&config, &data, &[1, 2, 3]);
         let start = train::initial_state(&config, data.users, data.items);
         assert_ne!(
             bits(&expected),
@@ -331,17 +315,7 @@ fn sparse_sgd_over_many_chunks_matches_the_reference() {
         wd: 0.01,
         ..TrainConfig::default()
     };
-    let (expected, losses) = literal_reference(&config, &data);
-    for threads in [1, 2, 3] {
-        let report = run(&config, &data, threads);
-        assert_eq!(
-            bits(&report.state.params),
-            bits(&expected),
-            "{threads} threads"
-        );
-        let got: Vec<f64> = report.epochs.iter().map(|e| e.train_loss).collect();
-        assert_eq!(got, losses, "{threads} threads");
-    }
+    assert_matches_reference(&config, &data, &[1, 2, 3]);
 }
 
 #[test]
