@@ -54,6 +54,7 @@ fn dot8_tail(p: [&[f32]; LANES], q: [&[f32]; LANES], from: usize, acc: &mut [f32
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
+#[inline]
 unsafe fn dot8_avx(p: [&[f32]; LANES], q: [&[f32]; LANES], k: usize) -> [f32; LANES] {
     use std::arch::x86_64::*;
     let mut acc = _mm256_setzero_ps();
