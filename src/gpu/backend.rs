@@ -65,7 +65,8 @@ pub struct GpuMemoryReport {
     pub parameters: u64,
     /// Their gradients, same layout.
     pub gradients: u64,
-    /// Adam's two moments (`adamw` only; 16 bytes for `sgd`, a binding may not be empty).
+    /// Adam's two moments, `m` and `v` in a buffer each of the parameters' size (`adamw` only;
+    /// 16 bytes each for `sgd`, a binding may not be empty).
     pub optimizer_state: u64,
     /// The per-batch intermediates (gathered rows, x, pred, g, squared errors).
     pub scratch: u64,
@@ -145,7 +146,10 @@ struct Run {
     shape: StepUniform,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
-    moments: wgpu::Buffer,
+    /// Adam's `m` and `v`, one buffer and one binding each, so that no binding is larger than
+    /// the parameters.
+    first_moment: wgpu::Buffer,
+    second_moment: wgpu::Buffer,
     scratch: wgpu::Buffer,
     losses: wgpu::Buffer,
     claims: wgpu::Buffer,
@@ -220,7 +224,7 @@ impl GpuBackend {
         Some(GpuMemoryReport {
             parameters: run.params.size(),
             gradients: run.grads.size(),
-            optimizer_state: run.moments.size(),
+            optimizer_state: run.first_moment.size() + run.second_moment.size(),
             scratch: run.scratch.size(),
             triple_chunks: slots(|s| s.triples.size()),
             step_records: slots(|s| s.steps.size()),
@@ -285,19 +289,18 @@ impl Backend for GpuBackend {
         let adamw = config.optimizer == OptimizerKind::AdamW;
         let shape = StepUniform::shape(users, items, factors, config.y_range, config.batch_size);
         let limit = self.binding_limit();
+        // The largest binding a run needs: the parameters, their gradients and each of Adam's
+        // moments are buffers of this size (m and v apart, so adamw needs no more per binding).
         let param_bytes = (padded_len((users + items) * (factors + 1)) * 4) as u64;
-        // Adam's two moments share one buffer: twice the parameters' bytes in one binding.
-        let largest = param_bytes * if adamw { 2 } else { 1 };
-        if largest > limit {
+        if param_bytes > limit {
             let what = if adamw {
-                "adamw's two moments need"
+                "the parameters (and each of their gradients and Adam moments) need"
             } else {
-                "the parameters need"
+                "the parameters (and their gradients) need"
             };
             return Err(GpuError::Other(format!(
-                "{what} {largest} bytes in one buffer, more than this adapter binds ({limit} bytes); \
-                 use fewer --factors{}, or --backend cpu",
-                if adamw { " or --optimizer sgd" } else { "" }
+                "{what} {param_bytes} bytes in one buffer, more than this adapter binds \
+                 ({limit} bytes); use fewer --factors (K), or --backend cpu"
             ))
             .into());
         }
@@ -339,18 +342,26 @@ impl Backend for GpuBackend {
         let params_buffer =
             buffer_with(device, "params", bytemuck::cast_slice(&flat), STORAGE_USAGE);
         let grads = buffer_with(device, "grads", &vec![0u8; flat.len() * 4], STORAGE_USAGE);
-        // m and v each padded like `flat`, so v starts at `shape.moments_stride`.
-        let moments_host: Vec<f32> = match (&state.moments, adamw) {
-            (Some(moments), true) => [flatten(&moments.m), flatten(&moments.v)].concat(),
-            (None, true) => vec![0.0; 2 * flat.len()],
-            (_, false) => Vec::new(),
+        // m and v each padded like `flat`; `sgd` binds two 16-byte placeholders.
+        let (m_host, v_host): (Vec<f32>, Vec<f32>) = match (&state.moments, adamw) {
+            (Some(moments), true) => (flatten(&moments.m), flatten(&moments.v)),
+            (None, true) => (vec![0.0; flat.len()], vec![0.0; flat.len()]),
+            (_, false) => (Vec::new(), Vec::new()),
         };
-        let moments = buffer_with(
+        let first_moment = buffer_with(
             device,
-            "moments",
-            bytemuck::cast_slice(&moments_host),
+            "first moment",
+            bytemuck::cast_slice(&m_host),
             STORAGE_USAGE,
         );
+        drop(m_host);
+        let second_moment = buffer_with(
+            device,
+            "second moment",
+            bytemuck::cast_slice(&v_host),
+            STORAGE_USAGE,
+        );
+        drop(v_host);
         let scratch = empty_buffer(device, "scratch", scratch_bytes, STORAGE_USAGE);
         let losses = empty_buffer(device, "losses", chunk_batches as u64 * 4, STORAGE_USAGE);
         // The single-op sgd claims with atomicMin and releases to u32::MAX; the fused path's tags
@@ -415,7 +426,8 @@ impl Backend for GpuBackend {
                         steps: &steps,
                         params: &params_buffer,
                         grads: &grads,
-                        moments: &moments,
+                        first_moment: &first_moment,
+                        second_moment: &second_moment,
                         triples: &triples,
                         scratch: &scratch,
                         losses: &losses,
@@ -439,7 +451,8 @@ impl Backend for GpuBackend {
             shape,
             params: params_buffer,
             grads,
-            moments,
+            first_moment,
+            second_moment,
             scratch,
             losses,
             claims,
@@ -628,7 +641,8 @@ impl Backend for GpuBackend {
                     steps: &steps_buffer,
                     params: &run.params,
                     grads: &run.grads,
-                    moments: &run.moments,
+                    first_moment: &run.first_moment,
+                    second_moment: &run.second_moment,
                     triples: &buffer,
                     scratch: &run.scratch,
                     losses: &run.losses,
@@ -704,11 +718,9 @@ impl Backend for GpuBackend {
         let n = shape.param_count as usize;
         let params = unflatten(&buffers::read_f32(device, &run.params, n)?, &like);
         let moments = if run.adamw {
-            let stride = shape.moments_stride as usize;
-            let both = buffers::read_f32(device, &run.moments, 2 * stride)?;
             Some(AdamMoments {
-                m: unflatten(&both[..n], &like),
-                v: unflatten(&both[stride..stride + n], &like),
+                m: unflatten(&buffers::read_f32(device, &run.first_moment, n)?, &like),
+                v: unflatten(&buffers::read_f32(device, &run.second_moment, n)?, &like),
             })
         } else {
             None

@@ -128,8 +128,10 @@ pub struct HarnessInputs {
     pub params: Vec<f32>,
     /// Same layout as `params`.
     pub grads: Vec<f32>,
-    /// `[m | v]`, each in the `params` layout.
-    pub moments: Vec<f32>,
+    /// Adam's `m`, in the `params` layout.
+    pub first_moment: Vec<f32>,
+    /// Adam's `v`, in the `params` layout.
+    pub second_moment: Vec<f32>,
     pub triples: Vec<Triple>,
     /// See the scratch layout in shaders/common.wgsl; [`StepUniform::scratch_len`] floats.
     pub scratch: Vec<f32>,
@@ -144,12 +146,13 @@ pub struct HarnessInputs {
 pub struct KernelHarness {
     pub params: wgpu::Buffer,
     pub grads: wgpu::Buffer,
-    pub moments: wgpu::Buffer,
+    pub first_moment: wgpu::Buffer,
+    pub second_moment: wgpu::Buffer,
     pub scratch: wgpu::Buffer,
     pub losses: wgpu::Buffer,
     pub claims: wgpu::Buffer,
     triples: wgpu::Buffer,
-    lens: [usize; 6],
+    lens: [usize; 7],
 }
 
 impl KernelHarness {
@@ -161,7 +164,8 @@ impl KernelHarness {
         KernelHarness {
             params: f("params", &inputs.params),
             grads: f("grads", &inputs.grads),
-            moments: f("moments", &inputs.moments),
+            first_moment: f("first moment", &inputs.first_moment),
+            second_moment: f("second moment", &inputs.second_moment),
             scratch: f("scratch", &inputs.scratch),
             losses: f("losses", &inputs.losses),
             claims: buffer_with(
@@ -179,7 +183,8 @@ impl KernelHarness {
             lens: [
                 inputs.params.len(),
                 inputs.grads.len(),
-                inputs.moments.len(),
+                inputs.first_moment.len(),
+                inputs.second_moment.len(),
                 inputs.scratch.len(),
                 inputs.losses.len(),
                 inputs.claims.len(),
@@ -207,7 +212,8 @@ impl KernelHarness {
                 steps: &steps,
                 params: &self.params,
                 grads: &self.grads,
-                moments: &self.moments,
+                first_moment: &self.first_moment,
+                second_moment: &self.second_moment,
                 triples: &self.triples,
                 scratch: &self.scratch,
                 losses: &self.losses,
@@ -231,17 +237,20 @@ impl KernelHarness {
     pub fn read_grads(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
         read_f32(device, &self.grads, self.lens[1])
     }
-    pub fn read_moments(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
-        read_f32(device, &self.moments, self.lens[2])
+    pub fn read_first_moment(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
+        read_f32(device, &self.first_moment, self.lens[2])
+    }
+    pub fn read_second_moment(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
+        read_f32(device, &self.second_moment, self.lens[3])
     }
     pub fn read_scratch(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
-        read_f32(device, &self.scratch, self.lens[3])
+        read_f32(device, &self.scratch, self.lens[4])
     }
     pub fn read_losses(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
-        read_f32(device, &self.losses, self.lens[4])
+        read_f32(device, &self.losses, self.lens[5])
     }
     pub fn read_claims(&self, device: &Device) -> Result<Vec<u32>, GpuError> {
-        let bytes = read_buffer(device, &self.claims, (self.lens[5] * 4) as u64)?;
+        let bytes = read_buffer(device, &self.claims, (self.lens[6] * 4) as u64)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }
