@@ -68,16 +68,20 @@ fn ml100k_epoch_throughput_fused_vs_single_op() {
 }
 
 /// What a run on the ML-25M shape allocates on the GPU (U = 162,541, I = 59,047), for `sgd` with
-/// B = 65536 and `adamw` with B = 64, at K = 64 and K = 128: only `start`, no training. `sgd`
-/// must fit the adapter, and so must `adamw` wherever the parameters fit one binding (m and v are a
-/// buffer each): on lavapipe's 128 MiB limit both fit at K = 128.
+/// B = 65536 and `adamw` with B = 64 and 65536, at K = 64 and K = 128: only `start`, no training.
+/// `sgd` must fit the adapter, and so must `adamw` wherever the parameters fit one binding (m and
+/// v are a buffer each): on lavapipe's 128 MiB limit both fit at K = 128.
 #[test]
 #[ignore = "allocates hundreds of MB on the adapter; run with --ignored --nocapture"]
 fn ml25m_shape_memory_report() {
     let Some(device) = gpu_device() else { return };
     let (users, items) = (162_541, 59_047);
     for factors in [64, 128] {
-        for (optimizer, batch_size) in [(OptimizerKind::Sgd, 65_536), (OptimizerKind::AdamW, 64)] {
+        for (optimizer, batch_size) in [
+            (OptimizerKind::Sgd, 65_536),
+            (OptimizerKind::AdamW, 64),
+            (OptimizerKind::AdamW, 65_536),
+        ] {
             let config = TrainConfig {
                 factors,
                 optimizer,
