@@ -732,3 +732,30 @@ sizes!(
     eval_sse_matches_cpu_workgroup_plus_one,
     eval_sse_matches_cpu_large_odd
 );
+
+/// Parameter uploads and read-backs go through the queue in pieces of `TRANSFER_CHUNK_BYTES`
+/// (so the host holds no second whole copy of a 114 MB tensor); a tensor that spans more than two
+/// pieces, written at an offset, must come back bit for bit and leave the bytes before it alone.
+#[test]
+fn transfers_larger_than_one_piece_arrive_whole_at_their_offset() {
+    use collabgpu::gpu::buffers::{
+        STORAGE_USAGE, TRANSFER_CHUNK_BYTES, empty_buffer, read_f32_into, write_f32,
+    };
+    let Some(device) = gpu_device() else { return };
+    let len = 2 * TRANSFER_CHUNK_BYTES / 4 + 3;
+    let data = random_f32(len, -1.0, 1.0, 90);
+    let offset = 8;
+    let buffer = empty_buffer(&device, "transfer", offset + len as u64 * 4, STORAGE_USAGE);
+    write_f32(&device, &buffer, offset, &data).unwrap();
+    let mut back = vec![f32::NAN; len];
+    read_f32_into(&device, &buffer, offset, &mut back).unwrap();
+    assert!(
+        back.iter()
+            .zip(&data)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "a transfer of {len} floats in pieces of {TRANSFER_CHUNK_BYTES} bytes came back changed"
+    );
+    let mut before = vec![f32::NAN; 2];
+    read_f32_into(&device, &buffer, 0, &mut before).unwrap();
+    assert_eq!(before, [0.0, 0.0], "the write spilled before its offset");
+}

@@ -260,22 +260,34 @@ pub fn chunk_batches(limit: u64, batch_bytes: u64, requested: Option<usize>) -> 
     }
 }
 
-/// `[P | Q | bu | bi]` with zeros up to a multiple of 4 floats (see [`padded_len`]).
-fn flatten(params: &Params) -> Vec<f32> {
-    let mut flat = params.tensors().concat();
-    flat.resize(padded_len(flat.len()), 0.0);
-    flat
+/// Writes `[P | Q | bu | bi]` into a parameter-layout `buffer` tensor by tensor, straight from
+/// `params` (no flat host copy); the padding keeps the zeros wgpu fills every new buffer with.
+fn write_params(device: &Device, buffer: &wgpu::Buffer, params: &Params) -> Result<(), GpuError> {
+    let mut offset = 0;
+    for tensor in params.tensors() {
+        buffers::write_f32(device, buffer, offset, tensor)?;
+        offset += (tensor.len() * 4) as u64;
+    }
+    Ok(())
 }
 
-fn unflatten(flat: &[f32], like: &Params) -> Params {
-    let mut out = Params::zeros(like.users(), like.items(), like.factors);
-    let mut at = 0;
+/// Reads a parameter-layout `buffer` back into tensors shaped like `shape`'s `U`, `I`, `K`.
+fn read_params(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    shape: &StepUniform,
+) -> Result<Params, GpuError> {
+    let mut out = Params::zeros(
+        shape.users as usize,
+        shape.items as usize,
+        shape.factors as usize,
+    );
+    let mut offset = 0;
     for tensor in out.tensors_mut() {
-        let len = tensor.len();
-        tensor.copy_from_slice(&flat[at..at + len]);
-        at += len;
+        buffers::read_f32_into(device, buffer, offset, tensor)?;
+        offset += (tensor.len() * 4) as u64;
     }
-    out
+    Ok(out)
 }
 
 impl Backend for GpuBackend {
@@ -338,30 +350,19 @@ impl Backend for GpuBackend {
             .into());
         }
         let device = &self.device;
-        let flat = flatten(params);
-        let params_buffer =
-            buffer_with(device, "params", bytemuck::cast_slice(&flat), STORAGE_USAGE);
-        let grads = buffer_with(device, "grads", &vec![0u8; flat.len() * 4], STORAGE_USAGE);
-        // m and v each padded like `flat`; `sgd` binds two 16-byte placeholders.
-        let (m_host, v_host): (Vec<f32>, Vec<f32>) = match (&state.moments, adamw) {
-            (Some(moments), true) => (flatten(&moments.m), flatten(&moments.v)),
-            (None, true) => (vec![0.0; flat.len()], vec![0.0; flat.len()]),
-            (_, false) => (Vec::new(), Vec::new()),
-        };
-        let first_moment = buffer_with(
-            device,
-            "first moment",
-            bytemuck::cast_slice(&m_host),
-            STORAGE_USAGE,
-        );
-        drop(m_host);
-        let second_moment = buffer_with(
-            device,
-            "second moment",
-            bytemuck::cast_slice(&v_host),
-            STORAGE_USAGE,
-        );
-        drop(v_host);
+        // wgpu zero-fills every new buffer, so the gradients, fresh moments and every padding
+        // start at zero without a host-side buffer of zeros; the rest is written in pieces.
+        let params_buffer = empty_buffer(device, "params", param_bytes, STORAGE_USAGE);
+        write_params(device, &params_buffer, params)?;
+        let grads = empty_buffer(device, "grads", param_bytes, STORAGE_USAGE);
+        // `sgd` binds two 16-byte placeholders for m and v.
+        let moment_bytes = if adamw { param_bytes } else { 16 };
+        let first_moment = empty_buffer(device, "first moment", moment_bytes, STORAGE_USAGE);
+        let second_moment = empty_buffer(device, "second moment", moment_bytes, STORAGE_USAGE);
+        if let (Some(moments), true) = (&state.moments, adamw) {
+            write_params(device, &first_moment, &moments.m)?;
+            write_params(device, &second_moment, &moments.v)?;
+        }
         let scratch = empty_buffer(device, "scratch", scratch_bytes, STORAGE_USAGE);
         let losses = empty_buffer(device, "losses", chunk_batches as u64 * 4, STORAGE_USAGE);
         // The single-op sgd claims with atomicMin and releases to u32::MAX; the fused path's tags
@@ -709,18 +710,11 @@ impl Backend for GpuBackend {
             .run
             .as_ref()
             .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))?;
-        let shape = &run.shape;
-        let like = Params::zeros(
-            shape.users as usize,
-            shape.items as usize,
-            shape.factors as usize,
-        );
-        let n = shape.param_count as usize;
-        let params = unflatten(&buffers::read_f32(device, &run.params, n)?, &like);
+        let params = read_params(device, &run.params, &run.shape)?;
         let moments = if run.adamw {
             Some(AdamMoments {
-                m: unflatten(&buffers::read_f32(device, &run.first_moment, n)?, &like),
-                v: unflatten(&buffers::read_f32(device, &run.second_moment, n)?, &like),
+                m: read_params(device, &run.first_moment, &run.shape)?,
+                v: read_params(device, &run.second_moment, &run.shape)?,
             })
         } else {
             None

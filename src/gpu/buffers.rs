@@ -75,6 +75,19 @@ pub fn read_mapped(
     if size == 0 {
         return Ok(Vec::new());
     }
+    with_mapped(device, buffer, size, after, <[u8]>::to_vec)
+}
+
+/// Maps the first `size` (> 0) bytes of `buffer` once the submission `after` is done, hands them
+/// to `read` and unmaps: callers that copy straight into their own memory skip a whole-size
+/// intermediate vector.
+fn with_mapped<R>(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    size: u64,
+    after: Option<wgpu::SubmissionIndex>,
+    read: impl FnOnce(&[u8]) -> R,
+) -> Result<R, GpuError> {
     let (sender, receiver) = std::sync::mpsc::channel();
     buffer
         .slice(..size)
@@ -92,13 +105,72 @@ pub fn read_mapped(
         .recv()
         .map_err(|_| GpuError::Other("the GPU read-back was dropped".into()))?
         .map_err(|e| GpuError::Other(format!("mapping a GPU buffer for reading failed: {e}")))?;
-    let bytes = buffer
-        .slice(..size)
-        .get_mapped_range()
-        .map_err(|e| GpuError::Other(format!("reading a mapped GPU buffer failed: {e}")))?
-        .to_vec();
+    let result = read(
+        &buffer
+            .slice(..size)
+            .get_mapped_range()
+            .map_err(|e| GpuError::Other(format!("reading a mapped GPU buffer failed: {e}")))?,
+    );
     buffer.unmap();
-    Ok(bytes)
+    Ok(result)
+}
+
+/// Bytes one piece of a large upload or read-back stages at a time. A tensor of the ML-25M shape
+/// at K = 128 is 114 MB; staged whole, each transfer would hold one or two more copies of it in
+/// host memory (and lavapipe keeps the device buffers in host memory as well).
+pub const TRANSFER_CHUNK_BYTES: usize = 16 << 20;
+
+/// Writes `data` into `buffer` from byte `offset` (a multiple of 4) in pieces of
+/// [`TRANSFER_CHUNK_BYTES`], submitting and waiting after each, so that wgpu frees each piece's
+/// staging memory before the next: the host never holds a second whole copy of `data`.
+pub fn write_f32(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    data: &[f32],
+) -> Result<(), GpuError> {
+    let floats = TRANSFER_CHUNK_BYTES / 4;
+    for (c, piece) in data.chunks(floats).enumerate() {
+        let at = offset + (c * TRANSFER_CHUNK_BYTES) as u64;
+        device
+            .queue
+            .write_buffer(buffer, at, bytemuck::cast_slice(piece));
+        // An empty submission still flushes the queued write.
+        device.queue.submit([]);
+        device.wait()?;
+    }
+    Ok(())
+}
+
+/// Reads `out.len()` f32s of `buffer` from byte `offset` (a multiple of 4) straight into `out`,
+/// through one staging buffer of at most [`TRANSFER_CHUNK_BYTES`].
+pub fn read_f32_into(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    out: &mut [f32],
+) -> Result<(), GpuError> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let floats = TRANSFER_CHUNK_BYTES / 4;
+    let staging = empty_buffer(
+        device,
+        "read-back",
+        (out.len().min(floats) * 4) as u64,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+    );
+    for (c, piece) in out.chunks_mut(floats).enumerate() {
+        let size = (piece.len() * 4) as u64;
+        let mut encoder = device.device.create_command_encoder(&Default::default());
+        let at = offset + (c * TRANSFER_CHUNK_BYTES) as u64;
+        encoder.copy_buffer_to_buffer(buffer, at, &staging, 0, size);
+        let index = device.queue.submit([encoder.finish()]);
+        with_mapped(device, &staging, size, Some(index), |bytes| {
+            piece.copy_from_slice(bytemuck::cast_slice(bytes))
+        })?;
+    }
+    Ok(())
 }
 
 /// Copies `size` bytes of a storage buffer back to the host (a one-off staging buffer).
