@@ -160,7 +160,8 @@ impl Gpu {
         let inputs = HarnessInputs {
             params: flat,
             grads: problem.grads.clone(),
-            moments: vec![0.0; 2 * n],
+            first_moment: vec![0.0; n],
+            second_moment: vec![0.0; n],
             triples: pack_triples(&problem.users, &problem.items, &problem.ratings),
             scratch: vec![0.1; scratch_len],
             losses: vec![0.0; 4],

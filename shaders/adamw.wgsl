@@ -5,15 +5,18 @@
 // scatter-add starts from zero without a separate clear.
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read/write), 2 grads (read, then zeroed),
-//           3 moments (read/write: m = [0, N), v = [S, S + N) with N = step.param_count,
-//           S = step.moments_stride).
+//           3 first_moment m (read/write), 8 second_moment v (read/write). m and v are two buffers,
+//           each the parameters' size, so that no binding is larger than the parameters (one
+//           [m | v] buffer would pass the adapter's binding limit first).
 // Dimensions: N = step.param_count = (U + I) * (K + 1); one thread per parameter, N threads.
-// Invariants: step_size = lr / (1 - beta1^t) and bias_correction2 = 1 - beta2^t (host, f64 -> f32).
+// Invariants: params, grads, m and v hold at least N floats; step_size = lr / (1 - beta1^t) and
+// bias_correction2 = 1 - beta2^t (host, f64 -> f32).
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read_write> params: array<f32>;
 @group(0) @binding(2) var<storage, read_write> grads: array<f32>;
-@group(0) @binding(3) var<storage, read_write> moments: array<f32>;
+@group(0) @binding(3) var<storage, read_write> first_moment: array<f32>;
+@group(0) @binding(8) var<storage, read_write> second_moment: array<f32>;
 
 @compute @workgroup_size(64)
 fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -25,10 +28,10 @@ fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) li
     let g = grads[n];
     grads[n] = 0.0;
     var p = params[n] * (1.0 - step.lr * step.wd);
-    let m = step.beta1 * moments[n] + (1.0 - step.beta1) * g;
-    let v = step.beta2 * moments[step.moments_stride + n] + (1.0 - step.beta2) * g * g;
-    moments[n] = m;
-    moments[step.moments_stride + n] = v;
+    let m = step.beta1 * first_moment[n] + (1.0 - step.beta1) * g;
+    let v = step.beta2 * second_moment[n] + (1.0 - step.beta2) * g * g;
+    first_moment[n] = m;
+    second_moment[n] = v;
     p -= step.step_size * m / (sqrt(v / step.bias_correction2) + step.eps);
     params[n] = p;
 }

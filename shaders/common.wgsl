@@ -5,8 +5,8 @@
 // and its optimiser hyperparameters (precomputed on the host, SPEC "Optimisers").
 //
 // Glossary: B batch size (`batch_len`), K factors, U users, I items.
-// Parameter layout (one flat f32 buffer, also for gradients and each Adam moment; the buffers are
-// padded with zeros to a multiple of 4 floats, and v starts at `moments_stride`):
+// Parameter layout (one flat f32 buffer, also for gradients and for each Adam moment, m and v in
+// buffers of their own; every one padded with zeros to a multiple of 4 floats):
 //   P  = [0, U*K)            user factors, row-major
 //   Q  = [U*K, (U+I)*K)      item factors
 //   bu = [(U+I)*K, +U)       user biases
@@ -35,7 +35,7 @@ struct Step {
     bias_correction2: f32, // Adam's 1 - beta2^t
     param_count: u32,      // N = (U + I) * (K + 1)
     claim_base: u32,       // sgd_apply's tag base for this batch (0: forward_backward claims nothing)
-    moments_stride: u32,   // where v starts in `moments`: N rounded up to 4, so v is vec4-aligned
+    padding: u32,          // unused: keeps the record 80 bytes, a multiple of 16
 }
 
 struct Triple {

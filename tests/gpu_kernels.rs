@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use collabgpu::cpu::kernels as cpu;
 use collabgpu::gpu::Device;
 use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness, Triple, pack_triples};
-use collabgpu::gpu::kernels::{Kernel, Kernels, StepUniform, WORKGROUP};
+use collabgpu::gpu::kernels::{Kernel, Kernels, StepUniform, WORKGROUP, padded_len};
 use collabgpu::train::StepHyper;
 use support::{assert_close, gpu_device, random_f32, random_indices_with_repeats};
 
@@ -78,7 +78,8 @@ impl Case {
         HarnessInputs {
             params: self.params.clone(),
             grads: vec![0.0; n],
-            moments: vec![0.0; 2 * n],
+            first_moment: vec![0.0; n],
+            second_moment: vec![0.0; n],
             triples: self.triples(),
             scratch,
             losses: vec![0.0; 4],
@@ -318,21 +319,18 @@ fn check_scatter_add(b: usize, cas: bool) {
     );
 }
 
-/// `adamw` and `adamw_vec4` on the backend's layout: parameters and gradients padded with zeros to
-/// a multiple of 4 floats, v starting at `moments_stride`. The padding must stay zero.
+/// `adamw` and `adamw_vec4` on the backend's layout: parameters, gradients, m and v each in a
+/// buffer of its own, padded with zeros to a multiple of 4 floats. The padding must stay zero, and
+/// m and v must not be mixed up (they start from different values).
 fn check_adamw(b: usize, kernel: Kernel) {
     let Some((device, kernels, _)) = setup() else {
         return;
     };
     let case = Case::new(b, 70);
     let n = case.params.len();
-    let stride = case.step.moments_stride as usize;
-    assert!(
-        stride >= n && stride.is_multiple_of(4),
-        "moments_stride {stride} for N = {n}"
-    );
+    let padded = padded_len(n);
     let pad = |mut v: Vec<f32>| {
-        v.resize(stride, 0.0);
+        v.resize(padded, 0.0);
         v
     };
     let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
@@ -340,14 +338,16 @@ fn check_adamw(b: usize, kernel: Kernel) {
     inputs.grads = pad(random_f32(n, -0.2, 0.2, 71));
     let m = random_f32(n, -0.05, 0.05, 72);
     let v = random_f32(n, 0.0, 0.01, 73);
-    inputs.moments = [pad(m.clone()), pad(v.clone())].concat();
+    inputs.first_moment = pad(m.clone());
+    inputs.second_moment = pad(v.clone());
     let harness = KernelHarness::new(&device, &inputs);
     harness
         .run(&device, kernels, &[kernel], &case.step)
         .unwrap();
     let (mut p, mut m, mut v) = (case.params.clone(), m, v);
     cpu::adamw(&mut p, &inputs.grads[..n], &mut m, &mut v, &hyper());
-    let moments = harness.read_moments(&device).unwrap();
+    let first_moment = harness.read_first_moment(&device).unwrap();
+    let second_moment = harness.read_second_moment(&device).unwrap();
     let params = harness.read_params(&device).unwrap();
     assert_close(
         &format!("params ({kernel:?})"),
@@ -356,15 +356,21 @@ fn check_adamw(b: usize, kernel: Kernel) {
         1e-6,
         1e-5,
     );
-    assert_close(&format!("m ({kernel:?})"), &moments[..n], &m, 1e-7, 1e-5);
+    assert_close(
+        &format!("m ({kernel:?})"),
+        &first_moment[..n],
+        &m,
+        1e-7,
+        1e-5,
+    );
     assert_close(
         &format!("v ({kernel:?})"),
-        &moments[stride..stride + n],
+        &second_moment[..n],
         &v,
         1e-8,
         1e-5,
     );
-    let padding = [&params[n..], &moments[n..stride], &moments[stride + n..]].concat();
+    let padding = [&params[n..], &first_moment[n..], &second_moment[n..]].concat();
     assert_close(
         &format!("padding after {kernel:?}"),
         &padding,
@@ -375,7 +381,7 @@ fn check_adamw(b: usize, kernel: Kernel) {
     assert_close(
         &format!("grads zeroed by {kernel:?}"),
         &harness.read_grads(&device).unwrap(),
-        &vec![0.0; stride],
+        &vec![0.0; padded],
         0.0,
         0.0,
     );
@@ -726,3 +732,30 @@ sizes!(
     eval_sse_matches_cpu_workgroup_plus_one,
     eval_sse_matches_cpu_large_odd
 );
+
+/// Parameter uploads and read-backs go through the queue in pieces of `TRANSFER_CHUNK_BYTES`
+/// (so the host holds no second whole copy of a 114 MB tensor); a tensor that spans more than two
+/// pieces, written at an offset, must come back bit for bit and leave the bytes before it alone.
+#[test]
+fn transfers_larger_than_one_piece_arrive_whole_at_their_offset() {
+    use collabgpu::gpu::buffers::{
+        STORAGE_USAGE, TRANSFER_CHUNK_BYTES, empty_buffer, read_f32_into, write_f32,
+    };
+    let Some(device) = gpu_device() else { return };
+    let len = 2 * TRANSFER_CHUNK_BYTES / 4 + 3;
+    let data = random_f32(len, -1.0, 1.0, 90);
+    let offset = 8;
+    let buffer = empty_buffer(&device, "transfer", offset + len as u64 * 4, STORAGE_USAGE);
+    write_f32(&device, &buffer, offset, &data).unwrap();
+    let mut back = vec![f32::NAN; len];
+    read_f32_into(&device, &buffer, offset, &mut back).unwrap();
+    assert!(
+        back.iter()
+            .zip(&data)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "a transfer of {len} floats in pieces of {TRANSFER_CHUNK_BYTES} bytes came back changed"
+    );
+    let mut before = vec![f32::NAN; 2];
+    read_f32_into(&device, &buffer, 0, &mut before).unwrap();
+    assert_eq!(before, [0.0, 0.0], "the write spilled before its offset");
+}

@@ -399,3 +399,65 @@ fn timings_and_memory_report_add_up() {
     assert_eq!(memory.scratch, 4 * 64 * 4);
     assert!(memory.total() > 4 * n + memory.triple_chunks);
 }
+
+/// Resuming through the GPU: train half the steps, read the state back (what a checkpoint saves),
+/// start a fresh backend from it and train the rest. Must end where the CPU does without a break,
+/// so `m` and `v` go up to and come back from their own buffers each in its place.
+#[test]
+fn adamw_resumed_from_read_back_state_matches_cpu_without_a_break() {
+    let Some(device) = gpu_device() else { return };
+    let config = config(OptimizerKind::AdamW, ScheduleKind::OneCycle);
+    let b = config.batch_size;
+    let data = synthetic_ratings(STEPS * b, 13);
+    let hypers: Vec<StepHyper> = (0..STEPS as u64)
+        .map(|s| step_hyper(&config, s, STEPS as u64))
+        .collect();
+    let half = STEPS / 2;
+    let batches = |steps: std::ops::Range<usize>| Batches {
+        users: &data.users[steps.start * b..steps.end * b],
+        items: &data.items[steps.start * b..steps.end * b],
+        ratings: &data.ratings[steps.start * b..steps.end * b],
+        batch_size: b,
+        steps: &hypers[steps],
+    };
+    let mut first = GpuBackend::with_device(device.clone(), &GpuOptions::default());
+    first
+        .start(&config, &initial_state(&config, USERS, ITEMS))
+        .unwrap();
+    first.train_batches(&batches(0..half)).unwrap();
+    let saved = first.state().unwrap();
+    let mut second = GpuBackend::with_device(device, &GpuOptions::default());
+    second.start(&config, &saved).unwrap();
+    let resumed_losses = second.train_batches(&batches(half..STEPS)).unwrap();
+
+    let mut cpu_state = initial_state(&config, USERS, ITEMS);
+    let mut cpu_losses = Vec::new();
+    for (s, hyper) in hypers.iter().enumerate() {
+        let range = s * b..(s + 1) * b;
+        let loss = cpu_step(
+            &mut cpu_state,
+            &config,
+            &data.users[range.clone()],
+            &data.items[range.clone()],
+            &data.ratings[range],
+            hyper,
+        );
+        if s >= half {
+            cpu_losses.push(loss);
+        }
+    }
+    assert_close(
+        "losses after the resume",
+        &resumed_losses,
+        &cpu_losses,
+        1e-6,
+        1e-5,
+    );
+    assert_state_close(
+        "resumed run",
+        &second.state().unwrap(),
+        &cpu_state,
+        1e-5,
+        1e-3,
+    );
+}

@@ -65,7 +65,8 @@ pub struct GpuMemoryReport {
     pub parameters: u64,
     /// Their gradients, same layout.
     pub gradients: u64,
-    /// Adam's two moments (`adamw` only; 16 bytes for `sgd`, a binding may not be empty).
+    /// Adam's two moments, `m` and `v` in a buffer each of the parameters' size (`adamw` only;
+    /// 16 bytes each for `sgd`, a binding may not be empty).
     pub optimizer_state: u64,
     /// The per-batch intermediates (gathered rows, x, pred, g, squared errors).
     pub scratch: u64,
@@ -145,7 +146,10 @@ struct Run {
     shape: StepUniform,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
-    moments: wgpu::Buffer,
+    /// Adam's `m` and `v`, one buffer and one binding each, so that no binding is larger than
+    /// the parameters.
+    first_moment: wgpu::Buffer,
+    second_moment: wgpu::Buffer,
     scratch: wgpu::Buffer,
     losses: wgpu::Buffer,
     claims: wgpu::Buffer,
@@ -220,7 +224,7 @@ impl GpuBackend {
         Some(GpuMemoryReport {
             parameters: run.params.size(),
             gradients: run.grads.size(),
-            optimizer_state: run.moments.size(),
+            optimizer_state: run.first_moment.size() + run.second_moment.size(),
             scratch: run.scratch.size(),
             triple_chunks: slots(|s| s.triples.size()),
             step_records: slots(|s| s.steps.size()),
@@ -256,22 +260,34 @@ pub fn chunk_batches(limit: u64, batch_bytes: u64, requested: Option<usize>) -> 
     }
 }
 
-/// `[P | Q | bu | bi]` with zeros up to a multiple of 4 floats (see [`padded_len`]).
-fn flatten(params: &Params) -> Vec<f32> {
-    let mut flat = params.tensors().concat();
-    flat.resize(padded_len(flat.len()), 0.0);
-    flat
+/// Writes `[P | Q | bu | bi]` into a parameter-layout `buffer` tensor by tensor, straight from
+/// `params` (no flat host copy); the padding keeps the zeros wgpu fills every new buffer with.
+fn write_params(device: &Device, buffer: &wgpu::Buffer, params: &Params) -> Result<(), GpuError> {
+    let mut offset = 0;
+    for tensor in params.tensors() {
+        buffers::write_f32(device, buffer, offset, tensor)?;
+        offset += (tensor.len() * 4) as u64;
+    }
+    Ok(())
 }
 
-fn unflatten(flat: &[f32], like: &Params) -> Params {
-    let mut out = Params::zeros(like.users(), like.items(), like.factors);
-    let mut at = 0;
+/// Reads a parameter-layout `buffer` back into tensors shaped like `shape`'s `U`, `I`, `K`.
+fn read_params(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    shape: &StepUniform,
+) -> Result<Params, GpuError> {
+    let mut out = Params::zeros(
+        shape.users as usize,
+        shape.items as usize,
+        shape.factors as usize,
+    );
+    let mut offset = 0;
     for tensor in out.tensors_mut() {
-        let len = tensor.len();
-        tensor.copy_from_slice(&flat[at..at + len]);
-        at += len;
+        buffers::read_f32_into(device, buffer, offset, tensor)?;
+        offset += (tensor.len() * 4) as u64;
     }
-    out
+    Ok(out)
 }
 
 impl Backend for GpuBackend {
@@ -285,19 +301,18 @@ impl Backend for GpuBackend {
         let adamw = config.optimizer == OptimizerKind::AdamW;
         let shape = StepUniform::shape(users, items, factors, config.y_range, config.batch_size);
         let limit = self.binding_limit();
+        // The largest binding a run needs: the parameters, their gradients and each of Adam's
+        // moments are buffers of this size (m and v apart, so adamw needs no more per binding).
         let param_bytes = (padded_len((users + items) * (factors + 1)) * 4) as u64;
-        // Adam's two moments share one buffer: twice the parameters' bytes in one binding.
-        let largest = param_bytes * if adamw { 2 } else { 1 };
-        if largest > limit {
+        if param_bytes > limit {
             let what = if adamw {
-                "adamw's two moments need"
+                "the parameters (and each of their gradients and Adam moments) need"
             } else {
-                "the parameters need"
+                "the parameters (and their gradients) need"
             };
             return Err(GpuError::Other(format!(
-                "{what} {largest} bytes in one buffer, more than this adapter binds ({limit} bytes); \
-                 use fewer --factors{}, or --backend cpu",
-                if adamw { " or --optimizer sgd" } else { "" }
+                "{what} {param_bytes} bytes in one buffer, more than this adapter binds \
+                 ({limit} bytes); use fewer --factors (K), or --backend cpu"
             ))
             .into());
         }
@@ -335,22 +350,19 @@ impl Backend for GpuBackend {
             .into());
         }
         let device = &self.device;
-        let flat = flatten(params);
-        let params_buffer =
-            buffer_with(device, "params", bytemuck::cast_slice(&flat), STORAGE_USAGE);
-        let grads = buffer_with(device, "grads", &vec![0u8; flat.len() * 4], STORAGE_USAGE);
-        // m and v each padded like `flat`, so v starts at `shape.moments_stride`.
-        let moments_host: Vec<f32> = match (&state.moments, adamw) {
-            (Some(moments), true) => [flatten(&moments.m), flatten(&moments.v)].concat(),
-            (None, true) => vec![0.0; 2 * flat.len()],
-            (_, false) => Vec::new(),
-        };
-        let moments = buffer_with(
-            device,
-            "moments",
-            bytemuck::cast_slice(&moments_host),
-            STORAGE_USAGE,
-        );
+        // wgpu zero-fills every new buffer, so the gradients, fresh moments and every padding
+        // start at zero without a host-side buffer of zeros; the rest is written in pieces.
+        let params_buffer = empty_buffer(device, "params", param_bytes, STORAGE_USAGE);
+        write_params(device, &params_buffer, params)?;
+        let grads = empty_buffer(device, "grads", param_bytes, STORAGE_USAGE);
+        // `sgd` binds two 16-byte placeholders for m and v.
+        let moment_bytes = if adamw { param_bytes } else { 16 };
+        let first_moment = empty_buffer(device, "first moment", moment_bytes, STORAGE_USAGE);
+        let second_moment = empty_buffer(device, "second moment", moment_bytes, STORAGE_USAGE);
+        if let (Some(moments), true) = (&state.moments, adamw) {
+            write_params(device, &first_moment, &moments.m)?;
+            write_params(device, &second_moment, &moments.v)?;
+        }
         let scratch = empty_buffer(device, "scratch", scratch_bytes, STORAGE_USAGE);
         let losses = empty_buffer(device, "losses", chunk_batches as u64 * 4, STORAGE_USAGE);
         // The single-op sgd claims with atomicMin and releases to u32::MAX; the fused path's tags
@@ -415,7 +427,8 @@ impl Backend for GpuBackend {
                         steps: &steps,
                         params: &params_buffer,
                         grads: &grads,
-                        moments: &moments,
+                        first_moment: &first_moment,
+                        second_moment: &second_moment,
                         triples: &triples,
                         scratch: &scratch,
                         losses: &losses,
@@ -439,7 +452,8 @@ impl Backend for GpuBackend {
             shape,
             params: params_buffer,
             grads,
-            moments,
+            first_moment,
+            second_moment,
             scratch,
             losses,
             claims,
@@ -628,7 +642,8 @@ impl Backend for GpuBackend {
                     steps: &steps_buffer,
                     params: &run.params,
                     grads: &run.grads,
-                    moments: &run.moments,
+                    first_moment: &run.first_moment,
+                    second_moment: &run.second_moment,
                     triples: &buffer,
                     scratch: &run.scratch,
                     losses: &run.losses,
@@ -695,20 +710,11 @@ impl Backend for GpuBackend {
             .run
             .as_ref()
             .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))?;
-        let shape = &run.shape;
-        let like = Params::zeros(
-            shape.users as usize,
-            shape.items as usize,
-            shape.factors as usize,
-        );
-        let n = shape.param_count as usize;
-        let params = unflatten(&buffers::read_f32(device, &run.params, n)?, &like);
+        let params = read_params(device, &run.params, &run.shape)?;
         let moments = if run.adamw {
-            let stride = shape.moments_stride as usize;
-            let both = buffers::read_f32(device, &run.moments, 2 * stride)?;
             Some(AdamMoments {
-                m: unflatten(&both[..n], &like),
-                v: unflatten(&both[stride..stride + n], &like),
+                m: read_params(device, &run.first_moment, &run.shape)?,
+                v: read_params(device, &run.second_moment, &run.shape)?,
             })
         } else {
             None

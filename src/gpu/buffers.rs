@@ -75,6 +75,19 @@ pub fn read_mapped(
     if size == 0 {
         return Ok(Vec::new());
     }
+    with_mapped(device, buffer, size, after, <[u8]>::to_vec)
+}
+
+/// Maps the first `size` (> 0) bytes of `buffer` once the submission `after` is done, hands them
+/// to `read` and unmaps: callers that copy straight into their own memory skip a whole-size
+/// intermediate vector.
+fn with_mapped<R>(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    size: u64,
+    after: Option<wgpu::SubmissionIndex>,
+    read: impl FnOnce(&[u8]) -> R,
+) -> Result<R, GpuError> {
     let (sender, receiver) = std::sync::mpsc::channel();
     buffer
         .slice(..size)
@@ -92,13 +105,72 @@ pub fn read_mapped(
         .recv()
         .map_err(|_| GpuError::Other("the GPU read-back was dropped".into()))?
         .map_err(|e| GpuError::Other(format!("mapping a GPU buffer for reading failed: {e}")))?;
-    let bytes = buffer
-        .slice(..size)
-        .get_mapped_range()
-        .map_err(|e| GpuError::Other(format!("reading a mapped GPU buffer failed: {e}")))?
-        .to_vec();
+    let result = read(
+        &buffer
+            .slice(..size)
+            .get_mapped_range()
+            .map_err(|e| GpuError::Other(format!("reading a mapped GPU buffer failed: {e}")))?,
+    );
     buffer.unmap();
-    Ok(bytes)
+    Ok(result)
+}
+
+/// Bytes one piece of a large upload or read-back stages at a time. A tensor of the ML-25M shape
+/// at K = 128 is 114 MB; staged whole, each transfer would hold one or two more copies of it in
+/// host memory (and lavapipe keeps the device buffers in host memory as well).
+pub const TRANSFER_CHUNK_BYTES: usize = 16 << 20;
+
+/// Writes `data` into `buffer` from byte `offset` (a multiple of 4) in pieces of
+/// [`TRANSFER_CHUNK_BYTES`], submitting and waiting after each, so that wgpu frees each piece's
+/// staging memory before the next: the host never holds a second whole copy of `data`.
+pub fn write_f32(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    data: &[f32],
+) -> Result<(), GpuError> {
+    let floats = TRANSFER_CHUNK_BYTES / 4;
+    for (c, piece) in data.chunks(floats).enumerate() {
+        let at = offset + (c * TRANSFER_CHUNK_BYTES) as u64;
+        device
+            .queue
+            .write_buffer(buffer, at, bytemuck::cast_slice(piece));
+        // An empty submission still flushes the queued write.
+        device.queue.submit([]);
+        device.wait()?;
+    }
+    Ok(())
+}
+
+/// Reads `out.len()` f32s of `buffer` from byte `offset` (a multiple of 4) straight into `out`,
+/// through one staging buffer of at most [`TRANSFER_CHUNK_BYTES`].
+pub fn read_f32_into(
+    device: &Device,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    out: &mut [f32],
+) -> Result<(), GpuError> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let floats = TRANSFER_CHUNK_BYTES / 4;
+    let staging = empty_buffer(
+        device,
+        "read-back",
+        (out.len().min(floats) * 4) as u64,
+        wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+    );
+    for (c, piece) in out.chunks_mut(floats).enumerate() {
+        let size = (piece.len() * 4) as u64;
+        let mut encoder = device.device.create_command_encoder(&Default::default());
+        let at = offset + (c * TRANSFER_CHUNK_BYTES) as u64;
+        encoder.copy_buffer_to_buffer(buffer, at, &staging, 0, size);
+        let index = device.queue.submit([encoder.finish()]);
+        with_mapped(device, &staging, size, Some(index), |bytes| {
+            piece.copy_from_slice(bytemuck::cast_slice(bytes))
+        })?;
+    }
+    Ok(())
 }
 
 /// Copies `size` bytes of a storage buffer back to the host (a one-off staging buffer).
@@ -128,8 +200,10 @@ pub struct HarnessInputs {
     pub params: Vec<f32>,
     /// Same layout as `params`.
     pub grads: Vec<f32>,
-    /// `[m | v]`, each in the `params` layout.
-    pub moments: Vec<f32>,
+    /// Adam's `m`, in the `params` layout.
+    pub first_moment: Vec<f32>,
+    /// Adam's `v`, in the `params` layout.
+    pub second_moment: Vec<f32>,
     pub triples: Vec<Triple>,
     /// See the scratch layout in shaders/common.wgsl; [`StepUniform::scratch_len`] floats.
     pub scratch: Vec<f32>,
@@ -144,12 +218,13 @@ pub struct HarnessInputs {
 pub struct KernelHarness {
     pub params: wgpu::Buffer,
     pub grads: wgpu::Buffer,
-    pub moments: wgpu::Buffer,
+    pub first_moment: wgpu::Buffer,
+    pub second_moment: wgpu::Buffer,
     pub scratch: wgpu::Buffer,
     pub losses: wgpu::Buffer,
     pub claims: wgpu::Buffer,
     triples: wgpu::Buffer,
-    lens: [usize; 6],
+    lens: [usize; 7],
 }
 
 impl KernelHarness {
@@ -161,7 +236,8 @@ impl KernelHarness {
         KernelHarness {
             params: f("params", &inputs.params),
             grads: f("grads", &inputs.grads),
-            moments: f("moments", &inputs.moments),
+            first_moment: f("first moment", &inputs.first_moment),
+            second_moment: f("second moment", &inputs.second_moment),
             scratch: f("scratch", &inputs.scratch),
             losses: f("losses", &inputs.losses),
             claims: buffer_with(
@@ -179,7 +255,8 @@ impl KernelHarness {
             lens: [
                 inputs.params.len(),
                 inputs.grads.len(),
-                inputs.moments.len(),
+                inputs.first_moment.len(),
+                inputs.second_moment.len(),
                 inputs.scratch.len(),
                 inputs.losses.len(),
                 inputs.claims.len(),
@@ -207,7 +284,8 @@ impl KernelHarness {
                 steps: &steps,
                 params: &self.params,
                 grads: &self.grads,
-                moments: &self.moments,
+                first_moment: &self.first_moment,
+                second_moment: &self.second_moment,
                 triples: &self.triples,
                 scratch: &self.scratch,
                 losses: &self.losses,
@@ -231,17 +309,20 @@ impl KernelHarness {
     pub fn read_grads(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
         read_f32(device, &self.grads, self.lens[1])
     }
-    pub fn read_moments(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
-        read_f32(device, &self.moments, self.lens[2])
+    pub fn read_first_moment(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
+        read_f32(device, &self.first_moment, self.lens[2])
+    }
+    pub fn read_second_moment(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
+        read_f32(device, &self.second_moment, self.lens[3])
     }
     pub fn read_scratch(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
-        read_f32(device, &self.scratch, self.lens[3])
+        read_f32(device, &self.scratch, self.lens[4])
     }
     pub fn read_losses(&self, device: &Device) -> Result<Vec<f32>, GpuError> {
-        read_f32(device, &self.losses, self.lens[4])
+        read_f32(device, &self.losses, self.lens[5])
     }
     pub fn read_claims(&self, device: &Device) -> Result<Vec<u32>, GpuError> {
-        let bytes = read_buffer(device, &self.claims, (self.lens[5] * 4) as u64)?;
+        let bytes = read_buffer(device, &self.claims, (self.lens[6] * 4) as u64)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

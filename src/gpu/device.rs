@@ -2,6 +2,7 @@
 //! `collabgpu info` share one way of choosing an adapter.
 
 use super::GpuError;
+use super::kernels::STORAGE_BINDINGS;
 
 /// How to choose and drive the GPU. Built by the CLI from `--adapter` and `--wgpu-backend`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub struct GpuOptions {
     /// The most claim tags (batches) the fused `sgd` hands out before it clears the claims and
     /// starts again, to force that restart in tests. `None`: as many as a `u32` holds.
     pub claim_tag_limit: Option<u32>,
+    /// Ask the device for this lower `max_storage_buffer_binding_size` than the adapter's, to test
+    /// a smaller adapter's binding limit without allocating hundreds of MB. `None`: the adapter's.
+    pub max_binding_bytes: Option<u64>,
 }
 
 /// The default size of one chunk of triples on the GPU (it is double-buffered).
@@ -87,11 +91,26 @@ impl Device {
                 })?,
         };
         let info = chosen.get_info();
+        let mut required_limits = chosen.limits();
+        if required_limits.max_storage_buffers_per_shader_stage < STORAGE_BINDINGS {
+            return Err(GpuError::Other(format!(
+                "the GPU adapter {:?} binds {} storage buffers per shader stage, and the kernels \
+                 bind {STORAGE_BINDINGS}. Choose another with --adapter (see `collabgpu info`), \
+                 or --backend cpu",
+                info.name, required_limits.max_storage_buffers_per_shader_stage
+            )));
+        }
+        if let Some(bytes) = options.max_binding_bytes {
+            // wgpu accepts limits lower than the adapter's; it then validates every binding
+            // against them, as a smaller adapter would.
+            required_limits.max_storage_buffer_binding_size =
+                bytes.min(required_limits.max_storage_buffer_binding_size);
+        }
         let required_features = chosen.features() & USED_FEATURES;
         let (device, queue) = pollster::block_on(chosen.request_device(&wgpu::DeviceDescriptor {
             label: Some("collabgpu"),
             required_features,
-            required_limits: chosen.limits(),
+            required_limits,
             ..Default::default()
         }))
         .map_err(|e| {

@@ -128,8 +128,8 @@ pub struct StepUniform {
     pub param_count: u32,
     /// `sgd_apply`'s tag base for this batch; 0 means `forward_backward` claims no rows.
     pub claim_base: u32,
-    /// Where the second Adam moment starts in the moments buffer: `N` rounded up to 4.
-    pub moments_stride: u32,
+    /// Unused: keeps the record 80 bytes, a multiple of 16 (uniform records of some backends).
+    pub padding: u32,
 }
 
 impl StepUniform {
@@ -151,7 +151,6 @@ impl StepUniform {
             lo,
             hi,
             param_count: ((users + items) * (factors + 1)) as u32,
-            moments_stride: padded_len((users + items) * (factors + 1)) as u32,
             ..Default::default()
         }
     }
@@ -194,7 +193,7 @@ impl StepUniform {
 }
 
 /// `len` floats rounded up to a multiple of 4: the length of the parameter, gradient and each
-/// moment's region, so that `adamw_vec4` can read them as `vec4`.
+/// moment's buffer, so that `adamw_vec4` can read them as `vec4`.
 pub fn padded_len(len: usize) -> usize {
     len.next_multiple_of(4)
 }
@@ -204,12 +203,21 @@ pub mod binding {
     pub const STEP: u32 = 0;
     pub const PARAMS: u32 = 1;
     pub const GRADS: u32 = 2;
-    pub const MOMENTS: u32 = 3;
+    /// Adam's first moment `m`, the parameters' size.
+    pub const FIRST_MOMENT: u32 = 3;
     pub const TRIPLES: u32 = 4;
     pub const SCRATCH: u32 = 5;
     pub const LOSSES: u32 = 6;
     pub const CLAIMS: u32 = 7;
+    /// Adam's second moment `v`, the parameters' size. Last, so the others kept their numbers
+    /// when `m` and `v` stopped sharing one buffer (which bound twice the parameters' bytes).
+    pub const SECOND_MOMENT: u32 = 8;
 }
+
+/// Storage buffers in the shared layout, all visible to the compute stage: every binding above
+/// but the step uniform. The adapter's `max_storage_buffers_per_shader_stage` must allow them
+/// (WebGPU guarantees 8; see `Device::new`).
+pub const STORAGE_BINDINGS: u32 = 8;
 
 /// The buffers one bind group of the shared layout points at.
 #[derive(Debug, Clone, Copy)]
@@ -218,7 +226,10 @@ pub struct Bindings<'a> {
     pub steps: &'a wgpu::Buffer,
     pub params: &'a wgpu::Buffer,
     pub grads: &'a wgpu::Buffer,
-    pub moments: &'a wgpu::Buffer,
+    /// Adam's `m` (16 bytes for `sgd`, a binding may not be empty).
+    pub first_moment: &'a wgpu::Buffer,
+    /// Adam's `v`, likewise.
+    pub second_moment: &'a wgpu::Buffer,
     pub triples: &'a wgpu::Buffer,
     pub scratch: &'a wgpu::Buffer,
     pub losses: &'a wgpu::Buffer,
@@ -265,7 +276,8 @@ impl Kernels {
         for b in [
             binding::PARAMS,
             binding::GRADS,
-            binding::MOMENTS,
+            binding::FIRST_MOMENT,
+            binding::SECOND_MOMENT,
             binding::SCRATCH,
             binding::LOSSES,
             binding::CLAIMS,
@@ -273,6 +285,11 @@ impl Kernels {
             entries.push(storage(b, false));
         }
         entries.push(storage(binding::TRIPLES, true));
+        debug_assert_eq!(
+            entries.len() as u32,
+            STORAGE_BINDINGS + 1,
+            "one uniform, the rest storage"
+        );
         let gpu = &device.device;
         let layout = gpu.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("collabgpu step"),
@@ -343,7 +360,8 @@ impl Kernels {
                 },
                 whole(binding::PARAMS, buffers.params),
                 whole(binding::GRADS, buffers.grads),
-                whole(binding::MOMENTS, buffers.moments),
+                whole(binding::FIRST_MOMENT, buffers.first_moment),
+                whole(binding::SECOND_MOMENT, buffers.second_moment),
                 whole(binding::TRIPLES, buffers.triples),
                 whole(binding::SCRATCH, buffers.scratch),
                 whole(binding::LOSSES, buffers.losses),
