@@ -8,14 +8,15 @@
 //! of random rows it fetches. The step groups the batch's entries by user and by item
 //! ([`Groups`], a stable radix sort by row, so rows come in ascending order) and then makes two
 //! passes:
-//! 1. **Users**, in parallel over chunks of distinct users. The forward pass of the chunk's entries
-//!    (`x`, `pred`, the squared error and `g` per rating), eight at a time; as soon as it is through
-//!    a user's entries, a copy of the user's row `P[u]` as it was (into `old_user_rows`), the
-//!    gradient `sum g_b * Q[i_b]`, and the update of `P[u]` and `bu[u]` in place, while the row and
-//!    its items' rows are still in L1.
+//! 1. **Users**, in parallel over chunks of distinct users (the item groups are built meanwhile, by
+//!    whichever thread is free). The forward pass of the chunk's entries, eight at a time, leaving
+//!    `g`, the user's slot and the squared error of each entry in one record ([`GradSlot`]); as soon
+//!    as it is through a user's entries, a copy of the user's row `P[u]` as it was (into
+//!    `old_user_rows`), the gradient `sum g_b * Q[i_b]`, and the update of `P[u]` and `bu[u]` in
+//!    place, while the row and its items' rows are still in L1.
 //! 2. **Items**, in parallel over chunks of distinct items: the gradient `sum g_b * P_old[u_b]`,
 //!    read from the compact copy (which the caches hold) rather than from `P`, then the update of
-//!    `Q[i]` and `bi[i]`.
+//!    `Q[i]` and `bi[i]`; alongside, the batch loss.
 //!
 //! Rows the next iterations need are prefetched, so several trips to memory overlap. Where the CPU
 //! has AVX2 both passes run a copy of themselves compiled for it, and the dot products of eight
@@ -75,8 +76,8 @@ struct Groups {
     offsets: Vec<u32>,
     /// Batch entries grouped by slot, in batch order within a slot; `B`.
     entries: Vec<u32>,
-    /// The slot of each batch entry; `B` (kept only where asked for).
-    entry_slot: Vec<u32>,
+    /// The slot of each entry, in the order of `entries`; `B` (kept only where asked for).
+    grouped_slots: Vec<u32>,
     /// Scratch of the radix sort: `(row << 32) | entry`, two buffers of `B`, and the digit counts
     /// of every pass.
     sort_keys: [Vec<u64>; 2],
@@ -96,8 +97,7 @@ const RADIX_BITS: u32 = 11;
 enum Keep<'a> {
     /// Nothing more (the item groups).
     Nothing,
-    /// The slot of each entry, and each entry's other index and rating in grouped order (the user
-    /// groups).
+    /// Each entry's slot, other index and rating in grouped order (the user groups).
     SlotsAnd(&'a [u32], &'a [f32]),
 }
 
@@ -111,7 +111,7 @@ impl Groups {
             distinct: vec![0; batch_size + 1],
             offsets: vec![0; batch_size + 2],
             entries: vec![0; batch_size],
-            entry_slot: vec![0; batch_size],
+            grouped_slots: vec![0; batch_size],
             sort_keys: [vec![0; batch_size], vec![0; batch_size]],
             counts: vec![0; passes << RADIX_BITS],
             grouped_rows: vec![0; batch_size],
@@ -187,7 +187,7 @@ impl Groups {
             self.entries[at] = b as u32;
             self.grouped_rows[at] = row;
             if let Keep::SlotsAnd(others, ratings) = keep {
-                self.entry_slot[b] = (slots - 1) as u32;
+                self.grouped_slots[at] = (slots - 1) as u32;
                 self.grouped_others[at] = others[b];
                 self.grouped_ratings[at] = ratings[b];
             }
@@ -214,10 +214,8 @@ impl Groups {
 /// Buffers of the sparse step, allocated once for `B` and reused by every batch.
 #[derive(Debug, Default)]
 pub(crate) struct SparseSgd {
-    /// `dL/dx`, `B`.
-    g: Vec<f32>,
-    /// `(pred - r)^2`, `B`.
-    squared_error: Vec<f32>,
+    /// `dL/dx`, the user slot and the squared error of each batch entry, `B`.
+    grad_slots: Vec<GradSlot>,
     /// `g` in the order of the user groups' entries, `B`.
     grouped_g: Vec<f32>,
     users: Groups,
@@ -252,8 +250,7 @@ impl SparseSgd {
     /// Buffers for batches of up to `batch_size` over `users` x `items` with `k` factors.
     pub(crate) fn new(users: usize, items: usize, k: usize, batch_size: usize) -> SparseSgd {
         SparseSgd {
-            g: vec![0.0; batch_size],
-            squared_error: vec![0.0; batch_size],
+            grad_slots: vec![GradSlot::default(); batch_size],
             grouped_g: vec![0.0; batch_size],
             users: Groups::new(users, batch_size),
             items: Groups::new(items, batch_size),
@@ -292,29 +289,20 @@ impl SparseSgd {
             item_bias,
         } = params;
 
+        // The user groups, then pass 1 (forward, user gradients and user updates, a chunk of users
+        // per task); the item groups, which only pass 2 needs, are built alongside, so the thread
+        // that finishes them joins pass 1 instead of waiting for the user groups.
         let (user_groups, item_groups) = (&mut self.users, &mut self.items);
-        if parallel {
-            rayon::join(
-                || user_groups.build(users, Keep::SlotsAnd(items, ratings)),
-                || item_groups.build(items, Keep::Nothing),
-            );
-        } else {
-            user_groups.build(users, Keep::SlotsAnd(items, ratings));
-            item_groups.build(items, Keep::Nothing);
-        }
-        let (user_groups, item_groups) = (&*user_groups, &*item_groups);
-
-        // Pass 1: forward, user gradients and user updates, a chunk of users per task.
         let per_rating = PerRating {
-            g: Shared::new(&mut self.g[..b_len]),
+            grad_slots: Shared::new(&mut self.grad_slots[..b_len]),
             grouped_g: Shared::new(&mut self.grouped_g[..b_len]),
-            squared_error: Shared::new(&mut self.squared_error[..b_len]),
         };
-        let old_user_rows = &mut self.old_user_rows[..user_groups.len() * k];
-        {
-            let user_rows = Shared::new(user_factors);
-            let user_bias = Shared::new(user_bias);
-            let (q, bi) = (&*item_factors, &*item_bias);
+        let old_user_rows = &mut self.old_user_rows;
+        let (user_rows, user_bias) = (Shared::new(user_factors), Shared::new(user_bias));
+        let (q, bi) = (&*item_factors, &*item_bias);
+        let mut users_side = || {
+            user_groups.build(users, Keep::SlotsAnd(items, ratings));
+            let user_groups = &*user_groups;
             let task = |c: usize, old_rows: &mut [f32]| {
                 let slots = c * USER_CHUNK..((c + 1) * USER_CHUNK).min(user_groups.len());
                 users_chunk(
@@ -327,6 +315,7 @@ impl SparseSgd {
                     old_rows,
                 );
             };
+            let old_user_rows = &mut old_user_rows[..user_groups.len() * k];
             if parallel {
                 old_user_rows
                     .par_chunks_mut(USER_CHUNK * k)
@@ -338,11 +327,19 @@ impl SparseSgd {
                     .enumerate()
                     .for_each(|(c, old)| task(c, old));
             }
+        };
+        let mut items_side = || item_groups.build(items, Keep::Nothing);
+        if parallel {
+            rayon::join(users_side, items_side);
+        } else {
+            users_side();
+            items_side();
         }
+        let (user_groups, item_groups) = (&self.users, &self.items);
+        let old_user_rows = &self.old_user_rows[..user_groups.len() * k];
 
         // Pass 2: item gradients and item updates, alongside the in-order loss sum.
-        let (g, squared_error) = (&self.g[..b_len], &self.squared_error[..b_len]);
-        let old_user_rows = &*old_user_rows;
+        let grad_slots = &self.grad_slots[..b_len];
         let item_rows = Shared::new(item_factors);
         let item_bias = Shared::new(item_bias);
         let task = |c: usize| {
@@ -352,13 +349,13 @@ impl SparseSgd {
                 item_groups,
                 slots,
                 (item_rows, item_bias),
-                (g, &user_groups.entry_slot, old_user_rows),
+                (grad_slots, old_user_rows),
             );
         };
         let loss_sum = || {
             let mut sum = 0.0f32;
-            for &e in squared_error {
-                sum += e;
+            for entry in grad_slots {
+                sum += entry.squared_error;
             }
             sum
         };
@@ -377,10 +374,9 @@ impl SparseSgd {
 /// entries.
 #[derive(Clone, Copy)]
 struct PerRating {
-    g: Shared,
+    grad_slots: Shared<GradSlot>,
     /// `g` in the order of the user groups' entries.
     grouped_g: Shared,
-    squared_error: Shared,
 }
 
 /// Pass 1 on the user slots `slots`: forward for their entries, then each user's gradient and
@@ -550,9 +546,12 @@ impl UserPass<'_> {
             None => batch.scale * err,
         };
         unsafe {
-            self.out.g.row(b, 1)[0] = g;
+            self.out.grad_slots.row(b, 1)[0] = GradSlot {
+                g,
+                user_slot: self.groups.grouped_slots[at],
+                squared_error: err * err,
+            };
             self.out.grouped_g.row(at, 1)[0] = g;
-            self.out.squared_error.row(b, 1)[0] = err * err;
         }
     }
 
@@ -587,7 +586,7 @@ fn items_chunk(
     groups: &Groups,
     slots: std::ops::Range<usize>,
     tensors: (Shared, Shared),
-    inputs: (&[f32], &[u32], &[f32]),
+    inputs: (&[GradSlot], &[f32]),
 ) {
     #[cfg(target_arch = "x86_64")]
     if batch.avx2 {
@@ -606,7 +605,7 @@ unsafe fn items_chunk_avx2(
     groups: &Groups,
     slots: std::ops::Range<usize>,
     tensors: (Shared, Shared),
-    inputs: (&[f32], &[u32], &[f32]),
+    inputs: (&[GradSlot], &[f32]),
 ) {
     items_chunk_body(batch, groups, slots, tensors, inputs);
 }
@@ -617,10 +616,10 @@ fn items_chunk_body(
     groups: &Groups,
     slots: std::ops::Range<usize>,
     (item_rows, item_bias): (Shared, Shared),
-    (g, user_slot, old_user_rows): (&[f32], &[u32], &[f32]),
+    (grad_slots, old_user_rows): (&[GradSlot], &[f32]),
 ) {
     let k = batch.k;
-    let old_row = |b: u32| &old_user_rows[user_slot[b as usize] as usize * k..][..k];
+    let old_row = |slot: u32| &old_user_rows[slot as usize * k..][..k];
     let mut grad = vec![0.0f32; k];
     // The chunk's entries, item after item: prefetching runs across item boundaries, since most
     // items have only a few ratings in a batch.
@@ -643,11 +642,13 @@ fn items_chunk_body(
         let mut bias_grad = 0.0f32;
         for &b in groups.entries_of(slot..slot + 1) {
             if let Some(&ahead) = all_entries.get(n + PREFETCH_AHEAD) {
-                prefetch_slice(old_row(ahead));
+                prefetch_slice(old_row(grad_slots[ahead as usize].user_slot));
             }
             n += 1;
-            let g_b = g[b as usize];
-            for (a, &o) in grad.iter_mut().zip(old_row(b)) {
+            let GradSlot {
+                g: g_b, user_slot, ..
+            } = grad_slots[b as usize];
+            for (a, &o) in grad.iter_mut().zip(old_row(user_slot)) {
                 *a += g_b * o;
             }
             bias_grad += g_b;
@@ -666,21 +667,28 @@ fn sgd_row(batch: Batch, row: &mut [f32], bias: &mut f32, grad: &[f32], bias_gra
     *bias -= lr * (bias_grad + wd * *bias);
 }
 
-/// A tensor whose rows tasks read and write in place, each row by one task only.
-#[derive(Clone, Copy)]
-struct Shared {
-    data: *mut f32,
+/// A buffer whose rows tasks read and write in place, each row by one task only.
+struct Shared<T = f32> {
+    data: *mut T,
     len: usize,
 }
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Shared<T> {}
 
 // SAFETY: a `Shared` is only used by the passes above, whose tasks touch disjoint rows (each task
 // owns the distinct rows of its slots and the batch entries listed under them), so no two threads
 // ever access the same entry.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
+unsafe impl<T: Send> Send for Shared<T> {}
+unsafe impl<T: Sync> Sync for Shared<T> {}
 
-impl Shared {
-    fn new(data: &mut [f32]) -> Shared {
+impl<T> Shared<T> {
+    fn new(data: &mut [T]) -> Shared<T> {
         Shared {
             data: data.as_mut_ptr(),
             len: data.len(),
@@ -693,7 +701,7 @@ impl Shared {
     /// No other reference to this row may be alive while the returned one is, on any thread.
     #[allow(clippy::mut_from_ref)]
     #[inline(always)]
-    unsafe fn row(&self, row: usize, k: usize) -> &mut [f32] {
+    unsafe fn row(&self, row: usize, k: usize) -> &mut [T] {
         assert!((row + 1) * k <= self.len, "row {row} is out of bounds");
         // SAFETY: in bounds (checked above); exclusivity is the caller's promise.
         unsafe { std::slice::from_raw_parts_mut(self.data.add(row * k), k) }
@@ -704,7 +712,7 @@ impl Shared {
     /// # Safety
     /// No mutable reference to this row may be alive while the returned one is, on any thread.
     #[inline(always)]
-    unsafe fn row_ref(&self, row: usize, k: usize) -> &[f32] {
+    unsafe fn row_ref(&self, row: usize, k: usize) -> &[T] {
         assert!((row + 1) * k <= self.len, "row {row} is out of bounds");
         // SAFETY: in bounds (checked above); the absence of writers is the caller's promise.
         unsafe { std::slice::from_raw_parts(self.data.add(row * k), k) }
@@ -715,7 +723,17 @@ impl Shared {
     #[inline(always)]
     fn prefetch(&self, row: usize, k: usize) {
         if (row + 1) * k <= self.len {
-            prefetch_bytes(self.data.wrapping_add(row * k).cast(), k * size_of::<f32>());
+            prefetch_bytes(self.data.wrapping_add(row * k).cast(), k * size_of::<T>());
         }
     }
+}
+
+/// What pass 1 leaves about one batch entry, side by side so that each entry costs one random
+/// write in pass 1 and one random read in pass 2: its `g`, its user's slot and its squared error.
+#[derive(Debug, Default, Clone, Copy)]
+struct GradSlot {
+    g: f32,
+    user_slot: u32,
+    /// `(pred - r)^2`, for the batch loss.
+    squared_error: f32,
 }
