@@ -1,4 +1,5 @@
-//! Storage for the flat parameter buffer `[P | Q | bu | bi]` that suits random row access.
+//! Storage for the flat parameter buffer `[P | Q | bu | bi]` (and the sparse step's copy of old
+//! user rows) that suits random row access.
 //!
 //! The sparse `sgd` step reads and writes whole rows of `P` and `Q` at random; on ML-25M they are
 //! 57 MB together, far beyond the caches, so each row costs a trip to memory. Two things make
@@ -25,18 +26,35 @@ pub(crate) struct ParamBuffer {
 }
 
 impl ParamBuffer {
+    /// `len` zeros.
+    pub(crate) fn zeros(len: usize) -> ParamBuffer {
+        ParamBuffer::filled(len, |storage| storage.resize(storage.len() + len, 0.0))
+    }
+
     /// The concatenation of `parts`, in order.
     pub(crate) fn concat<'a>(parts: impl IntoIterator<Item = &'a [f32]> + Clone) -> ParamBuffer {
         let len = parts.clone().into_iter().map(<[f32]>::len).sum();
+        ParamBuffer::filled(len, |storage| {
+            for part in parts {
+                storage.extend_from_slice(part);
+            }
+        })
+    }
+
+    /// A buffer of `len` entries that `fill` appends to an aligned, advised, empty allocation.
+    fn filled(len: usize, fill: impl FnOnce(&mut Vec<f32>)) -> ParamBuffer {
         let pad = LINE / size_of::<f32>();
         let mut storage: Vec<f32> = Vec::with_capacity(len + pad);
         advise_huge_pages(&storage);
         let misalign = (storage.as_ptr() as usize % LINE) / size_of::<f32>();
         let start = (pad - misalign) % pad;
         storage.resize(start, 0.0);
-        for part in parts {
-            storage.extend_from_slice(part);
-        }
+        fill(&mut storage);
+        assert_eq!(
+            storage.len(),
+            start + len,
+            "fill appends exactly len entries"
+        );
         ParamBuffer {
             storage,
             start,
@@ -101,5 +119,9 @@ mod tests {
         buf[0] = 9.0;
         assert_eq!(buf[0], 9.0);
         assert!(ParamBuffer::concat([&[][..]]).is_empty());
+        let zeros = ParamBuffer::zeros(1 << 20);
+        assert_eq!(zeros.len(), 1 << 20);
+        assert!(zeros.iter().all(|&x| x == 0.0));
+        assert_eq!(zeros.as_ptr() as usize % LINE, 0);
     }
 }

@@ -37,6 +37,7 @@
 
 use rayon::prelude::*;
 
+use super::param_buffer::ParamBuffer;
 use super::simd::{self, LANES};
 use crate::model::{apply_y_range, sigmoid};
 use crate::prefetch::{prefetch, prefetch_bytes, prefetch_slice};
@@ -221,7 +222,7 @@ pub(crate) struct SparseSgd {
     users: Groups,
     items: Groups,
     /// `P[u]` before the step, one row of `K` per user slot.
-    old_user_rows: Vec<f32>,
+    old_user_rows: ParamBuffer,
     avx2: bool,
 }
 
@@ -254,7 +255,7 @@ impl SparseSgd {
             grouped_g: vec![0.0; batch_size],
             users: Groups::new(users, batch_size),
             items: Groups::new(items, batch_size),
-            old_user_rows: vec![0.0; batch_size * k],
+            old_user_rows: ParamBuffer::zeros(batch_size * k),
             avx2: simd::avx2_available(),
         }
     }
