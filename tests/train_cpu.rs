@@ -270,8 +270,9 @@ fn sgd_matches_a_literal_composition_of_the_reference_kernels_bit_for_bit() {
     assert_matches_reference(&config, &data, &[1, 2]);
 }
 
-/// Batches of 4,096 and more take the parallel sparse path (forward in chunks, per-row gradients,
-/// parallel update); the short last batch (kept here) takes the one-thread path with its own `B`.
+/// Batches of 1,024 and more take the parallel sparse path (chunks of users, then chunks of items);
+/// the short last batch (kept here: 32,000 training ratings = 5 x 6,200 + 1,000) takes the
+/// one-thread path with its own `B`.
 /// Few users and items, so rows repeat many times within a batch and the per-row order matters.
 #[test]
 fn large_batch_sgd_matches_the_reference_on_any_thread_count() {
@@ -280,7 +281,7 @@ fn large_batch_sgd_matches_the_reference_on_any_thread_count() {
         let config = TrainConfig {
             factors: 12,
             epochs: 2,
-            batch_size: 6000,
+            batch_size: 6200,
             optimizer: OptimizerKind::Sgd,
             schedule: ScheduleKind::Constant,
             lr: 30.0,

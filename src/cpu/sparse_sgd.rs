@@ -51,8 +51,10 @@ const USER_CHUNK: usize = 512;
 const ITEM_CHUNK: usize = 128;
 
 /// Batches smaller than this run every pass on the calling thread: a fork-join costs microseconds,
-/// which a small batch does not repay. The result is the same either way.
-const PARALLEL_MIN_BATCH: usize = 4096;
+/// which a small batch does not repay. Measured on the ML-25M shape with 2 threads (BENCHMARKS.md):
+/// at B = 512 two threads lost (5.3-5.7 against 6.1-6.8 M ratings/s), at B = 1,024 they won
+/// (9.6-10.2 against 5.2-6.5). The result is the same either way.
+const PARALLEL_MIN_BATCH: usize = 1024;
 
 /// How many entries (or rows) ahead the passes prefetch: far enough to cover a trip to memory,
 /// near enough that the lines are still in L1 when their turn comes.
