@@ -2,13 +2,13 @@
 // bias_add, sigmoid_range, mse_grad and the scatter-adds of gradients in one dispatch, plus the
 // sgd row claim. Same math as the single-op kernels, whose CPU twins are `cpu::kernels::{gather,
 // dot, bias_add, sigmoid_range, mse_grad, scatter_add, scatter_add_bias}`; tested as their
-// composition (tests/gpu_kernels.rs `forward_backward_*`). The portable path: every adapter
-// can run it (compare-and-swap adds); forward_backward_float_atomic.wgsl is the same kernel with
-// native float atomics (`SHADER_FLOAT32_ATOMIC`).
+// composition (tests/gpu_kernels.rs `forward_backward_*`). Compiled twice (src/gpu/shaders.rs):
+// after grad_add_cas.wgsl (compare-and-swap adds, every adapter) as `forward_backward`, and after
+// grad_add_float_atomic.wgsl (native float atomics) as `forward_backward_float_atomic`.
 // A thread loops over K itself (no subgroups, no workgroup memory), so any K works; on a real GPU
 // the rows of P and Q it reads are contiguous and mostly served by cache.
 //
-// Bindings: 0 step (uniform, dynamic offset), 1 params (read), 2 grads (read/write, as atomic<u32>),
+// Bindings: 0 step (uniform, dynamic offset), 1 params (read), 2 grads (declared by grad_add_*),
 //           4 triples (read), 5 scratch (write sq for `batch_loss`), 7 claims (atomicMax).
 // Dimensions: B = step.batch_len, K = step.factors, U, I; one thread per b, B threads.
 //   x = dot(P[u_b], Q[i_b]) + (bu[u_b] + bi[i_b]); pred = lo + (hi - lo) * sigmoid(x) (or x)
@@ -20,23 +20,9 @@
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read_write> params: array<f32>;
-@group(0) @binding(2) var<storage, read_write> grads: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;
-
-// The portable float add: a compare-and-swap loop on the bits, as scatter_add.wgsl.
-fn add_to_grad(index: u32, value: f32) {
-    var old = atomicLoad(&grads[index]);
-    loop {
-        let new_bits = bitcast<u32>(bitcast<f32>(old) + value);
-        let result = atomicCompareExchangeWeak(&grads[index], old, new_bits);
-        if (result.exchanged) {
-            break;
-        }
-        old = result.old_value;
-    }
-}
 
 @compute @workgroup_size(64)
 fn forward_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,

@@ -1,9 +1,10 @@
 // scatter_add.wgsl: gradient scatter-add, twin of `cpu::kernels::scatter_add` (entry `scatter_add`)
-// and `cpu::kernels::scatter_add_bias` (entry `scatter_add_bias`). The portable path: every adapter
-// runs it, adding floats through a compare-and-swap loop on `atomic<u32>` with bitcasts. Adapters
-// with `SHADER_FLOAT32_ATOMIC` run scatter_add_float_atomic.wgsl instead (same entries, same math).
+// and `cpu::kernels::scatter_add_bias` (entry `scatter_add_bias`). Compiled twice
+// (src/gpu/shaders.rs): after grad_add_cas.wgsl (a compare-and-swap loop, every adapter) as
+// `scatter_add`, and after grad_add_float_atomic.wgsl (native float atomics) as
+// `scatter_add_float_atomic`; same entries, same math.
 //
-// Bindings: 0 step (uniform, dynamic offset), 2 grads (read/write, as atomic<u32>), 4 triples
+// Bindings: 0 step (uniform, dynamic offset), 2 grads (declared by grad_add_*), 4 triples
 //           (read), 5 scratch (read pu, qi, g).
 // Dimensions: B = step.batch_len, K = step.factors, U, I.
 //   scatter_add:      2*B*K threads, one per (side, b, j):
@@ -14,21 +15,8 @@
 // occurrence count. The order of additions is not fixed, so sums differ from the CPU's by rounding.
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(2) var<storage, read_write> grads: array<atomic<u32>>;
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
-
-fn add_to_grad(index: u32, value: f32) {
-    var old = atomicLoad(&grads[index]);
-    loop {
-        let new_bits = bitcast<u32>(bitcast<f32>(old) + value);
-        let result = atomicCompareExchangeWeak(&grads[index], old, new_bits);
-        if (result.exchanged) {
-            break;
-        }
-        old = result.old_value;
-    }
-}
 
 @compute @workgroup_size(64)
 fn scatter_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,

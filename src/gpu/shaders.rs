@@ -1,12 +1,23 @@
-//! The WGSL sources in `shaders/`, embedded at build time. Every kernel file is compiled after
-//! `shaders/common.wgsl` (the `Step` record, the layouts and small helpers), so the runtime and the
-//! portability test see exactly the same text.
+//! The WGSL sources in `shaders/`, embedded at build time, and how they make kernels. Every kernel
+//! is compiled after `shaders/common.wgsl` (the `Step` record, the layouts and small helpers); the
+//! two kernels that scatter-add gradients are compiled twice, once after each `grad_add_*.wgsl`
+//! piece (WGSL has no preprocessor, so the one difference, how a float is added atomically, lives
+//! in its own file). The runtime and the portability test see exactly the same text.
 
 /// The shared prelude prepended to every kernel.
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
-/// Every kernel file: `(file stem, source without the prelude)`.
-pub const KERNEL_FILES: [(&str, &str); 13] = [
+/// The `grads` binding and `add_to_grad` through a compare-and-swap loop (every adapter).
+pub const GRAD_ADD_CAS: &str = include_str!("../../shaders/grad_add_cas.wgsl");
+
+/// The `grads` binding and `add_to_grad` through native float atomics (`SHADER_FLOAT32_ATOMIC`).
+pub const GRAD_ADD_FLOAT_ATOMIC: &str = include_str!("../../shaders/grad_add_float_atomic.wgsl");
+
+/// The files of `shaders/` that are pieces of kernels rather than kernels.
+pub const PIECE_FILES: [&str; 3] = ["common", "grad_add_cas", "grad_add_float_atomic"];
+
+/// Every kernel file: `(file stem, source without the pieces)`.
+pub const KERNEL_FILES: [(&str, &str); 11] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("dot", include_str!("../../shaders/dot.wgsl")),
     ("bias_add", include_str!("../../shaders/bias_add.wgsl")),
@@ -19,33 +30,81 @@ pub const KERNEL_FILES: [(&str, &str); 13] = [
         "scatter_add",
         include_str!("../../shaders/scatter_add.wgsl"),
     ),
-    (
-        "scatter_add_float_atomic",
-        include_str!("../../shaders/scatter_add_float_atomic.wgsl"),
-    ),
     ("adamw", include_str!("../../shaders/adamw.wgsl")),
     ("adamw_vec4", include_str!("../../shaders/adamw_vec4.wgsl")),
     (
         "forward_backward",
         include_str!("../../shaders/forward_backward.wgsl"),
     ),
-    (
-        "forward_backward_float_atomic",
-        include_str!("../../shaders/forward_backward_float_atomic.wgsl"),
-    ),
     ("sgd", include_str!("../../shaders/sgd.wgsl")),
     ("eval_sse", include_str!("../../shaders/eval_sse.wgsl")),
 ];
 
-/// The full source of the kernel file `stem` (prelude + kernel), or `None` for an unknown name.
-pub fn source(stem: &str) -> Option<String> {
-    KERNEL_FILES
+/// The kernel files that scatter-add gradients: each is also compiled as `STEM_float_atomic`.
+pub const GRAD_ADDERS: [&str; 2] = ["scatter_add", "forward_backward"];
+
+/// Suffix of the kernels compiled with native float atomics.
+const FLOAT_ATOMIC: &str = "_float_atomic";
+
+/// Every kernel the engine can compile: each kernel file, and each gradient adder's float-atomic
+/// variant.
+pub fn kernels() -> Vec<String> {
+    let files = KERNEL_FILES.iter().map(|(stem, _)| stem.to_string());
+    let variants = GRAD_ADDERS
         .iter()
-        .find(|(name, _)| *name == stem)
-        .map(|(_, text)| format!("{COMMON}\n{text}"))
+        .map(|stem| format!("{stem}{FLOAT_ATOMIC}"));
+    files.chain(variants).collect()
 }
 
-/// Whether the kernel file needs `SHADER_FLOAT32_ATOMIC` (and so has no HLSL translation).
-pub fn needs_float_atomics(stem: &str) -> bool {
-    stem.ends_with("_float_atomic")
+/// The full source of `kernel` (a kernel file stem, or a gradient adder's stem with
+/// `_float_atomic`), or `None` for an unknown name.
+pub fn source(kernel: &str) -> Option<String> {
+    let (stem, float_atomic) = match kernel.strip_suffix(FLOAT_ATOMIC) {
+        Some(stem) => (stem, true),
+        None => (kernel, false),
+    };
+    let (_, text) = KERNEL_FILES.iter().find(|(name, _)| *name == stem)?;
+    if GRAD_ADDERS.contains(&stem) {
+        let add = if float_atomic {
+            GRAD_ADD_FLOAT_ATOMIC
+        } else {
+            GRAD_ADD_CAS
+        };
+        Some(format!("{COMMON}\n{add}\n{text}"))
+    } else {
+        (!float_atomic).then(|| format!("{COMMON}\n{text}"))
+    }
+}
+
+/// Whether `kernel` needs `SHADER_FLOAT32_ATOMIC` (and so has no HLSL translation).
+pub fn needs_float_atomics(kernel: &str) -> bool {
+    kernel.ends_with(FLOAT_ATOMIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gradient_adders_differ_only_in_their_atomic_add() {
+        for stem in GRAD_ADDERS {
+            let portable = source(stem).unwrap();
+            let native = source(&format!("{stem}_float_atomic")).unwrap();
+            assert!(
+                portable.contains("atomicCompareExchangeWeak")
+                    && !portable.contains("atomicAdd(&grads")
+            );
+            assert!(
+                native.contains("atomicAdd(&grads")
+                    && !native.contains("atomicCompareExchangeWeak")
+            );
+            assert_eq!(
+                portable.replace(GRAD_ADD_CAS, ""),
+                native.replace(GRAD_ADD_FLOAT_ATOMIC, "")
+            );
+        }
+        assert_eq!(source("gather_float_atomic"), None);
+        assert_eq!(source("no_such_kernel"), None);
+        assert_eq!(kernels().len(), KERNEL_FILES.len() + GRAD_ADDERS.len());
+    }
 }
