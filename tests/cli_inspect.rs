@@ -6,42 +6,17 @@ use std::path::{Path, PathBuf};
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/hand_model.rs"]
+mod hand;
 mod support;
 
 use cli::{collabgpu, json, path, stderr_of_failure, stdout, write_u_data, write_u_item};
-use collabgpu::data::IdMap;
-use collabgpu::model::{ModelFile, Params};
-use collabgpu::train::TrainConfig;
 use serde_json::Value;
 
-/// The hand-built model of `tests/inspect_lib.rs`, with the fastai y-range (0, 5.5) this time.
-///
-/// `K = 2`. Users "1", "2", "10"; items "5", "7", "9", "11".
-/// `P`: (2, 0), (0, 2), (0, 0); `bu` = 0.1, -0.2, 0.
-/// `Q`: (1, 0), (0.9, 0.1), (0, 1), (-1, 0.2); `bi` = 0.5, -1, 0.25, 0.
+/// The hand-built model of `tests/support/hand_model.rs`, with the fastai y-range (0, 5.5).
 /// Raw scores of user "1": 2.6, 0.9, 0.35, -1.9.
 fn write_hand_model(dir: &Path) -> PathBuf {
-    let model = ModelFile {
-        params: Params {
-            factors: 2,
-            user_factors: vec![2.0, 0.0, 0.0, 2.0, 0.0, 0.0],
-            item_factors: vec![1.0, 0.0, 0.9, 0.1, 0.0, 1.0, -1.0, 0.2],
-            user_bias: vec![0.1, -0.2, 0.0],
-            item_bias: vec![0.5, -1.0, 0.25, 0.0],
-        },
-        users: IdMap::from_raw_ids(vec!["1".into(), "2".into(), "10".into()]),
-        items: IdMap::from_raw_ids(vec!["5".into(), "7".into(), "9".into(), "11".into()]),
-        titles: Some(vec![
-            "Silence of the Lambs, The (1991)".into(),
-            "Lambs of God (1994)".into(),
-            "Star Wars (1977)".into(),
-            "Star Wars Holiday Special (1978)".into(),
-        ]),
-        config: TrainConfig {
-            factors: 2,
-            ..TrainConfig::default()
-        },
-    };
+    let model = hand::hand_model(Some((0.0, 5.5)));
     let file = dir.join("hand.safetensors");
     model.save(&file).unwrap();
     file

@@ -8,37 +8,15 @@ use collabgpu::inspect::{
     InspectError, Pca, RatingCounts, bias_table, evaluate, find_item, find_user, rated_by,
     recommend, similar_items,
 };
-use collabgpu::model::{ModelFile, Params};
-use collabgpu::train::TrainConfig;
+use collabgpu::model::ModelFile;
 
-/// `K = 2`. Users "1", "2", "10"; items "5", "7", "9", "11".
-///
-/// `P`: user 0 (2, 0), user 1 (0, 2), user 2 (0, 0); `bu` = 0.1, -0.2, 0.
-/// `Q`: item 0 (1, 0), item 1 (0.9, 0.1), item 2 (0, 1), item 3 (-1, 0.2); `bi` = 0.5, -1, 0.25, 0.
-/// No y-range, so a prediction is the raw score `dot(P[u], Q[i]) + bu[u] + bi[i]`.
+#[path = "support/hand_model.rs"]
+mod hand;
+
+/// The hand-built model of `tests/support/hand_model.rs` without a y-range, so a prediction is the
+/// raw score `dot(P[u], Q[i]) + bu[u] + bi[i]`.
 fn hand_model() -> ModelFile {
-    ModelFile {
-        params: Params {
-            factors: 2,
-            user_factors: vec![2.0, 0.0, 0.0, 2.0, 0.0, 0.0],
-            item_factors: vec![1.0, 0.0, 0.9, 0.1, 0.0, 1.0, -1.0, 0.2],
-            user_bias: vec![0.1, -0.2, 0.0],
-            item_bias: vec![0.5, -1.0, 0.25, 0.0],
-        },
-        users: IdMap::from_raw_ids(vec!["1".into(), "2".into(), "10".into()]),
-        items: IdMap::from_raw_ids(vec!["5".into(), "7".into(), "9".into(), "11".into()]),
-        titles: Some(vec![
-            "Silence of the Lambs, The (1991)".into(),
-            "Lambs of God (1994)".into(),
-            "Star Wars (1977)".into(),
-            "Star Wars Holiday Special (1978)".into(),
-        ]),
-        config: TrainConfig {
-            factors: 2,
-            y_range: None,
-            ..TrainConfig::default()
-        },
-    }
+    hand::hand_model(None)
 }
 
 /// A data set with its own dense indices: users "1", "2", "99"; items "5", "9", "42".
