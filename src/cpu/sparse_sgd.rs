@@ -306,17 +306,18 @@ impl SparseSgd {
         let mut users_side = || {
             user_groups.build(users, Keep::SlotsAnd(items, ratings));
             let user_groups = &*user_groups;
+            let pass = UserPass {
+                batch,
+                groups: user_groups,
+                user_rows,
+                user_bias,
+                q,
+                bi,
+                out: per_rating,
+            };
             let task = |c: usize, old_rows: &mut [f32]| {
                 let slots = c * USER_CHUNK..((c + 1) * USER_CHUNK).min(user_groups.len());
-                users_chunk(
-                    batch,
-                    user_groups,
-                    slots,
-                    (user_rows, user_bias),
-                    (q, bi),
-                    per_rating,
-                    old_rows,
-                );
+                users_chunk(pass, slots, old_rows);
             };
             let old_user_rows = &mut old_user_rows[..user_groups.len() * k];
             if parallel {
@@ -343,17 +344,17 @@ impl SparseSgd {
 
         // Pass 2: item gradients and item updates, alongside the in-order loss sum.
         let grad_slots = &self.grad_slots[..b_len];
-        let item_rows = Shared::new(item_factors);
-        let item_bias = Shared::new(item_bias);
+        let pass = ItemPass {
+            batch,
+            groups: item_groups,
+            item_rows: Shared::new(item_factors),
+            item_bias: Shared::new(item_bias),
+            grad_slots,
+            old_user_rows,
+        };
         let task = |c: usize| {
             let slots = c * ITEM_CHUNK..((c + 1) * ITEM_CHUNK).min(item_groups.len());
-            items_chunk(
-                batch,
-                item_groups,
-                slots,
-                (item_rows, item_bias),
-                (grad_slots, old_user_rows),
-            );
+            items_chunk(pass, slots);
         };
         let loss_sum = || {
             let mut sum = 0.0f32;
@@ -384,58 +385,30 @@ struct PerRating {
 
 /// Pass 1 on the user slots `slots`: forward for their entries, then each user's gradient and
 /// update. `old_rows` receives the users' rows as they were, one per slot.
-fn users_chunk(
-    batch: Batch,
-    groups: &Groups,
-    slots: std::ops::Range<usize>,
-    tensors: (Shared, Shared),
-    item_tensors: (&[f32], &[f32]),
-    out: PerRating,
-    old_rows: &mut [f32],
-) {
+fn users_chunk(pass: UserPass<'_>, slots: std::ops::Range<usize>, old_rows: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if batch.avx2 {
+    if pass.batch.avx2 {
         // SAFETY: `batch.avx2` is only true where the CPU reported AVX2.
-        unsafe { users_chunk_avx2(batch, groups, slots, tensors, item_tensors, out, old_rows) };
+        unsafe { users_chunk_avx2(pass, slots, old_rows) };
         return;
     }
-    users_chunk_body(batch, groups, slots, tensors, item_tensors, out, old_rows);
+    users_chunk_body(pass, slots, old_rows);
 }
 
 /// [`users_chunk`] compiled for AVX2 (8-wide loops; the same arithmetic, lane by lane).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn users_chunk_avx2(
-    batch: Batch,
-    groups: &Groups,
+    pass: UserPass<'_>,
     slots: std::ops::Range<usize>,
-    tensors: (Shared, Shared),
-    item_tensors: (&[f32], &[f32]),
-    out: PerRating,
     old_rows: &mut [f32],
 ) {
-    users_chunk_body(batch, groups, slots, tensors, item_tensors, out, old_rows);
+    users_chunk_body(pass, slots, old_rows);
 }
 
 #[inline(always)]
-fn users_chunk_body(
-    batch: Batch,
-    groups: &Groups,
-    slots: std::ops::Range<usize>,
-    (user_rows, user_bias): (Shared, Shared),
-    (q, bi): (&[f32], &[f32]),
-    out: PerRating,
-    old_rows: &mut [f32],
-) {
-    let pass = UserPass {
-        batch,
-        groups,
-        user_rows,
-        user_bias,
-        q,
-        bi,
-        out,
-    };
+fn users_chunk_body(pass: UserPass<'_>, slots: std::ops::Range<usize>, old_rows: &mut [f32]) {
+    let (batch, groups) = (pass.batch, pass.groups);
     let range = groups.offsets[slots.start] as usize..groups.offsets[slots.end] as usize;
     let entries = &groups.entries[range.clone()];
     let (users, items) = (
@@ -583,44 +556,47 @@ impl UserPass<'_> {
     }
 }
 
-/// Pass 2 on the item slots `slots`: each item's gradient from the old user rows, then its update.
-fn items_chunk(
+/// What the tasks of pass 2 work on: each owns the item slots it is given, so the rows of their
+/// items are touched by that task alone.
+#[derive(Clone, Copy)]
+struct ItemPass<'a> {
     batch: Batch,
-    groups: &Groups,
-    slots: std::ops::Range<usize>,
-    tensors: (Shared, Shared),
-    inputs: (&[GradSlot], &[f32]),
-) {
+    groups: &'a Groups,
+    item_rows: Shared,
+    item_bias: Shared,
+    grad_slots: &'a [GradSlot],
+    /// `P[u]` before the step, one row per user slot.
+    old_user_rows: &'a [f32],
+}
+
+/// Pass 2 on the item slots `slots`: each item's gradient from the old user rows, then its update.
+fn items_chunk(pass: ItemPass<'_>, slots: std::ops::Range<usize>) {
     #[cfg(target_arch = "x86_64")]
-    if batch.avx2 {
+    if pass.batch.avx2 {
         // SAFETY: `batch.avx2` is only true where the CPU reported AVX2.
-        unsafe { items_chunk_avx2(batch, groups, slots, tensors, inputs) };
+        unsafe { items_chunk_avx2(pass, slots) };
         return;
     }
-    items_chunk_body(batch, groups, slots, tensors, inputs);
+    items_chunk_body(pass, slots);
 }
 
 /// [`items_chunk`] compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn items_chunk_avx2(
-    batch: Batch,
-    groups: &Groups,
-    slots: std::ops::Range<usize>,
-    tensors: (Shared, Shared),
-    inputs: (&[GradSlot], &[f32]),
-) {
-    items_chunk_body(batch, groups, slots, tensors, inputs);
+unsafe fn items_chunk_avx2(pass: ItemPass<'_>, slots: std::ops::Range<usize>) {
+    items_chunk_body(pass, slots);
 }
 
 #[inline(always)]
-fn items_chunk_body(
-    batch: Batch,
-    groups: &Groups,
-    slots: std::ops::Range<usize>,
-    (item_rows, item_bias): (Shared, Shared),
-    (grad_slots, old_user_rows): (&[GradSlot], &[f32]),
-) {
+fn items_chunk_body(pass: ItemPass<'_>, slots: std::ops::Range<usize>) {
+    let ItemPass {
+        batch,
+        groups,
+        item_rows,
+        item_bias,
+        grad_slots,
+        old_user_rows,
+    } = pass;
     let k = batch.k;
     let old_row = |slot: u32| &old_user_rows[slot as usize * k..][..k];
     let mut grad = vec![0.0f32; k];
