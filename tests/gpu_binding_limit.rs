@@ -147,15 +147,7 @@ fn adamw_trains_when_its_two_moments_together_exceed_the_binding_limit_but_each_
             assert_close(&format!("{prefix}{name}"), g, w, atol, 1e-3);
         }
     }
-    let want_sse: f64 = (0..data.len())
-        .map(|n| {
-            let err = cpu_state
-                .params
-                .predict(data.users[n], data.items[n], config.y_range)
-                - data.ratings[n];
-            (err * err) as f64
-        })
-        .sum();
+    let want_sse = support::host_sum_squared_error(&cpu_state.params, &data, config.y_range);
     assert_close(
         "validation SSE",
         &[gpu_sse as f32],

@@ -231,15 +231,7 @@ fn chunking_changes_nothing(optimizer: OptimizerKind) {
         1e-5,
     );
     // And the GPU's evaluation agrees with the host's over the final parameters.
-    let want: f64 = (0..data.len())
-        .map(|n| {
-            let err = one_state
-                .params
-                .predict(data.users[n], data.items[n], config.y_range)
-                - data.ratings[n];
-            (err * err) as f64
-        })
-        .sum();
+    let want = support::host_sum_squared_error(&one_state.params, &data, config.y_range);
     assert_close(
         "validation SSE, GPU vs host",
         &[one_sse as f32],

@@ -239,3 +239,19 @@ pub fn planted_ratings(users: usize, items: usize, n: usize, seed: u64) -> Ratin
     }
     out
 }
+
+/// `sum (pred - r)^2` over `ratings`, computed on the host one rating at a time in f64: the
+/// independent answer a GPU evaluation is checked against.
+pub fn host_sum_squared_error(
+    params: &collabgpu::model::Params,
+    ratings: &Ratings,
+    y_range: Option<(f32, f32)>,
+) -> f64 {
+    (0..ratings.len())
+        .map(|n| {
+            let err =
+                params.predict(ratings.users[n], ratings.items[n], y_range) - ratings.ratings[n];
+            (err * err) as f64
+        })
+        .sum()
+}
