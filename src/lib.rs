@@ -21,4 +21,6 @@ pub mod gpu;
 pub mod inspect;
 pub mod model;
 mod prefetch;
+pub mod rng;
+pub mod shuffle;
 pub mod train;

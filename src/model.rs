@@ -7,7 +7,7 @@ pub mod file;
 
 pub use file::{ModelFile, ModelFileError};
 
-use crate::train::rng::{RngStream, seeded_rng};
+use crate::rng::{RngStream, seeded_rng};
 
 /// The four parameter tensors, row-major, f32. Optimiser moments reuse this shape.
 #[derive(Debug, Clone, PartialEq)]

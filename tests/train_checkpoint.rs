@@ -143,7 +143,7 @@ fn checkpoint_at_epoch(config: &TrainConfig, data: &Data, path: &std::path::Path
                 data: fp,
             }
             .save(path)
-            .map_err(|e| TrainError::Other(e.to_string()))?;
+            .map_err(|e| TrainError::Checkpoint(Box::new(e)))?;
         }
         Ok(())
     };
@@ -388,7 +388,7 @@ fn a_loss_that_turns_nan_stops_with_epoch_and_step_and_keeps_the_last_good_check
             data: fp,
         }
         .save(&path)
-        .map_err(|e| TrainError::Other(e.to_string()))
+        .map_err(|e| TrainError::Checkpoint(Box::new(e)))
     };
     let control = RunControl {
         checkpoint_every: 1,

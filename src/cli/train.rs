@@ -418,7 +418,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             data: fingerprint,
         }
         .save(path)
-        .map_err(|e| TrainError::Other(format!("cannot write the checkpoint: {e}")))
+        .map_err(|e| TrainError::Checkpoint(Box::new(e)))
     };
     let mut save_checkpoint = save_checkpoint;
     let control = RunControl {

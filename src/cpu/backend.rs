@@ -142,9 +142,7 @@ impl CpuBackend {
             .num_threads(threads)
             .thread_name(|n| format!("collabgpu-cpu-{n}"))
             .build()
-            .map_err(|e| {
-                TrainError::Other(format!("could not start {threads} CPU threads: {e}"))
-            })?;
+            .map_err(|source| TrainError::Threads { threads, source })?;
         let threads = pool.current_num_threads();
         Ok(CpuBackend {
             pool: std::sync::Arc::new(pool),
@@ -449,21 +447,24 @@ impl Backend for CpuBackend {
 
     fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError> {
         if !self.started {
-            return Err(TrainError::Other(
-                "train_batches called before start".into(),
-            ));
+            return Err(TrainError::NotStarted {
+                backend: "cpu",
+                call: "train batches",
+            });
         }
         if batches.batch_size != self.config.batch_size {
-            return Err(TrainError::Other(format!(
-                "batches of {} but the backend was started for --bs {}",
-                batches.batch_size, self.config.batch_size
-            )));
+            return Err(TrainError::BatchSize {
+                backend: "cpu",
+                got: batches.batch_size,
+                started_for: self.config.batch_size,
+            });
         }
         let (users, items) = (self.layout.users as u32, self.layout.items as u32);
         if batches.users.iter().any(|&u| u >= users) || batches.items.iter().any(|&i| i >= items) {
-            return Err(TrainError::Other(format!(
-                "a batch holds a user index >= {users} or an item index >= {items}"
-            )));
+            return Err(TrainError::IndexOutOfRange {
+                users: users as usize,
+                items: items as usize,
+            });
         }
         // The step loop runs on a worker of the pool, so each step's parallel update is a cheap
         // fork-join among awake workers rather than a wake-up call from outside the pool.
@@ -497,7 +498,10 @@ impl Backend for CpuBackend {
 
     fn eval_sum_squared_error(&mut self) -> Result<f64, TrainError> {
         if !self.started {
-            return Err(TrainError::Other("evaluation before start".into()));
+            return Err(TrainError::NotStarted {
+                backend: "cpu",
+                call: "evaluate",
+            });
         }
         let params = self.layout.unflatten(&self.params);
         Ok(sum_squared_error(

@@ -1,9 +1,9 @@
 //! Train/validation splits (SPEC "Data": random; `--split time`: the most recent ratings).
 
-use crate::train::shuffle::shuffle;
+use crate::shuffle::shuffle;
 
 use super::{DataError, Ratings};
-use crate::train::rng::{RngStream, seeded_rng};
+use crate::rng::{RngStream, seeded_rng};
 
 /// How to choose the validation set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -31,7 +31,7 @@ use serde::Serialize;
 
 use super::{DataError, Dataset, IdMap, Ratings};
 use crate::model::Params;
-use crate::train::rng::{RngStream, seeded_rng};
+use crate::rng::{RngStream, seeded_rng};
 
 pub use write::WrittenFiles;
 

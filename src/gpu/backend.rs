@@ -21,6 +21,12 @@ use crate::train::{
 use std::sync::Arc;
 use std::time::Instant;
 
+/// What every call before `start` answers.
+const NOT_STARTED: TrainError = TrainError::NotStarted {
+    backend: "gpu",
+    call: "train or evaluate",
+};
+
 /// Most batches in one chunk, whatever the binding limits allow (bounds the step records).
 const MAX_CHUNK_BATCHES: usize = 16_384;
 
@@ -235,9 +241,7 @@ impl GpuBackend {
     }
 
     fn run_mut(&mut self) -> Result<&mut Run, TrainError> {
-        self.run
-            .as_mut()
-            .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))
+        self.run.as_mut().ok_or(NOT_STARTED)
     }
 
     /// The largest buffer one binding may hold on this device.
@@ -468,15 +472,13 @@ impl Backend for GpuBackend {
         let device = &self.device;
         let kernels = &self.kernels;
         let timings = &mut self.timings;
-        let run = self
-            .run
-            .as_mut()
-            .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))?;
+        let run = self.run.as_mut().ok_or(NOT_STARTED)?;
         if batches.batch_size > run.shape.capacity as usize {
-            return Err(TrainError::Other(format!(
-                "batches of {} ratings, but the GPU backend was started for --bs {}",
-                batches.batch_size, run.shape.capacity
-            )));
+            return Err(TrainError::BatchSize {
+                backend: "gpu",
+                got: batches.batch_size,
+                started_for: run.shape.capacity as usize,
+            });
         }
         let sequence = if run.fused {
             Kernels::fused_train_step(run.adamw)
@@ -599,10 +601,11 @@ impl Backend for GpuBackend {
         let chunk_count = ratings.len().div_ceil(chunk_len);
         if chunk_count > max_chunks {
             // The losses buffer has one slot per chunk; this only bites with tiny forced chunks.
-            return Err(TrainError::Other(format!(
-                "the evaluation set needs {chunk_count} chunks but the losses buffer holds {max_chunks}; \
-                 raise the chunk size"
-            )));
+            return Err(GpuError::EvalChunks {
+                needed: chunk_count,
+                slots: max_chunks,
+            }
+            .into());
         }
         let device = &self.device;
         let kernels = &self.kernels;
@@ -670,14 +673,10 @@ impl Backend for GpuBackend {
 
     fn eval_sum_squared_error(&mut self) -> Result<f64, TrainError> {
         let device = &self.device;
-        let run = self
-            .run
-            .as_ref()
-            .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))?;
-        let eval = run.eval.as_ref().ok_or_else(|| {
-            TrainError::Other(
-                "eval_sum_squared_error before set_eval_set on the GPU backend".into(),
-            )
+        let run = self.run.as_ref().ok_or(NOT_STARTED)?;
+        let eval = run.eval.as_ref().ok_or(TrainError::NotStarted {
+            backend: "gpu",
+            call: "evaluate (set_eval_set was not called)",
         })?;
         if eval.chunks.is_empty() {
             return Ok(0.0);
@@ -706,10 +705,7 @@ impl Backend for GpuBackend {
 
     fn state(&mut self) -> Result<TrainState, TrainError> {
         let device = &self.device;
-        let run = self
-            .run
-            .as_ref()
-            .ok_or_else(|| TrainError::Other("the GPU backend was used before `start`".into()))?;
+        let run = self.run.as_ref().ok_or(NOT_STARTED)?;
         let params = read_params(device, &run.params, &run.shape)?;
         let moments = if run.adamw {
             Some(AdamMoments {

@@ -24,6 +24,17 @@ pub enum GpuError {
          Or train with `--backend cpu`."
     )]
     NoAdapter { detail: String },
+    #[error(
+        "the evaluation set needs {needed} chunks but the losses buffer holds {slots}; raise the chunk size"
+    )]
+    EvalChunks { needed: usize, slots: usize },
     #[error("{0}")]
     Other(String),
+}
+
+/// The backend-neutral layer carries a GPU failure boxed, without naming this backend.
+impl From<GpuError> for crate::train::TrainError {
+    fn from(error: GpuError) -> Self {
+        crate::train::TrainError::Backend(Box::new(error))
+    }
 }

@@ -1,8 +1,8 @@
 //! SPEC "Batches": every epoch draws a new permutation of the training ratings from the seed and the
 //! epoch number and cuts it into batches of `B`, dropping the short last one by default.
 
-use super::rng::{RngStream, seeded_rng};
-use super::shuffle::shuffle;
+use crate::rng::{RngStream, seeded_rng};
+use crate::shuffle::shuffle;
 
 /// The order in which epoch `epoch` (from 0) visits the `n_train` training ratings.
 pub fn epoch_order(n_train: usize, seed: u64, epoch: usize) -> Vec<u32> {

@@ -5,9 +5,7 @@ pub mod backend;
 pub mod batches;
 pub mod checkpoint;
 pub mod config;
-pub mod rng;
 pub mod schedule;
-pub mod shuffle;
 pub mod trainer;
 
 pub use backend::{AdamMoments, Backend, Batches, TrainState};
@@ -19,7 +17,8 @@ pub use trainer::{
     initial_state, train, train_controlled,
 };
 
-/// Errors from training. Messages say what to change.
+/// Errors from training. Messages say what to change. This layer names no backend: a backend's
+/// own failure (a lost GPU device, say) arrives boxed in [`TrainError::Backend`].
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error("invalid configuration: {0}")]
@@ -29,9 +28,36 @@ pub enum TrainError {
     )]
     NonFinite { epoch: usize, step: u64, value: f32 },
     #[error(transparent)]
-    Gpu(#[from] crate::gpu::GpuError),
-    #[error(transparent)]
     Data(#[from] crate::data::DataError),
-    #[error("{0}")]
-    Other(String),
+    /// A backend was driven out of order: a bug in the caller, not in the user's input.
+    #[error("the {backend} backend was asked to {call} before `start`")]
+    NotStarted {
+        backend: &'static str,
+        call: &'static str,
+    },
+    #[error(
+        "batches of {got} ratings, but the {backend} backend was started for --bs {started_for}"
+    )]
+    BatchSize {
+        backend: &'static str,
+        got: usize,
+        started_for: usize,
+    },
+    #[error("a batch holds a user index >= {users} or an item index >= {items}")]
+    IndexOutOfRange { users: usize, items: usize },
+    #[error("backend {backend} returned {got} losses for {expected} batches")]
+    LossCount {
+        backend: String,
+        got: usize,
+        expected: usize,
+    },
+    #[error("could not start {threads} CPU threads: {source}")]
+    Threads {
+        threads: usize,
+        source: rayon::ThreadPoolBuildError,
+    },
+    #[error("cannot write the checkpoint: {0}")]
+    Checkpoint(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
 }

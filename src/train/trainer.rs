@@ -282,11 +282,11 @@ pub fn train_controlled(
             };
             let losses = backend.train_batches(&run)?;
             if losses.len() != count {
-                return Err(TrainError::Other(format!(
-                    "backend {} returned {} losses for {count} batches",
-                    backend.name(),
-                    losses.len()
-                )));
+                return Err(TrainError::LossCount {
+                    backend: backend.name(),
+                    got: losses.len(),
+                    expected: count,
+                });
             }
             for (s, &loss) in losses.iter().enumerate() {
                 if !loss.is_finite() {

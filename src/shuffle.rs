@@ -101,7 +101,7 @@ fn bound_u32(m: u32) -> (u32, u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::rng::{RngStream, seeded_rng};
+    use crate::rng::{RngStream, seeded_rng};
 
     #[test]
     fn gives_rands_permutation_exactly() {
