@@ -15,8 +15,10 @@
 //!
 //! Glossary used everywhere: `B` batch size, `K` latent factors, `U` users, `I` items, `N` ratings.
 
+pub mod atomic_file;
 pub mod cpu;
 pub mod data;
+pub mod files;
 pub mod gpu;
 pub mod inspect;
 pub mod model;

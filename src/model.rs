@@ -3,10 +3,6 @@
 
 use rand_distr::{Distribution, StandardNormal};
 
-pub mod file;
-
-pub use file::{ModelFile, ModelFileError};
-
 use crate::rng::{RngStream, seeded_rng};
 
 /// The four parameter tensors, row-major, f32. Optimiser moments reuse this shape.

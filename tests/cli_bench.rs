@@ -8,7 +8,7 @@ mod cli;
 mod support;
 
 use cli::{bin, json_lines, rank2_ml100k, run_ok};
-use collabgpu::model::ModelFile;
+use collabgpu::files::ModelFile;
 
 /// The flags every run here shares: a small model, a few epochs, two CPU threads.
 const SMALL: [&str; 10] = [

@@ -7,7 +7,7 @@ mod cli;
 use std::path::Path;
 
 use cli::{assert_epoch_line, bin, json_lines, run_ok, small_ml100k};
-use collabgpu::model::ModelFile;
+use collabgpu::files::ModelFile;
 
 #[test]
 fn json_lines_per_epoch_and_a_summary_and_a_model_file() {

@@ -12,7 +12,7 @@ mod cli;
 mod support;
 
 use cli::{assert_epoch_line, bin, json_lines, run_ok, small_ml100k};
-use collabgpu::model::ModelFile;
+use collabgpu::files::ModelFile;
 use support::ml100k_dir;
 
 fn assert_same_model(a: &Path, b: &Path) {

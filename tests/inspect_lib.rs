@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 
 use collabgpu::data::{Dataset, IdMap, Ratings};
+use collabgpu::files::ModelFile;
 use collabgpu::inspect::{
     InspectError, Pca, RatingCounts, bias_table, evaluate, find_item, find_user, rated_by,
     recommend, similar_items,
 };
-use collabgpu::model::ModelFile;
 
 #[path = "support/hand_model.rs"]
 mod hand;

@@ -3,9 +3,10 @@
 use std::path::Path;
 
 use collabgpu::data::IdMap;
+use collabgpu::files::ModelFile;
 use collabgpu::inspect::plot::{factor_map, loss_chart, parse_log};
 use collabgpu::inspect::{InspectError, RatingCounts};
-use collabgpu::model::{ModelFile, Params};
+use collabgpu::model::Params;
 use collabgpu::train::TrainConfig;
 
 /// Width and height from a PNG's IHDR chunk, after checking the signature.

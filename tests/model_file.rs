@@ -2,7 +2,8 @@
 //! configuration; the write is atomic; damaged files give messages that name the file.
 
 use collabgpu::data::IdMap;
-use collabgpu::model::{ModelFile, ModelFileError, Params};
+use collabgpu::files::{ModelFile, ModelFileError};
+use collabgpu::model::Params;
 use collabgpu::train::{OptimizerKind, ScheduleKind, TrainConfig};
 use safetensors::SafeTensors;
 

@@ -7,10 +7,11 @@ mod support;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use collabgpu::cpu::CpuBackend;
-use collabgpu::data::Ratings;
+use collabgpu::data::{DataFingerprint, Ratings};
+use collabgpu::files::{Checkpoint, CheckpointError};
 use collabgpu::train::{
-    self, Backend, Batches, Checkpoint, CheckpointError, DataFingerprint, OptimizerKind, Position,
-    Progress, RunControl, ScheduleKind, Snapshot, TrainConfig, TrainError, TrainReport, TrainState,
+    self, Backend, Batches, OptimizerKind, Position, Progress, RunControl, ScheduleKind, Snapshot,
+    TrainConfig, TrainError, TrainReport, TrainState,
 };
 
 struct Data {

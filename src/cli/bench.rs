@@ -14,8 +14,8 @@ use anyhow::{Context, bail};
 use collabgpu::cpu::CpuBackend;
 use collabgpu::data::split::{SplitKind, split};
 use collabgpu::data::{Dataset, LoadOptions, Ratings};
+use collabgpu::files::ModelFile;
 use collabgpu::gpu::{GpuBackend, GpuMemoryReport, GpuOptions, GpuTimings};
-use collabgpu::model::ModelFile;
 use collabgpu::train::{
     self, Backend, OptimizerKind, Progress, ScheduleKind, TrainConfig, TrainReport,
 };

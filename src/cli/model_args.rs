@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use collabgpu::data::{Dataset, ItemKey, LoadOptions};
-use collabgpu::model::ModelFile;
+use collabgpu::files::ModelFile;
 
 /// The trained model to inspect.
 #[derive(Debug, Clone, clap::Args)]

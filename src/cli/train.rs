@@ -6,13 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use collabgpu::cpu::CpuBackend;
+use collabgpu::data::DataFingerprint;
 use collabgpu::data::split::{SplitKind, split};
+use collabgpu::files::{Checkpoint, EpochLine, ModelFile};
 use collabgpu::gpu::{GpuBackend, GpuOptions};
-use collabgpu::model::ModelFile;
-use collabgpu::model::file::config_to_json;
 use collabgpu::train::{
-    self, Backend, Checkpoint, DataFingerprint, EpochReport, OptimizerKind, Position, Progress,
-    RunControl, ScheduleKind, Snapshot, TrainConfig, TrainError,
+    self, Backend, EpochReport, OptimizerKind, Position, Progress, RunControl, ScheduleKind,
+    Snapshot, TrainConfig, TrainError,
 };
 use serde_json::json;
 
@@ -461,8 +461,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                     bar.reset_eta();
                 }
                 if let Some(file) = &mut log
-                    && let Err(e) =
-                        writeln!(file, "{}", epoch_json(epoch)).and_then(|()| file.flush())
+                    && let Err(e) = writeln!(file, "{}", EpochLine::from(epoch).to_line())
+                        .and_then(|()| file.flush())
                 {
                     write_error.get_or_insert(e);
                 }
@@ -470,7 +470,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                     return;
                 }
                 let line = if args.json {
-                    epoch_json(epoch).to_string()
+                    EpochLine::from(epoch).to_line()
                 } else {
                     epoch_row(epoch)
                 };
@@ -568,7 +568,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             "train_ratings": train_set.len(),
             "valid_ratings": valid_set.len(),
             "data": dataset.source,
-            "config": config_to_json(&config),
+            "config": config.to_json(),
             "out": args.out.as_ref().map(|p| p.display().to_string()),
             "checkpoint": args.checkpoint.as_ref().map(|p| p.display().to_string()),
             "resumed_from": args.resume.as_ref().map(|p| p.display().to_string()),
@@ -609,20 +609,6 @@ fn epoch_row(epoch: &EpochReport) -> String {
         valid(epoch.valid_rmse()),
         epoch.seconds + epoch.eval_seconds
     )
-}
-
-/// One epoch as a JSON line.
-fn epoch_json(epoch: &EpochReport) -> serde_json::Value {
-    json!({
-        "type": "epoch",
-        "epoch": epoch.epoch,
-        "train_loss": epoch.train_loss,
-        "valid_loss": epoch.valid_loss,
-        "valid_rmse": epoch.valid_rmse(),
-        "seconds": epoch.seconds + epoch.eval_seconds,
-        "train_seconds": epoch.seconds,
-        "ratings_per_second": epoch.ratings_per_second,
-    })
 }
 
 #[cfg(test)]

@@ -184,10 +184,12 @@ pub enum ItemKey {
 
 mod delimited;
 pub mod download;
+mod fingerprint;
 pub mod load;
 mod movielens;
 pub mod split;
 pub mod stats;
 pub mod synth;
 
+pub use fingerprint::DataFingerprint;
 pub use load::load;

@@ -1,7 +1,7 @@
 //! Finding a user or an item of a model from what a person types: a raw id, or for items a part of
 //! the title in any case ("silence of the lambs" finds "Silence of the Lambs, The (1991)").
 
-use crate::model::ModelFile;
+use crate::files::ModelFile;
 
 use super::{InspectError, item_title};
 

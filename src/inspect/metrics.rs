@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::data::Dataset;
-use crate::model::ModelFile;
+use crate::files::ModelFile;
 
 use super::map_to_model;
 

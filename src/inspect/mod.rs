@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::data::{Dataset, IdMap};
-use crate::model::ModelFile;
+use crate::files::ModelFile;
 
 pub mod lookup;
 pub mod metrics;

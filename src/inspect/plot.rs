@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::pca::Pca;
 use super::{InspectError, RatingCounts, item_title};
-use crate::model::ModelFile;
+use crate::files::ModelFile;
 
 /// An sRGB colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::model::ModelFile;
+use crate::files::ModelFile;
 
 use super::{RatingCounts, item_title};
 

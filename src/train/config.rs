@@ -1,9 +1,12 @@
 //! The validated training configuration. The library takes only this type; the CLI builds it.
 
+use serde::{Deserialize, Serialize};
+
 use super::TrainError;
 
-/// SPEC "Optimisers".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// SPEC "Optimisers". Serialised under the CLI's names (`adamw`, `sgd`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// fastai's Adam with decoupled weight decay; dense: every parameter steps after every batch.
     AdamW,
@@ -11,15 +14,20 @@ pub enum OptimizerKind {
     Sgd,
 }
 
-/// SPEC "Schedules".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// SPEC "Schedules". Serialised under the CLI's names (`one-cycle`, `constant`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ScheduleKind {
     OneCycle,
     Constant,
 }
 
 /// Everything that decides which model a run trains. Defaults are SPEC's default recipe.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Model files and checkpoints store it as JSON with these field names; a field missing there
+/// (from an older file) takes its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainConfig {
     /// `K`.
     pub factors: usize,
@@ -62,6 +70,13 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The configuration as a JSON value whose floats keep their shortest f32 form (`0.005`);
+    /// `serde_json::to_value` would widen them to f64 first (`0.004999999888241291`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let text = serde_json::to_string(self).expect("plain data always serialises");
+        serde_json::from_str(&text).expect("serde_json reads what it wrote")
+    }
+
     /// Checks every field, so that backends can trust the configuration they are given.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |message: String| Err(TrainError::Config(message));

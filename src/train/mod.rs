@@ -3,13 +3,11 @@
 
 pub mod backend;
 pub mod batches;
-pub mod checkpoint;
 pub mod config;
 pub mod schedule;
 pub mod trainer;
 
 pub use backend::{AdamMoments, Backend, Batches, TrainState};
-pub use checkpoint::{Checkpoint, CheckpointError, DataFingerprint};
 pub use config::{OptimizerKind, ScheduleKind, TrainConfig};
 pub use schedule::StepHyper;
 pub use trainer::{

@@ -7,7 +7,8 @@
 //! Titles: two "Lambs" and two "Star Wars" films, for name lookups.
 
 use collabgpu::data::IdMap;
-use collabgpu::model::{ModelFile, Params};
+use collabgpu::files::ModelFile;
+use collabgpu::model::Params;
 use collabgpu::train::TrainConfig;
 
 /// The model above with the given y-range.

@@ -54,29 +54,14 @@ pub(super) fn write_preset(synthetic: &Synthetic, dir: &Path) -> Result<WrittenF
     Ok(files)
 }
 
-/// Writes `path` through a temporary sibling that is renamed into place only when complete.
+/// Writes `path` whole or not at all (see [`crate::atomic_file`]).
 fn write_atomically(
     path: &Path,
-    fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+    fill: impl FnOnce(&mut BufWriter<&mut File>) -> std::io::Result<()>,
 ) -> Result<(), DataError> {
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let temporary = path.with_file_name(format!(
-        ".{}.{}.partial",
-        file_name.unwrap_or_default(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&temporary)?);
-        fill(&mut out)?;
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        std::fs::rename(&temporary, path)
-    })();
-    result.map_err(|source| {
-        let _ = std::fs::remove_file(&temporary);
-        DataError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+    crate::atomic_file::write_atomically(path, fill).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

@@ -1,0 +1,123 @@
+//! The training log: one JSON object per line and epoch, written by `collabgpu train --log FILE`
+//! (and, among other lines, by `train --json`), read by `collabgpu plot --log FILE`. One type,
+//! [`EpochLine`], is both the writer's and the reader's, so the two cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+use crate::train::EpochReport;
+
+/// One epoch of a run, as a log line:
+/// `{"type":"epoch","epoch":0,"train_loss":…,"valid_loss":…,"valid_rmse":…,"seconds":…,…}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "epoch")]
+pub struct EpochLine {
+    /// Counted from 0, as fastai prints it.
+    pub epoch: usize,
+    /// The mean of the epoch's batch losses.
+    pub train_loss: f64,
+    /// The validation MSE after the epoch; `null` without validation ratings.
+    pub valid_loss: Option<f64>,
+    pub valid_rmse: Option<f64>,
+    /// Training plus evaluation, in seconds.
+    pub seconds: f64,
+    /// The training steps alone, in seconds.
+    pub train_seconds: f64,
+    /// Training ratings per second of the epoch's steps.
+    pub ratings_per_second: f64,
+}
+
+impl From<&EpochReport> for EpochLine {
+    fn from(epoch: &EpochReport) -> Self {
+        EpochLine {
+            epoch: epoch.epoch,
+            train_loss: epoch.train_loss,
+            valid_loss: epoch.valid_loss,
+            valid_rmse: epoch.valid_rmse(),
+            seconds: epoch.seconds + epoch.eval_seconds,
+            train_seconds: epoch.seconds,
+            ratings_per_second: epoch.ratings_per_second,
+        }
+    }
+}
+
+impl EpochLine {
+    /// The line, without its newline.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("plain numbers always serialise")
+    }
+}
+
+/// What reading a log found: the epoch lines in order, and each line that looked like an epoch
+/// (an object of `"type":"epoch"`) but could not be read, as `(line number from 1, reason)`.
+/// Other JSON lines (the summary of `train --json`) and blank lines are skipped without a word.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ReadLog {
+    pub epochs: Vec<EpochLine>,
+    pub unreadable: Vec<(usize, String)>,
+}
+
+/// Reads the epoch lines of a log's text.
+pub fn read_epoch_lines(text: &str) -> ReadLog {
+    let mut read = ReadLog::default();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = match serde_json::from_str(line) {
+            Ok(value) => value,
+            Err(e) => {
+                read.unreadable
+                    .push((n + 1, format!("not JSON ({e}): {line:.80}")));
+                continue;
+            }
+        };
+        if value.get("type").and_then(|t| t.as_str()) != Some("epoch") {
+            continue;
+        }
+        match serde_json::from_value::<EpochLine>(value) {
+            Ok(epoch) => read.epochs.push(epoch),
+            Err(e) => read.unreadable.push((n + 1, format!("{e}: {line:.80}"))),
+        }
+    }
+    read
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(epoch: usize, valid_loss: Option<f64>) -> EpochLine {
+        EpochLine {
+            epoch,
+            train_loss: 0.9,
+            valid_loss,
+            valid_rmse: valid_loss.map(f64::sqrt),
+            seconds: 1.5,
+            train_seconds: 1.25,
+            ratings_per_second: 64000.0,
+        }
+    }
+
+    #[test]
+    fn a_written_line_reads_back_exactly_and_names_its_type() {
+        let text = line(3, Some(0.81)).to_line();
+        assert!(text.starts_with(r#"{"type":"epoch","epoch":3,"#), "{text}");
+        let read = read_epoch_lines(&text);
+        assert_eq!(read.epochs, vec![line(3, Some(0.81))]);
+        assert!(read.unreadable.is_empty());
+    }
+
+    #[test]
+    fn summaries_are_skipped_and_broken_epoch_lines_are_named() {
+        let text = format!(
+            "{}\n\n{}\n{{\"type\":\"summary\",\"valid_loss\":0.8}}\n{{\"type\":\"epoch\",\"epoch\":2,\"train_lo\n{{\"type\":\"epoch\",\"epoch\":\"two\"}}\n",
+            line(0, None).to_line(),
+            line(1, Some(0.9)).to_line()
+        );
+        let read = read_epoch_lines(&text);
+        assert_eq!(read.epochs, vec![line(0, None), line(1, Some(0.9))]);
+        let lines: Vec<usize> = read.unreadable.iter().map(|(n, _)| *n).collect();
+        assert_eq!(lines, vec![5, 6]);
+    }
+}

@@ -1,0 +1,144 @@
+//! The model file: safetensors with the four tensors `user_factors` `[U, K]`, `item_factors`
+//! `[I, K]`, `user_bias` `[U]`, `item_bias` `[I]` (f32, little-endian) and `__metadata__` that makes
+//! the file usable without the data: the training configuration, the y-range, the raw ids of every
+//! user and item in index order, and the titles when known. Every metadata value is a JSON string,
+//! so Python reads it with `json.loads(safe_open(path, "pt").metadata()["user_ids"])`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::{Contents, json_string, param_tensors, serialize};
+use crate::atomic_file::write_bytes_atomically;
+use crate::data::IdMap;
+use crate::model::Params;
+use crate::train::TrainConfig;
+
+/// The `format` metadata value this version writes and reads.
+pub const FORMAT: &str = "collabgpu-dot-product-bias-1";
+
+/// A trained model with everything a later command needs to use it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelFile {
+    pub params: Params,
+    /// Raw user ids in index order.
+    pub users: IdMap,
+    /// Raw item ids (or titles, under `--item-key title`) in index order.
+    pub items: IdMap,
+    /// A title per item index, when the data had them.
+    pub titles: Option<Vec<String>>,
+    /// The configuration the model was trained with (its `y_range` is the model's y-range).
+    pub config: TrainConfig,
+}
+
+/// Errors from writing or reading a model file. Messages name the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path}: not a safetensors file ({message}); was it written by `collabgpu train --out`?"
+    )]
+    Format { path: PathBuf, message: String },
+    #[error("{path}: {message}; the file is damaged or from another program, retrain with `--out`")]
+    Content { path: PathBuf, message: String },
+    #[error("cannot save the model: {0}")]
+    Shape(String),
+}
+
+impl ModelFile {
+    /// Writes the file atomically: a temporary file in the same directory, flushed and synced, then
+    /// renamed over `path`, so a reader never sees half a model.
+    pub fn save(&self, path: &Path) -> Result<(), ModelFileError> {
+        let bytes = self.to_bytes()?;
+        write_bytes_atomically(path, &bytes).map_err(|source| ModelFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Reads a file written by [`ModelFile::save`].
+    pub fn load(path: &Path) -> Result<ModelFile, ModelFileError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ModelFile::from_bytes(&bytes, path)
+    }
+
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, ModelFileError> {
+        let p = &self.params;
+        let (users, items) = (p.users(), p.items());
+        if self.users.len() != users || self.items.len() != items {
+            return Err(ModelFileError::Shape(format!(
+                "{} user ids and {} item ids for a model of {users} users and {items} items",
+                self.users.len(),
+                self.items.len()
+            )));
+        }
+        if let Some(titles) = &self.titles
+            && titles.len() != items
+        {
+            return Err(ModelFileError::Shape(format!(
+                "{} titles for {items} items",
+                titles.len()
+            )));
+        }
+        let mut metadata = HashMap::from([
+            ("format".to_string(), FORMAT.to_string()),
+            ("config".to_string(), json_string(&self.config)),
+            ("y_range".to_string(), json_string(&self.config.y_range)),
+            ("user_ids".to_string(), json_string(&self.users.raw_ids())),
+            ("item_ids".to_string(), json_string(&self.items.raw_ids())),
+        ]);
+        if let Some(titles) = &self.titles {
+            metadata.insert("titles".to_string(), json_string(titles));
+        }
+        serialize(&param_tensors("", p), metadata).map_err(ModelFileError::Shape)
+    }
+
+    /// Parses the bytes of a model file; `path` is for messages.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile, ModelFileError> {
+        let format_error = |message: String| ModelFileError::Format {
+            path: path.to_path_buf(),
+            message,
+        };
+        let content = |message: String| ModelFileError::Content {
+            path: path.to_path_buf(),
+            message,
+        };
+        let contents = Contents::parse(bytes).map_err(format_error)?;
+        contents.expect_format(FORMAT).map_err(content)?;
+        let mut config: TrainConfig = contents.field("config").map_err(content)?;
+        config.y_range = contents.field("y_range").map_err(content)?;
+        let users = IdMap::from_sorted(contents.field("user_ids").map_err(content)?);
+        let items = IdMap::from_sorted(contents.field("item_ids").map_err(content)?);
+        let titles: Option<Vec<String>> = match contents.has("titles") {
+            true => Some(contents.field("titles").map_err(content)?),
+            false => None,
+        };
+        let params = contents
+            .params("", users.len(), items.len(), config.factors)
+            .map_err(content)?;
+        if let Some(titles) = &titles
+            && titles.len() != items.len()
+        {
+            return Err(content(format!(
+                "{} titles for {} items",
+                titles.len(),
+                items.len()
+            )));
+        }
+        Ok(ModelFile {
+            params,
+            users,
+            items,
+            titles,
+            config,
+        })
+    }
+}
