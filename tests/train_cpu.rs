@@ -1,8 +1,8 @@
 //! The epoch loop with the CPU backend: determinism (same seed, same bits; 1 and 2 threads, same
-//! bits), the backend against a literal composition of the reference kernels, divergence
+//! bits), the backend against the reference step run batch by batch, divergence
 //! reporting, and learning a planted model for real.
 
-use collabgpu::cpu::{CpuBackend, kernels};
+use collabgpu::cpu::{CpuBackend, reference};
 use collabgpu::data::Ratings;
 use collabgpu::model::Params;
 use collabgpu::train::batches::{batches_per_epoch, epoch_order};
@@ -174,13 +174,10 @@ fn one_and_two_threads_give_identical_bits() {
     }
 }
 
-/// The whole run written out with nothing but the reference kernels and `Params`, one tensor at a
-/// time, as SPEC reads: the backend's flat buffers, chunking and threads must change no bit.
+/// The whole run through the reference step alone, one batch at a time on `Params`: the
+/// backend's flat buffers, chunking, sparse grouping and threads must change no bit of it.
 fn literal_reference(config: &TrainConfig, data: &Planted) -> (Params, Vec<f64>) {
-    let k = config.factors;
-    let mut params = Params::init(data.users, data.items, k, config.init_std, config.seed);
-    let mut m = Params::zeros(data.users, data.items, k);
-    let mut v = Params::zeros(data.users, data.items, k);
+    let mut state = train::initial_state(config, data.users, data.items);
     let per_epoch = batches_per_epoch(data.train.len(), config.batch_size, config.drop_last);
     let total = (per_epoch * config.epochs) as u64;
     let mut epoch_losses = Vec::new();
@@ -191,55 +188,18 @@ fn literal_reference(config: &TrainConfig, data: &Planted) -> (Params, Vec<f64>)
         for s in 0..per_epoch {
             let hyper = step_hyper(config, (epoch * per_epoch + s) as u64, total);
             let range = s * config.batch_size..((s + 1) * config.batch_size).min(shuffled.len());
-            let (users, items) = (
+            loss_sum += reference::train_step(
+                &mut state,
+                config,
                 &shuffled.users[range.clone()],
                 &shuffled.items[range.clone()],
-            );
-            let ratings = &shuffled.ratings[range];
-            let b = users.len();
-            let (mut pu, mut qi) = (vec![0.0; b * k], vec![0.0; b * k]);
-            kernels::gather(&params.user_factors, k, users, &mut pu);
-            kernels::gather(&params.item_factors, k, items, &mut qi);
-            let (mut x, mut pred, mut g) = (vec![0.0; b], vec![0.0; b], vec![0.0; b]);
-            kernels::dot(&pu, &qi, k, &mut x);
-            kernels::bias_add(&mut x, &params.user_bias, &params.item_bias, users, items);
-            kernels::sigmoid_range(&x, config.y_range, &mut pred);
-            loss_sum += kernels::mse_grad(&x, &pred, ratings, config.y_range, &mut g) as f64;
-            let mut grad = Params::zeros(data.users, data.items, k);
-            kernels::scatter_add(&mut grad.user_factors, k, users, &g, &qi);
-            kernels::scatter_add(&mut grad.item_factors, k, items, &g, &pu);
-            kernels::scatter_add_bias(&mut grad.user_bias, users, &g);
-            kernels::scatter_add_bias(&mut grad.item_bias, items, &g);
-            match config.optimizer {
-                OptimizerKind::AdamW => {
-                    let grads = grad.tensors();
-                    let (ms, vs) = (m.tensors_mut(), v.tensors_mut());
-                    for (((p, g), m), v) in
-                        params.tensors_mut().into_iter().zip(grads).zip(ms).zip(vs)
-                    {
-                        kernels::adamw(p, g, m, v, &hyper);
-                    }
-                }
-                OptimizerKind::Sgd => {
-                    let distinct = |rows: &[u32]| {
-                        let mut seen = std::collections::HashSet::new();
-                        rows.iter()
-                            .copied()
-                            .filter(|r| seen.insert(*r))
-                            .collect::<Vec<_>>()
-                    };
-                    let (du, di) = (distinct(users), distinct(items));
-                    let h = &hyper;
-                    kernels::sgd(&mut params.user_factors, &grad.user_factors, k, &du, h);
-                    kernels::sgd(&mut params.item_factors, &grad.item_factors, k, &di, h);
-                    kernels::sgd(&mut params.user_bias, &grad.user_bias, 1, &du, h);
-                    kernels::sgd(&mut params.item_bias, &grad.item_bias, 1, &di, h);
-                }
-            }
+                &shuffled.ratings[range],
+                &hyper,
+            ) as f64;
         }
         epoch_losses.push(loss_sum / per_epoch as f64);
     }
-    (params, epoch_losses)
+    (state.params, epoch_losses)
 }
 
 /// Trains `config` on `data` with each thread count and asserts that the parameters and the epoch

@@ -1,5 +1,6 @@
-//! The CPU backend: [`Backend`] implemented by composing the reference kernels of
-//! [`super::kernels`], one call per operation, exactly as SPEC writes the step.
+//! The CPU backend: [`Backend`] implemented by the fast paths beside the reference step of
+//! [`super::reference`], which give its bits exactly: the `adamw` step calls the same kernels of
+//! [`super::kernels`] in the same order on flat buffers.
 //!
 //! Two things make it a fair opponent for the GPU without changing a single bit of the result:
 //! - the four parameter tensors (and their gradients and Adam moments) live in one flat buffer
@@ -168,9 +169,21 @@ impl CpuBackend {
 
     /// One optimiser step on one batch; returns the batch loss at the parameters before the step.
     fn step(&mut self, users: &[u32], items: &[u32], ratings: &[f32], hyper: &StepHyper) -> f32 {
-        if self.config.optimizer == OptimizerKind::Sgd {
-            return self.sparse_step(users, items, ratings, hyper);
+        match self.config.optimizer {
+            OptimizerKind::AdamW => self.adamw_step(users, items, ratings, hyper),
+            OptimizerKind::Sgd => self.sparse_step(users, items, ratings, hyper),
         }
+    }
+
+    /// One `adamw` step: [`super::reference::train_step`] on the flat buffers, with the dense
+    /// update spread over the pool.
+    fn adamw_step(
+        &mut self,
+        users: &[u32],
+        items: &[u32],
+        ratings: &[f32],
+        hyper: &StepHyper,
+    ) -> f32 {
         let k = self.layout.factors;
         let b = users.len();
         let [p_range, q_range, bu_range, bi_range] = self.layout.ranges();
@@ -206,28 +219,14 @@ impl CpuBackend {
         distinct_rows(items, &mut s.seen_item, &mut s.distinct_items);
 
         // Update.
-        match self.config.optimizer {
-            OptimizerKind::AdamW => adamw_dense(
-                &self.pool,
-                self.threads,
-                self.use_avx2,
-                (&mut self.params, &self.grads),
-                (&mut self.m, &mut self.v),
-                hyper,
-            ),
-            OptimizerKind::Sgd => {
-                let (grad_p, rest) = self.grads.split_at(q_range.start);
-                let (grad_q, rest) = rest.split_at(q_range.len());
-                let (grad_bu, grad_bi) = rest.split_at(bu_range.len());
-                let (param_p, rest) = self.params.split_at_mut(q_range.start);
-                let (param_q, rest) = rest.split_at_mut(q_range.len());
-                let (param_bu, param_bi) = rest.split_at_mut(bu_range.len());
-                kernels::sgd(param_p, grad_p, k, &s.distinct_users, hyper);
-                kernels::sgd(param_q, grad_q, k, &s.distinct_items, hyper);
-                kernels::sgd(param_bu, grad_bu, 1, &s.distinct_users, hyper);
-                kernels::sgd(param_bi, grad_bi, 1, &s.distinct_items, hyper);
-            }
-        }
+        adamw_dense(
+            &self.pool,
+            self.threads,
+            self.use_avx2,
+            (&mut self.params, &self.grads),
+            (&mut self.m, &mut self.v),
+            hyper,
+        );
 
         // Only the batch's rows hold gradient; zero them for the next batch.
         for &u in &s.distinct_users {

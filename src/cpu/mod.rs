@@ -1,10 +1,15 @@
-//! The CPU reference backend. Naive on purpose: one plain function per kernel ([`kernels`]), named
-//! as the WGSL kernels in `shaders/` are, following SPEC.md literally; [`backend`] composes them
-//! into a training step and spreads only the order-independent work over threads.
+//! The CPU backend, built around a reference that is naive on purpose:
+//!
+//! - [`kernels`]: one plain function per operation, named as the WGSL kernels in `shaders/` are;
+//! - [`reference`]: the training step composed from them literally, as the math reads;
+//! - [`backend`]: [`CpuBackend`], the fast paths beside the reference (flat buffers and threads
+//!   for `adamw`; for `sgd`, `sparse_sgd` with `simd` and `param_buffer`), bit for bit equal to it
+//!   on any thread count.
 
 pub mod backend;
 pub mod kernels;
 mod param_buffer;
+pub mod reference;
 mod simd;
 mod sparse_sgd;
 

@@ -111,13 +111,11 @@ pub fn ml100k_dir() -> PathBuf {
     dir
 }
 
-use collabgpu::cpu::kernels as cpu;
 use collabgpu::data::Ratings;
-use collabgpu::model::Params;
 use collabgpu::train::{Backend, StepHyper, TrainConfig, TrainReport, TrainState};
 
-/// One CPU training step on one batch (SPEC "Loss and gradients", "Optimisers"), composed from
-/// `cpu::kernels` exactly as the WGSL kernels run; returns the batch loss.
+/// One CPU training step on one batch: the library's reference step, which every fast path and
+/// the GPU are checked against; returns the batch loss.
 pub fn cpu_step(
     state: &mut TrainState,
     config: &TrainConfig,
@@ -126,48 +124,7 @@ pub fn cpu_step(
     ratings: &[f32],
     hyper: &StepHyper,
 ) -> f32 {
-    let k = config.factors;
-    let b = ratings.len();
-    let params = &mut state.params;
-    let (mut pu, mut qi) = (vec![0.0; b * k], vec![0.0; b * k]);
-    cpu::gather(&params.user_factors, k, users, &mut pu);
-    cpu::gather(&params.item_factors, k, items, &mut qi);
-    let mut x = vec![0.0; b];
-    cpu::dot(&pu, &qi, k, &mut x);
-    cpu::bias_add(&mut x, &params.user_bias, &params.item_bias, users, items);
-    let mut pred = vec![0.0; b];
-    cpu::sigmoid_range(&x, config.y_range, &mut pred);
-    let mut g = vec![0.0; b];
-    let loss = cpu::mse_grad(&x, &pred, ratings, config.y_range, &mut g);
-    let mut grads = Params::zeros(params.users(), params.items(), k);
-    cpu::scatter_add(&mut grads.user_factors, k, users, &g, &qi);
-    cpu::scatter_add(&mut grads.item_factors, k, items, &g, &pu);
-    cpu::scatter_add_bias(&mut grads.user_bias, users, &g);
-    cpu::scatter_add_bias(&mut grads.item_bias, items, &g);
-    match &mut state.moments {
-        Some(moments) => {
-            let tensors = params.tensors_mut();
-            let ms = moments.m.tensors_mut();
-            let vs = moments.v.tensors_mut();
-            for (((p, grad), m), v) in tensors.into_iter().zip(grads.tensors()).zip(ms).zip(vs) {
-                cpu::adamw(p, grad, m, v, hyper);
-            }
-        }
-        None => {
-            let distinct = |indices: &[u32]| {
-                let mut rows = indices.to_vec();
-                rows.sort_unstable();
-                rows.dedup();
-                rows
-            };
-            let (du, di) = (distinct(users), distinct(items));
-            cpu::sgd(&mut params.user_factors, &grads.user_factors, k, &du, hyper);
-            cpu::sgd(&mut params.item_factors, &grads.item_factors, k, &di, hyper);
-            cpu::sgd(&mut params.user_bias, &grads.user_bias, 1, &du, hyper);
-            cpu::sgd(&mut params.item_bias, &grads.item_bias, 1, &di, hyper);
-        }
-    }
-    loss
+    collabgpu::cpu::reference::train_step(state, config, users, items, ratings, hyper)
 }
 
 /// MovieLens 100K through the project's loader, split as `collabgpu train` splits it (random,
