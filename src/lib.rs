@@ -16,6 +16,7 @@
 //! Glossary used everywhere: `B` batch size, `K` latent factors, `U` users, `I` items, `N` ratings.
 
 pub mod atomic_file;
+pub mod backends;
 pub mod cpu;
 pub mod data;
 pub mod files;

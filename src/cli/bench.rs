@@ -12,13 +12,11 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use collabgpu::cpu::CpuBackend;
-use collabgpu::data::split::{SplitKind, split};
-use collabgpu::data::{Dataset, LoadOptions, Ratings};
+use collabgpu::data::split::SplitKind;
+use collabgpu::data::{LoadOptions, Ratings, SplitData, load_split};
 use collabgpu::files::ModelFile;
 use collabgpu::gpu::{GpuBackend, GpuMemoryReport, GpuOptions, GpuTimings};
-use collabgpu::train::{
-    self, Backend, OptimizerKind, Progress, ScheduleKind, TrainConfig, TrainReport,
-};
+use collabgpu::train::{self, Backend, OptimizerKind, Progress, Recipe, TrainConfig, TrainReport};
 use serde_json::json;
 
 /// Arguments of `collabgpu bench`.
@@ -101,44 +99,12 @@ pub enum BackendArg {
     Gpu,
 }
 
-/// The `ml-25m` preset's batch size. Sparse sgd touches only the rows of a batch, so a big batch
-/// costs no more work per rating; what it buys is fewer batches (382 per ML-25M epoch), hence fewer
-/// dispatches and step records, which is what bounds a GPU epoch. 65536 still leaves every item
-/// about once per batch on average (I = 59,047), so the lazy updates stay frequent.
-pub const ML_25M_BATCH: usize = 65_536;
-
-/// The `ml-25m` preset's learning rate. The loss is the batch *mean*, so a row's gradient scales
-/// like `1/B`; sgd at B = 65536 needs an lr of that order times the per-rating step it means. Popular
-/// items occur hundreds of times in one batch and their contributions add up before the step, so
-/// the per-rating step must be small: lr 200 (0.003 per rating) reaches valid MSE 0.952 after one
-/// epoch on the synthetic ML-25M shape, where lr 2000 overshoots and stays at 2.95 (measured with
-/// `train --data synthetic:ml-25m --optimizer sgd --schedule constant --factors 64 --bs 65536
-/// --wd 0 --epochs 1`).
-pub const ML_25M_LR: f32 = 200.0;
-
 impl PresetArg {
-    /// The data set this preset trains when `--data` is not given.
-    pub fn default_data(self) -> &'static str {
+    /// The library's recipe of the same name.
+    pub fn recipe(self) -> Recipe {
         match self {
-            PresetArg::Ml100k => "synthetic:ml-100k",
-            PresetArg::Ml25m => "synthetic:ml-25m",
-        }
-    }
-
-    /// The preset's configuration before the command-line overrides.
-    pub fn config(self) -> TrainConfig {
-        match self {
-            PresetArg::Ml100k => TrainConfig::default(),
-            PresetArg::Ml25m => TrainConfig {
-                factors: 64,
-                epochs: 1,
-                lr: ML_25M_LR,
-                wd: 0.0,
-                batch_size: ML_25M_BATCH,
-                optimizer: OptimizerKind::Sgd,
-                schedule: ScheduleKind::Constant,
-                ..TrainConfig::default()
-            },
+            PresetArg::Ml100k => Recipe::Fastai,
+            PresetArg::Ml25m => Recipe::Ml25m,
         }
     }
 }
@@ -147,7 +113,7 @@ impl BenchArgs {
     /// The validated configuration: the preset with `--epochs`, `--factors`, `--bs`, `--lr` and
     /// `--seed` applied.
     pub fn config(&self) -> anyhow::Result<TrainConfig> {
-        let preset = self.preset.config();
+        let preset = self.preset.recipe().config();
         let config = TrainConfig {
             epochs: self.epochs.unwrap_or(preset.epochs),
             factors: self.factors.unwrap_or(preset.factors),
@@ -217,19 +183,23 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let data = args
         .data
         .clone()
-        .unwrap_or_else(|| args.preset.default_data().to_string());
+        .unwrap_or_else(|| args.preset.recipe().synthetic_data().to_string());
 
     let started = Instant::now();
     eprintln!("bench: loading {data}");
-    let mut dataset = collabgpu::data::load(&data, &LoadOptions::default())
-        .with_context(|| format!("cannot read --data {data}"))?;
-    // The whole data set is not needed once split; dropping it keeps ML-25M's host memory to the
-    // two halves (SPEC's split has been taken, the id maps stay for the saved models).
-    let mut all = std::mem::take(&mut dataset.ratings);
-    // A random split and the training loop never read timestamps: 8 bytes a rating not to copy.
-    all.timestamps = None;
-    let (train_set, valid_set) = split(&all, SplitKind::Random, args.valid_pct, config.seed)?;
-    drop(all);
+    let SplitData {
+        dataset,
+        train: train_set,
+        valid: valid_set,
+        ..
+    } = load_split(
+        &data,
+        &LoadOptions::default(),
+        SplitKind::Random,
+        args.valid_pct,
+        config.seed,
+    )
+    .with_context(|| format!("cannot read --data {data}"))?;
     let (users, items) = (dataset.users.len(), dataset.items.len());
     eprintln!(
         "bench: {}: U = {users}, I = {items}, {} training and {} validation ratings (read and split in {:.1} s)",
@@ -312,7 +282,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let index = rows.iter().filter(|r: &&Row| r.backend == label).count();
             if let Some(dir) = &args.out {
                 let path = dir.join(format!("{label}-{index}.safetensors"));
-                save_model(&dataset, &config, &report, &path)?;
+                ModelFile::new(report.state.params.clone(), &dataset, &config)
+                    .save(&path)
+                    .with_context(|| format!("saving the model to {}", path.display()))?;
                 eprintln!("bench: {adapter}: saved the model to {}", path.display());
             }
             let row = Row {
@@ -400,24 +372,6 @@ fn gpu_backends(adapter: Option<&str>) -> anyhow::Result<Vec<GpuBackend>> {
         }
     }
     Ok(backends)
-}
-
-fn save_model(
-    dataset: &Dataset,
-    config: &TrainConfig,
-    report: &TrainReport,
-    path: &std::path::Path,
-) -> anyhow::Result<()> {
-    let model = ModelFile {
-        params: report.state.params.clone(),
-        users: dataset.users.clone(),
-        items: dataset.items.clone(),
-        titles: dataset.titles.clone(),
-        config: config.clone(),
-    };
-    model
-        .save(path)
-        .with_context(|| format!("saving the model to {}", path.display()))
 }
 
 /// `ratings_per_second / cpu_ratings_per_second`, when a CPU row exists.
@@ -572,17 +526,6 @@ fn write_table(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn presets_hold_their_recipes_and_flags_override_them() {
-        assert_eq!(PresetArg::Ml100k.config(), TrainConfig::default());
-        let large = PresetArg::Ml25m.config();
-        assert_eq!(large.factors, 64);
-        assert_eq!(large.batch_size, ML_25M_BATCH);
-        assert_eq!(large.optimizer, OptimizerKind::Sgd);
-        assert_eq!(large.schedule, ScheduleKind::Constant);
-        large.validate().unwrap();
-    }
 
     #[test]
     fn warmup_takes_whole_batches_from_the_front() {

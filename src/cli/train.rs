@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
-use collabgpu::cpu::CpuBackend;
-use collabgpu::data::DataFingerprint;
-use collabgpu::data::split::{SplitKind, split};
+use collabgpu::backends::{BackendChoice, OpenedBackend};
+use collabgpu::data::split::SplitKind;
+use collabgpu::data::{SplitData, load_split};
 use collabgpu::files::{Checkpoint, EpochLine, ModelFile};
-use collabgpu::gpu::{GpuBackend, GpuOptions};
+use collabgpu::gpu::GpuOptions;
 use collabgpu::train::{
-    self, Backend, EpochReport, OptimizerKind, Position, Progress, RunControl, ScheduleKind,
-    Snapshot, TrainConfig, TrainError,
+    self, EpochReport, OptimizerKind, Position, Progress, RunControl, ScheduleKind, Snapshot,
+    TrainConfig, TrainError, TrainReport,
 };
 use serde_json::json;
 
@@ -297,24 +297,30 @@ fn shell_quote(word: &str) -> String {
     }
 }
 
-/// The backend `--backend` names, and the adapter's name for reports (`cpu` on the CPU).
-fn make_backend(args: &TrainArgs) -> anyhow::Result<(Box<dyn Backend>, String)> {
-    match args.backend {
-        BackendArg::Cpu => {
-            if args.adapter.is_some() || args.wgpu_backend.is_some() {
-                bail!("--adapter and --wgpu-backend choose a GPU; add --backend gpu");
+impl TrainArgs {
+    /// The backend `--backend` names, with its settings.
+    fn backend_choice(&self) -> anyhow::Result<BackendChoice> {
+        match self.backend {
+            BackendArg::Cpu => {
+                if self.adapter.is_some() || self.wgpu_backend.is_some() {
+                    bail!("--adapter and --wgpu-backend choose a GPU; add --backend gpu");
+                }
+                Ok(BackendChoice::Cpu {
+                    threads: self.threads,
+                })
             }
-            Ok((Box::new(CpuBackend::new(args.threads)?), "cpu".to_string()))
-        }
-        BackendArg::Gpu => {
-            let options = GpuOptions {
-                adapter: args.adapter.clone(),
-                wgpu_backend: args.wgpu_backend.map(|b| b.name().to_string()),
+            BackendArg::Gpu => Ok(BackendChoice::Gpu(GpuOptions {
+                adapter: self.adapter.clone(),
+                wgpu_backend: self.wgpu_backend.map(|b| b.name().to_string()),
                 ..GpuOptions::default()
-            };
-            let backend = GpuBackend::new(&options)?;
-            let adapter = backend.adapter_name().to_string();
-            Ok((Box::new(backend), adapter))
+            })),
+        }
+    }
+
+    fn split_kind(&self) -> SplitKind {
+        match self.split {
+            SplitArg::Random => SplitKind::Random,
+            SplitArg::Time => SplitKind::Time,
         }
     }
 }
@@ -325,79 +331,37 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         bail!("--valid-pct must lie in [0, 1), got {}", args.valid_pct);
     }
     let options = args.data.load_options()?;
-    let mut dataset = collabgpu::data::load(&args.data.data, &options)
-        .with_context(|| format!("cannot read --data {}", args.data.data))?;
-    let split_kind = match args.split {
-        SplitArg::Random => SplitKind::Random,
-        SplitArg::Time => SplitKind::Time,
-    };
-    // Once split, the whole set is not needed (the id maps and titles stay, for the model file),
-    // and training never reads timestamps: on ML-25M that is 500 MB of host memory not held for
-    // the whole run.
-    let mut all = std::mem::take(&mut dataset.ratings);
-    if split_kind == SplitKind::Random {
-        all.timestamps = None;
-    }
-    let (mut train_set, mut valid_set) = split(&all, split_kind, args.valid_pct, config.seed)?;
-    drop(all);
-    (train_set.timestamps, valid_set.timestamps) = (None, None);
-    let (users, items) = (dataset.users.len(), dataset.items.len());
-    let fingerprint = DataFingerprint::new(users, items, &train_set, &valid_set, config.seed);
+    let data = load_split(
+        &args.data.data,
+        &options,
+        args.split_kind(),
+        args.valid_pct,
+        config.seed,
+    )
+    .with_context(|| format!("cannot read --data {}", args.data.data))?;
 
     let (state, start) = match &args.resume {
         Some(path) => {
             let checkpoint = Checkpoint::load(path)?;
-            checkpoint.check_resumable(&config, &fingerprint, path)?;
+            checkpoint.check_resumable(&config, &data.fingerprint, path)?;
             (checkpoint.state, checkpoint.position)
         }
         None => (
-            train::initial_state(&config, users, items),
+            train::initial_state(&config, data.users(), data.items()),
             Position::default(),
         ),
     };
-    let (mut backend, adapter) = make_backend(args)?;
+    let OpenedBackend {
+        mut backend,
+        adapter,
+    } = args.backend_choice()?.open()?;
     install_ctrl_c()?;
-
-    let mut log = match &args.log {
-        Some(path) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .append(args.resume.is_some())
-                .truncate(args.resume.is_none())
-                .open(path)
-                .with_context(|| format!("cannot open --log {}", path.display()))?,
-        ),
-        None => None,
-    };
+    let mut log = open_log(args)?;
 
     let mut out = std::io::stdout().lock();
     let table = !args.json && !args.quiet;
     if table {
-        writeln!(
-            out,
-            "{}: {} users, {} items, {} training and {} validation ratings; {}; adapter: {adapter}",
-            dataset.source,
-            users,
-            items,
-            train_set.len(),
-            valid_set.len(),
-            backend.name()
-        )?;
-        if let Some(path) = &args.resume {
-            writeln!(
-                out,
-                "resuming from {} at epoch {}, batch {}",
-                path.display(),
-                start.epoch,
-                start.batch
-            )?;
-        }
-        writeln!(
-            out,
-            "{:>5}  {:>10}  {:>10}  {:>10}  {:>8}",
-            "epoch", "train_loss", "valid_loss", "valid_rmse", "seconds"
-        )?;
+        write_table_head(&mut out, args, &data, backend.name(), &adapter, start)?;
     }
     // The bar draws on stderr, but only when a person watches stdout too.
     let bar = (!args.json
@@ -406,7 +370,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         && std::io::stderr().is_terminal())
     .then(|| indicatif::ProgressBar::new(0).with_style(progress_style()));
     let mut write_error = None;
-    let save_checkpoint = |snapshot: &Snapshot| -> Result<(), TrainError> {
+    let mut save_checkpoint = |snapshot: &Snapshot| -> Result<(), TrainError> {
         let path = args
             .checkpoint
             .as_ref()
@@ -415,12 +379,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             config: config.clone(),
             state: snapshot.state.clone(),
             position: snapshot.position,
-            data: fingerprint,
+            data: data.fingerprint,
         }
         .save(path)
         .map_err(|e| TrainError::Checkpoint(Box::new(e)))
     };
-    let mut save_checkpoint = save_checkpoint;
     let control = RunControl {
         start,
         stop: Some(&STOP),
@@ -436,8 +399,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         backend.as_mut(),
         &config,
         &state,
-        &train_set,
-        &valid_set,
+        &data.train,
+        &data.valid,
         control,
         &mut |progress| match progress {
             Progress::Batches {
@@ -460,20 +423,16 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                     bar.set_position(0);
                     bar.reset_eta();
                 }
+                let line = EpochLine::from(epoch).to_line();
                 if let Some(file) = &mut log
-                    && let Err(e) = writeln!(file, "{}", EpochLine::from(epoch).to_line())
-                        .and_then(|()| file.flush())
+                    && let Err(e) = writeln!(file, "{line}").and_then(|()| file.flush())
                 {
                     write_error.get_or_insert(e);
                 }
                 if !(args.json || table) {
                     return;
                 }
-                let line = if args.json {
-                    EpochLine::from(epoch).to_line()
-                } else {
-                    epoch_row(epoch)
-                };
+                let line = if args.json { line } else { epoch_row(epoch) };
                 let written = match &bar {
                     Some(bar) => bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush())),
                     None => writeln!(out, "{line}").and_then(|()| out.flush()),
@@ -504,53 +463,115 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         return Err(e).context("writing the epoch table or the --log file");
     }
     let report = outcome.report;
-
     if let Some(position) = outcome.stopped_at {
-        let path = interrupt_checkpoint_path(args);
-        Checkpoint {
-            config: config.clone(),
-            state: report.state.clone(),
+        let checkpoint = Checkpoint {
+            config,
+            state: report.state,
             position,
-            data: fingerprint,
-        }
-        .save(&path)
-        .with_context(|| format!("Ctrl-C: cannot write the checkpoint {}", path.display()))?;
-        let command = resume_command(&path);
-        if args.json {
-            let line = json!({
-                "type": "interrupted",
-                "epoch": position.epoch,
-                "batch": position.batch,
-                "checkpoint": path.display().to_string(),
-                "resume_command": command,
-            });
-            writeln!(out, "{line}")?;
-        }
-        out.flush()?;
-        eprintln!(
-            "interrupted at epoch {}, batch {}: saved a checkpoint to {}\nresume with: {command}",
-            position.epoch,
-            position.batch,
-            path.display()
-        );
-        drop(out);
-        // 130 = 128 + SIGINT, as shells report a run stopped by Ctrl-C; the checkpoint is complete.
-        std::process::exit(130);
+            data: data.fingerprint,
+        };
+        exit_interrupted(args, out, &checkpoint);
     }
 
     if let Some(path) = &args.out {
-        let model = ModelFile {
-            params: report.state.params.clone(),
-            users: dataset.users.clone(),
-            items: dataset.items.clone(),
-            titles: dataset.titles.clone(),
-            config: config.clone(),
-        };
-        model
+        ModelFile::new(report.state.params.clone(), &data.dataset, &config)
             .save(path)
             .with_context(|| format!("saving the model to --out {}", path.display()))?;
     }
+    write_summary(&mut out, args, &config, &data, &report, &adapter)
+}
 
+/// `--log`, opened: appended to on `--resume`, started afresh otherwise.
+fn open_log(args: &TrainArgs) -> anyhow::Result<Option<std::fs::File>> {
+    let Some(path) = &args.log else {
+        return Ok(None);
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(args.resume.is_some())
+        .truncate(args.resume.is_none())
+        .open(path)
+        .with_context(|| format!("cannot open --log {}", path.display()))?;
+    Ok(Some(file))
+}
+
+/// The lines above the epoch table: the data, the backend and where a resumed run starts.
+fn write_table_head(
+    out: &mut impl Write,
+    args: &TrainArgs,
+    data: &SplitData,
+    backend: String,
+    adapter: &str,
+    start: Position,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}: {} users, {} items, {} training and {} validation ratings; {backend}; adapter: {adapter}",
+        data.dataset.source,
+        data.users(),
+        data.items(),
+        data.train.len(),
+        data.valid.len(),
+    )?;
+    if let Some(path) = &args.resume {
+        writeln!(
+            out,
+            "resuming from {} at epoch {}, batch {}",
+            path.display(),
+            start.epoch,
+            start.batch
+        )?;
+    }
+    writeln!(
+        out,
+        "{:>5}  {:>10}  {:>10}  {:>10}  {:>8}",
+        "epoch", "train_loss", "valid_loss", "valid_rmse", "seconds"
+    )
+}
+
+/// After the first Ctrl-C: saves `checkpoint`, says how to resume and exits with 130.
+fn exit_interrupted(args: &TrainArgs, mut out: impl Write, checkpoint: &Checkpoint) -> ! {
+    let path = interrupt_checkpoint_path(args);
+    let position = checkpoint.position;
+    if let Err(e) = checkpoint.save(&path) {
+        eprintln!(
+            "error: Ctrl-C: cannot write the checkpoint {}: {e}",
+            path.display()
+        );
+        std::process::exit(1);
+    }
+    let command = resume_command(&path);
+    if args.json {
+        let line = json!({
+            "type": "interrupted",
+            "epoch": position.epoch,
+            "batch": position.batch,
+            "checkpoint": path.display().to_string(),
+            "resume_command": command,
+        });
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+    eprintln!(
+        "interrupted at epoch {}, batch {}: saved a checkpoint to {}\nresume with: {command}",
+        position.epoch,
+        position.batch,
+        path.display()
+    );
+    // 130 = 128 + SIGINT, as shells report a run stopped by Ctrl-C; the checkpoint is complete.
+    std::process::exit(130);
+}
+
+/// The last line, or the JSON summary.
+fn write_summary(
+    out: &mut impl Write,
+    args: &TrainArgs,
+    config: &TrainConfig,
+    data: &SplitData,
+    report: &TrainReport,
+    adapter: &str,
+) -> anyhow::Result<()> {
     let valid_loss = report.final_valid_loss();
     if args.json {
         let summary = json!({
@@ -563,11 +584,11 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             "ratings_per_second": report.ratings_per_second(),
             "train_seconds": report.train_seconds,
             "epochs": report.epochs.len(),
-            "users": users,
-            "items": items,
-            "train_ratings": train_set.len(),
-            "valid_ratings": valid_set.len(),
-            "data": dataset.source,
+            "users": data.users(),
+            "items": data.items(),
+            "train_ratings": data.train.len(),
+            "valid_ratings": data.valid.len(),
+            "data": data.dataset.source,
             "config": config.to_json(),
             "out": args.out.as_ref().map(|p| p.display().to_string()),
             "checkpoint": args.checkpoint.as_ref().map(|p| p.display().to_string()),

@@ -187,9 +187,11 @@ pub mod download;
 mod fingerprint;
 pub mod load;
 mod movielens;
+pub mod prepare;
 pub mod split;
 pub mod stats;
 pub mod synth;
 
 pub use fingerprint::DataFingerprint;
 pub use load::load;
+pub use prepare::{SplitData, load_split};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Contents, json_string, param_tensors, serialize};
 use crate::atomic_file::write_bytes_atomically;
-use crate::data::IdMap;
+use crate::data::{Dataset, IdMap};
 use crate::model::Params;
 use crate::train::TrainConfig;
 
@@ -50,6 +50,17 @@ pub enum ModelFileError {
 }
 
 impl ModelFile {
+    /// The model of `params` trained with `config` on `dataset` (its id maps and titles).
+    pub fn new(params: Params, dataset: &Dataset, config: &TrainConfig) -> ModelFile {
+        ModelFile {
+            params,
+            users: dataset.users.clone(),
+            items: dataset.items.clone(),
+            titles: dataset.titles.clone(),
+            config: config.clone(),
+        }
+    }
+
     /// Writes the file atomically: a temporary file in the same directory, flushed and synced, then
     /// renamed over `path`, so a reader never sees half a model.
     pub fn save(&self, path: &Path) -> Result<(), ModelFileError> {

@@ -4,11 +4,13 @@
 pub mod backend;
 pub mod batches;
 pub mod config;
+pub mod recipe;
 pub mod schedule;
 pub mod trainer;
 
 pub use backend::{AdamMoments, Backend, Batches, TrainState};
 pub use config::{OptimizerKind, ScheduleKind, TrainConfig};
+pub use recipe::Recipe;
 pub use schedule::StepHyper;
 pub use trainer::{
     EpochReport, Position, Progress, RunControl, Snapshot, TrainOutcome, TrainReport,
