@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 
 use super::{DataError, Dataset, IdMap, Ratings};
@@ -107,40 +106,9 @@ impl SkipCounts {
     }
 }
 
-/// A one-round multiply-rotate hasher (the rustc "Fx" scheme) for id keys: `SipHash` costs more
-/// than the rest of a row's parsing, and ids from a ratings file are not adversarial.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.write_u64(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
-        }
-        for &byte in chunks.remainder() {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_u8(&mut self, value: u8) {
-        self.write_u64(u64::from(value));
-    }
-
-    fn write_usize(&mut self, value: usize) {
-        self.write_u64(value as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-pub(crate) type IdBuildHasher = BuildHasherDefault<IdHasher>;
+/// The hasher of the id maps: rustc's Fx hash, one multiply per word. `SipHash` costs more than
+/// the rest of a row's parsing, and ids from a ratings file are not adversarial.
+pub(crate) type IdBuildHasher = rustc_hash::FxBuildHasher;
 
 /// Integer ids below this go through a direct table (4 bytes per slot: 64 MiB at most); MovieLens
 /// ids are all far below it.
