@@ -3,7 +3,7 @@
 //! `rand`'s `SliceRandom::shuffle` swaps each position `i` with a random earlier one `j`, and on
 //! 20 million ratings almost every `j` is a trip to memory (0.9–1.1 s per epoch on ML-25M, as long
 //! as the sparse training steps themselves). The `j`s come from the generator alone, never from
-//! the data, so they can be drawn ahead of time: [`shuffle`] draws them [`AHEAD`] swaps early and
+//! the data, so they can be drawn ahead of time: [`shuffle`] draws them `AHEAD` swaps early and
 //! prefetches their targets, then makes exactly the same swaps in the same order. The permutation
 //! is the one `rand` gives, bit for bit (a test holds it to that), so models, checkpoints and
 //! the GPU backend see the same batches as before.

@@ -12,7 +12,7 @@
 //!
 //! The `adamw` gradient of a batch (`B` = 64 by default) is too small to be worth threads; it is
 //! accumulated in batch order by the scatter-add kernels, as the reference does. `sgd`, the
-//! optimiser for scale, takes the sparse path of [`super::sparse_sgd`] instead, which spreads the
+//! optimiser for scale, takes the sparse path of `sparse_sgd` instead, which spreads the
 //! forward pass, the gradients and the update of large batches over the threads without changing a
 //! bit either.
 

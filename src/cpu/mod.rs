@@ -1,7 +1,7 @@
 //! The CPU backend, built around a reference that is naive on purpose:
 //!
 //! - [`kernels`]: one plain function per operation, named as the WGSL kernels in `shaders/` are;
-//! - [`reference`]: the training step composed from them literally, as the math reads;
+//! - [`reference`](mod@reference): the training step composed from them literally, as the math reads;
 //! - [`backend`]: [`CpuBackend`], the fast paths beside the reference (flat buffers and threads
 //!   for `adamw`; for `sgd`, `sparse_sgd` with `simd` and `param_buffer`), bit for bit equal to it
 //!   on any thread count.
