@@ -87,7 +87,9 @@ impl Params {
         for j in 0..k {
             x += p[j] * q[j];
         }
-        x + self.user_bias[user as usize] + self.item_bias[item as usize]
+        // The biases are added together first, as the training kernels (`bias_add`) do, so that a
+        // prediction is bit for bit the score training and evaluation computed.
+        x + (self.user_bias[user as usize] + self.item_bias[item as usize])
     }
 
     /// `pred(u, i)`: the raw score through the sigmoid range when there is one.

@@ -557,7 +557,7 @@ pub fn sum_squared_error(
         for n in 0..users.len() {
             let (u, i) = (users[n], items[n]);
             let score = if n < whole {
-                x[n] + params.user_bias[u as usize] + params.item_bias[i as usize]
+                x[n] + (params.user_bias[u as usize] + params.item_bias[i as usize])
             } else {
                 params.raw_score(u, i)
             };
