@@ -405,3 +405,24 @@ fn learns_a_planted_model_down_to_the_noise_floor() {
     assert!(user_corr > 0.8, "user bias correlation {user_corr}");
     assert!(item_corr > 0.8, "item bias correlation {item_corr}");
 }
+
+/// A saved model's `predict` and the trainer's validation loss must be the same numbers: the
+/// evaluation (eight dot products at a time, chunked sums) and `Params::predict` add the biases
+/// in the training kernels' order, so within one chunk the sums agree to the bit.
+#[test]
+fn evaluation_equals_summed_predictions_bit_for_bit() {
+    let data = planted(60, 50, 3_000, 0.3, 11);
+    let config = small_config(OptimizerKind::AdamW);
+    let report = run(&config, &data, 2);
+    let params = &report.state.params;
+    let valid = &data.valid;
+    assert!(valid.len() < collabgpu::cpu::backend::EVAL_CHUNK);
+    let mut host = 0.0f64;
+    for n in 0..valid.len() {
+        let pred = params.predict(valid.users[n], valid.items[n], config.y_range);
+        let err = pred - valid.ratings[n];
+        host += err as f64 * err as f64;
+    }
+    let valid_loss = report.final_valid_loss().unwrap();
+    assert_eq!(valid_loss, host / valid.len() as f64);
+}
