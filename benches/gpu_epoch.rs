@@ -6,7 +6,7 @@
 //! printed. `train_batches` reads the batch losses back, so every sample waits for
 //! the GPU before the clock stops. Reports ratings/s through criterion's throughput.
 //! `COLLABGPU_BENCH_QUICK=1` trains on a tenth of the ratings (software adapters are slow).
-//! Without an adapter the bench prints why and measures nothing.
+//! Without an adapter or without ML-100K the bench prints why and measures nothing.
 
 mod common;
 
@@ -18,12 +18,11 @@ use collabgpu::train::{self, Backend, OptimizerKind, ScheduleKind, TrainConfig};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn bench_epochs(c: &mut Criterion) {
-    let device = match collabgpu::gpu::Device::new(&GpuOptions::default()) {
-        Ok(device) => std::sync::Arc::new(device),
-        Err(e) => {
-            eprintln!("gpu_epoch: skipped: {e}");
-            return;
-        }
+    let Some(device) = common::gpu_device("gpu_epoch") else {
+        return;
+    };
+    let Some((ratings, users, items)) = common::ml_100k_train() else {
+        return;
     };
     let single_op = GpuOptions {
         unfused: true,
@@ -37,7 +36,6 @@ fn bench_epochs(c: &mut Criterion) {
         ("_single_op", GpuBackend::with_device(device, &single_op)),
     ];
     eprintln!("gpu_epoch on {}", backends[0].1.name());
-    let (ratings, users, items) = common::ml_100k_train();
     let mut group = c.benchmark_group("gpu_epoch");
     let cases = [
         ("adamw", OptimizerKind::AdamW, ScheduleKind::OneCycle, 64),

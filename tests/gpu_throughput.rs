@@ -15,7 +15,9 @@ use support::{gpu_device, ml100k_split};
 #[ignore = "a throughput measurement, not a check; run with --ignored --nocapture"]
 fn ml100k_epoch_throughput_fused_vs_single_op() {
     let Some(device) = gpu_device() else { return };
-    let (users, items, train_set, _) = ml100k_split(42);
+    let Some((users, items, train_set, _)) = ml100k_split(42) else {
+        return;
+    };
     let cases = [
         (
             "adamw B=64",
