@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 mod cli;
 #[path = "support/hand_model.rs"]
 mod hand;
+#[path = "support/prerequisite.rs"]
+mod prerequisite;
 
-use cli::{
-    collabgpu, json, ml100k_dir, path, stderr_of_failure, stdout, write_u_data, write_u_item,
-};
+use cli::{collabgpu, json, path, stderr_of_failure, stdout, write_u_data, write_u_item};
+use prerequisite::ml100k_dir;
 use serde_json::Value;
 
 /// The hand-built model of `tests/support/hand_model.rs`, with the fastai y-range (0, 5.5).

@@ -2,8 +2,11 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/prerequisite.rs"]
+mod prerequisite;
 
-use cli::{collabgpu, ml100k_dir, path, stdout};
+use cli::{collabgpu, path, stdout};
+use prerequisite::ml100k_dir;
 
 #[test]
 fn stats_json_on_ml_100k() {

@@ -7,8 +7,11 @@ use std::path::Path;
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/prerequisite.rs"]
+mod prerequisite;
 
-use cli::{REQUIRE_GPU, bin, skip_or_fail, tiny_ml100k};
+use cli::{bin, tiny_ml100k};
+use prerequisite::{REQUIRE_GPU, skip_or_fail};
 
 fn summary(stdout: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(stdout);

@@ -9,9 +9,12 @@ use std::process::{Command, Stdio};
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/prerequisite.rs"]
+mod prerequisite;
 
-use cli::{assert_epoch_line, bin, json_lines, ml100k_dir, run_ok, small_ml100k};
+use cli::{assert_epoch_line, bin, json_lines, run_ok, small_ml100k};
 use collabgpu::model::ModelFile;
+use prerequisite::ml100k_dir;
 
 fn assert_same_model(a: &Path, b: &Path) {
     let (a, b) = (ModelFile::load(a).unwrap(), ModelFile::load(b).unwrap());

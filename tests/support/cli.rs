@@ -2,18 +2,14 @@
 //! and the small MovieLens-layout data sets the tests write for themselves.
 //!
 //! Included as `#[path = "support/cli.rs"] mod cli;` rather than through `support/mod.rs`, so that a
-//! CLI test that needs no GPU helper does not compile them. Tests on the real ML-100K take its
-//! folder from `cli::ml100k_dir` (`None`, the reason printed, when this machine lacks it).
+//! CLI test that needs no GPU helper does not compile them. Tests on the real ML-100K, or that
+//! skip without an adapter, include `support/prerequisite.rs` the same way and take the folder
+//! from its `ml100k_dir` (`None`, the reason printed, when this machine lacks it).
 #![allow(dead_code)]
-
-#[path = "prerequisite.rs"]
-mod prerequisite;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-#[allow(unused_imports)] // each test uses part of it
-pub use prerequisite::{REQUIRE_DATA, REQUIRE_GPU, ml100k_dir, required, skip_or_fail};
 use serde_json::Value;
 
 /// The `collabgpu` binary this test run built.

@@ -3,9 +3,10 @@
 //! fresh offline clone passes `cargo test`, unless the matching `COLLABGPU_REQUIRE_*=1` is set
 //! (CI), where the run fails instead.
 //!
-//! The single source for tests (through `tests/support/mod.rs`, `tests/support/cli.rs`, or
-//! `#[path = "support/prerequisite.rs"] mod prerequisite;`) and benches (`benches/common/mod.rs`
-//! includes it by path the same way, as an example that needs the real data would).
+//! The single source for tests (through `tests/support/mod.rs`, or included by the tests that do
+//! not compile that, the CLI tests among them, as `#[path = "support/prerequisite.rs"] mod
+//! prerequisite;`) and benches (`benches/common/mod.rs` includes it by path the same way, as an
+//! example that needs the real data would).
 #![allow(dead_code)] // each includer uses part of it
 
 use std::path::PathBuf;
