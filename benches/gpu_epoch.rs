@@ -6,24 +6,32 @@
 //! printed. `train_batches` reads the batch losses back, so every sample waits for
 //! the GPU before the clock stops. Reports ratings/s through criterion's throughput.
 //! `COLLABGPU_BENCH_QUICK=1` trains on a tenth of the ratings (software adapters are slow).
-//! Without an adapter the bench prints why and measures nothing.
+//!
+//! `gpu_start_{sgd_bs65536,adamw,adamw_bs65536}_k{64,128}/ml-25m`: what a run on the ML-25M shape
+//! (U = 162,541, I = 59,047) allocates on the GPU, printed per case, and how long `start` takes to
+//! create and fill those buffers (throughput in bytes of the whole allocation). A configuration
+//! whose parameters pass the adapter's binding limit prints so and is left out
+//! (`tests/gpu_binding_limit.rs` checks that refusal). Quick mode uses the ML-1M shape.
+//!
+//! Without an adapter, or without ML-100K for the epoch cases, the bench prints why and measures
+//! nothing.
 
 mod common;
 
 use std::hint::black_box;
 
 use collabgpu::data::Ratings;
+use collabgpu::data::synth::Preset;
 use collabgpu::gpu::{GpuBackend, GpuOptions};
 use collabgpu::train::{self, Backend, OptimizerKind, ScheduleKind, TrainConfig};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
 fn bench_epochs(c: &mut Criterion) {
-    let device = match collabgpu::gpu::Device::new(&GpuOptions::default()) {
-        Ok(device) => std::sync::Arc::new(device),
-        Err(e) => {
-            eprintln!("gpu_epoch: skipped: {e}");
-            return;
-        }
+    let Some(device) = common::gpu_device("gpu_epoch") else {
+        return;
+    };
+    let Some((ratings, users, items)) = common::ml_100k_train() else {
+        return;
     };
     let single_op = GpuOptions {
         unfused: true,
@@ -37,7 +45,6 @@ fn bench_epochs(c: &mut Criterion) {
         ("_single_op", GpuBackend::with_device(device, &single_op)),
     ];
     eprintln!("gpu_epoch on {}", backends[0].1.name());
-    let (ratings, users, items) = common::ml_100k_train();
     let mut group = c.benchmark_group("gpu_epoch");
     let cases = [
         ("adamw", OptimizerKind::AdamW, ScheduleKind::OneCycle, 64),
@@ -82,9 +89,60 @@ fn bench_epochs(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_start(c: &mut Criterion) {
+    let Some(device) = common::gpu_device("gpu_epoch: gpu_start_*") else {
+        return;
+    };
+    let preset = if common::quick() {
+        Preset::Ml1m
+    } else {
+        Preset::Ml25m
+    };
+    let shape = preset.shape();
+    let mut group = c.benchmark_group("gpu_start");
+    // Each sample allocates hundreds of MB at full size: one `start` per iteration.
+    group.sampling_mode(SamplingMode::Flat);
+    for factors in [64, 128] {
+        for (name, optimizer, batch_size) in [
+            ("sgd_bs65536", OptimizerKind::Sgd, 65_536),
+            ("adamw", OptimizerKind::AdamW, 64),
+            ("adamw_bs65536", OptimizerKind::AdamW, 65_536),
+        ] {
+            let id = format!("gpu_start_{name}_k{factors}/{}", preset.name());
+            let config = TrainConfig {
+                factors,
+                optimizer,
+                batch_size,
+                ..TrainConfig::default()
+            };
+            let state = train::initial_state(&config, shape.users, shape.items);
+            let mut gpu = GpuBackend::with_device(device.clone(), &GpuOptions::default());
+            if let Err(e) = gpu.start(&config, &state) {
+                eprintln!("{id}: does not fit this adapter: {e}");
+                continue;
+            }
+            let memory = gpu
+                .memory_report()
+                .expect("a started run reports its memory");
+            eprintln!(
+                "{id}: {:.1} MiB in all; {memory:?}",
+                memory.total() as f64 / (1 << 20) as f64
+            );
+            group.throughput(Throughput::Bytes(memory.total()));
+            group.bench_function(id, |b| {
+                b.iter(|| {
+                    gpu.start(&config, &state).unwrap();
+                    device.wait().unwrap();
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::criterion();
-    targets = bench_epochs
+    targets = bench_epochs, bench_start
 }
 criterion_main!(benches);

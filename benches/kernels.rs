@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 use collabgpu::cpu::kernels as cpu;
 use collabgpu::data::Ratings;
+use collabgpu::gpu::Device;
 use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness, pack_triples};
 use collabgpu::gpu::kernels::{Kernel, Kernels, StepUniform};
-use collabgpu::gpu::{Device, GpuOptions};
 use collabgpu::model::Params;
 use collabgpu::train::StepHyper;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
@@ -144,13 +144,7 @@ struct Gpu {
 
 impl Gpu {
     fn new(problem: &Problem) -> Option<Gpu> {
-        let device = match Device::new(&GpuOptions::default()) {
-            Ok(device) => Arc::new(device),
-            Err(e) => {
-                eprintln!("kernels: gpu_* skipped: {e}");
-                return None;
-            }
-        };
+        let device = common::gpu_device("kernels: gpu_*")?;
         eprintln!("kernels: gpu_* on {}", device.adapter_name());
         let kernels = Kernels::new(&device, false);
         let flat = problem.params.tensors().concat();

@@ -1,9 +1,14 @@
 //! Experiment: the default recipe on a synthetic preset, against the planted noise floor, with
 //! the validation error broken down by how often the item was seen in training.
+
+#[path = "../tests/support/correlation.rs"]
+mod correlation;
+
 use collabgpu::cpu::CpuBackend;
 use collabgpu::data::split::{SplitKind, split};
 use collabgpu::data::synth::{Preset, generate};
 use collabgpu::train::{self, TrainConfig};
+use correlation::correlation;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -176,18 +181,4 @@ fn phi(x: f64) -> f64 {
     } else {
         0.5 * (1.0 - erf)
     }
-}
-
-fn correlation(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len() as f64;
-    let mean = |x: &[f32]| x.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let (ma, mb) = (mean(a), mean(b));
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (dx, dy) = (x as f64 - ma, y as f64 - mb);
-        sab += dx * dy;
-        saa += dx * dx;
-        sbb += dy * dy;
-    }
-    sab / (saa * sbb).sqrt()
 }

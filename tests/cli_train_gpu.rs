@@ -7,8 +7,11 @@ use std::path::Path;
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/prerequisite.rs"]
+mod prerequisite;
 
 use cli::{bin, tiny_ml100k};
+use prerequisite::{REQUIRE_GPU, skip_or_fail};
 
 fn summary(stdout: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(stdout);
@@ -41,10 +44,8 @@ fn gpu_and_cpu_final_valid_losses_agree_through_the_binary() {
     let gpu = train(&data, "gpu");
     if !gpu.status.success() {
         let stderr = String::from_utf8_lossy(&gpu.stderr);
-        if stderr.contains("no GPU adapter")
-            && !std::env::var("COLLABGPU_REQUIRE_GPU").is_ok_and(|v| v == "1")
-        {
-            eprintln!("skipping GPU test: {stderr}");
+        if stderr.contains("no GPU adapter") {
+            skip_or_fail(REQUIRE_GPU, &format!("no GPU adapter: {stderr}"));
             return;
         }
         panic!("train --backend gpu failed: {stderr}");

@@ -3,21 +3,9 @@
 
 mod download_server;
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use download_server::{Reply, entries, serve, zip_of};
-
-/// The shared data folder that holds `ml-100k/` (CI clones the repository beside `shared/`).
-fn shared_data() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data"));
-    assert!(
-        dir.join("ml-100k/u.data").is_file(),
-        "the real ML-100K is expected at {} (shared/ beside the repository)",
-        dir.display()
-    );
-    dir
-}
+use download_server::{Reply, U_DATA, entries, serve, zip_of};
 
 /// A base URL where nothing listens, so any download attempt fails at once.
 fn dead_base_url() -> String {
@@ -36,13 +24,22 @@ fn download(name: &str, cache: &std::path::Path, base_url: &str) -> Output {
 
 #[test]
 fn data_set_already_in_collabgpu_data_is_found_without_downloading() {
-    let shared = shared_data();
-    let output = download("ml-100k", &shared, &dead_base_url());
+    // Placed by hand, as the offline message tells a user to: the marker file is what counts.
+    let cache = tempfile::tempdir().unwrap();
+    let placed = cache.path().join("ml-100k");
+    std::fs::create_dir(&placed).unwrap();
+    std::fs::write(placed.join("u.data"), U_DATA).unwrap();
+    let output = download("ml-100k", cache.path(), &dead_base_url());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("already in the cache"), "{stderr}");
     let printed = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(printed.trim(), shared.join("ml-100k").display().to_string());
+    assert_eq!(printed.trim(), placed.display().to_string());
+    assert_eq!(
+        entries(cache.path()),
+        ["ml-100k"],
+        "nothing else was written"
+    );
 }
 
 #[test]

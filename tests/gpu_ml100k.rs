@@ -1,85 +1,43 @@
-//! MovieLens 100K (`../shared/data/ml-100k`) through the project's loader, split and epoch loop:
-//! the default recipe on both backends must land within 0.005 of each other (issue 4), and the
-//! throughput figures for BENCHMARKS.md. The quality check runs in every `cargo test` (about 25 s
-//! on lavapipe since the fused path); the throughput run is ignored:
-//!
-//!     cargo test --test gpu_ml100k -- --ignored --nocapture --test-threads 1
-//!
-//! `COLLABGPU_BENCH_EPOCHS` shortens the runs.
+//! MovieLens 100K through the project's loader, split and epoch loop: one epoch of the default
+//! recipe on both backends must land within 0.005 of each other in validation MSE (issue 4) on the
+//! real data. One epoch is enough here: `gpu_whole_run` follows whole runs epoch by epoch on
+//! synthetic data; this test adds the real data's shape and skew. Skips with the reason printed
+//! when the data or an adapter is missing (fails instead under `COLLABGPU_REQUIRE_DATA=1` or
+//! `COLLABGPU_REQUIRE_GPU=1`). The throughput figures are benches: `benches/gpu_epoch.rs`,
+//! `benches/cpu_epoch.rs`.
 
 mod support;
 
 use collabgpu::cpu::CpuBackend;
 use collabgpu::gpu::{GpuBackend, GpuOptions};
-use collabgpu::train::{Backend, OptimizerKind, ScheduleKind, TrainConfig, TrainReport};
+use collabgpu::train::{Backend, TrainConfig};
 use support::{gpu_device, ml100k_split, train_run};
-
-fn epochs(default: usize) -> usize {
-    std::env::var("COLLABGPU_BENCH_EPOCHS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn report(label: &str, backend: &str, run: &TrainReport) {
-    let valid: Vec<String> = run
-        .epochs
-        .iter()
-        .map(|e| format!("{:.4}", e.valid_loss.unwrap()))
-        .collect();
-    println!(
-        "{label}: {backend}: valid MSE per epoch [{}], {:.0} ratings/s",
-        valid.join(", "),
-        run.ratings_per_second()
-    );
-}
-
-/// `(gpu, cpu)` final validation MSE.
-fn both(config: &TrainConfig, label: &str) -> (f64, f64) {
-    let device = gpu_device().expect("a GPU adapter");
-    let (users, items, train, valid) = ml100k_split(config.seed);
-    let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
-    let on_gpu = train_run(&mut gpu, config, users, items, &train, &valid);
-    report(
-        label,
-        &format!(
-            "gpu {} (scatter-add {})",
-            gpu.name(),
-            gpu.scatter_add_path()
-        ),
-        &on_gpu,
-    );
-    let mut cpu = CpuBackend::new(0).unwrap();
-    let on_cpu = train_run(&mut cpu, config, users, items, &train, &valid);
-    report(label, &cpu.name(), &on_cpu);
-    (
-        on_gpu.final_valid_loss().unwrap(),
-        on_cpu.final_valid_loss().unwrap(),
-    )
-}
 
 #[test]
 fn ml100k_default_recipe_gpu_matches_cpu_within_0_005() {
+    let Some(device) = gpu_device() else { return };
     let config = TrainConfig {
-        epochs: epochs(5),
+        epochs: 1,
         ..TrainConfig::default()
     };
-    let (g, c) = both(&config, "ml-100k default recipe");
+    let Some((users, items, train, valid)) = ml100k_split(config.seed) else {
+        return;
+    };
+    let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
+    let on_gpu = train_run(&mut gpu, &config, users, items, &train, &valid);
+    let mut cpu = CpuBackend::new(0).unwrap();
+    let on_cpu = train_run(&mut cpu, &config, users, items, &train, &valid);
+    let (g, c) = (
+        on_gpu.final_valid_loss().unwrap(),
+        on_cpu.final_valid_loss().unwrap(),
+    );
+    eprintln!(
+        "ml-100k default recipe, 1 epoch: valid MSE gpu {g:.4} ({}, scatter-add {}), cpu {c:.4}",
+        gpu.name(),
+        gpu.scatter_add_path()
+    );
     assert!(
         (g - c).abs() <= 0.005,
         "final validation MSE gpu {g} vs cpu {c}"
     );
-}
-
-#[test]
-#[ignore = "minutes on a software adapter; run with --ignored"]
-fn ml100k_sgd_bs_65536_throughput() {
-    let config = TrainConfig {
-        epochs: epochs(5),
-        optimizer: OptimizerKind::Sgd,
-        schedule: ScheduleKind::Constant,
-        batch_size: 65_536,
-        ..TrainConfig::default()
-    };
-    both(&config, "ml-100k sgd --bs 65536");
 }

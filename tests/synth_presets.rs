@@ -1,12 +1,15 @@
 //! The synthetic presets: exact shapes, MovieLens-like constraints, determinism and the planted
 //! answer (noise floor, truth summary).
 
-use collabgpu::data::synth::{self, FACTOR_STD, NOISE_STD, PLANTED_K, Preset, Synthetic};
+use collabgpu::data::synth::{
+    self, FACTOR_STD, MIN_RATINGS_PER_USER, NOISE_STD, PLANTED_K, Preset, RatingScale, Shape,
+    Synthetic,
+};
 
-/// Asserts everything the issue promises about a generated preset.
-fn check_movielens_constraints(synthetic: &Synthetic) {
+/// Asserts everything the issue promises about a preset generated at `shape` (its own, unless a
+/// test shrank it).
+fn check_movielens_constraints(synthetic: &Synthetic, shape: Shape) {
     let preset = synthetic.preset;
-    let shape = preset.shape();
     let dataset = &synthetic.dataset;
     let ratings = &dataset.ratings;
     let name = preset.name();
@@ -101,7 +104,7 @@ fn check_movielens_constraints(synthetic: &Synthetic) {
 #[test]
 fn ml_100k_has_exact_shape_and_movielens_constraints() {
     let synthetic = synth::generate(Preset::Ml100k, 42).unwrap();
-    check_movielens_constraints(&synthetic);
+    check_movielens_constraints(&synthetic, Preset::Ml100k.shape());
     // Raw ids as in the real ML-100K: 1..=943 and 1..=1682.
     assert_eq!(synthetic.dataset.users.raw(942), "943");
     assert_eq!(synthetic.dataset.items.raw(1681), "1682");
@@ -112,7 +115,7 @@ fn ml_100k_has_exact_shape_and_movielens_constraints() {
 #[test]
 fn ml_1m_has_exact_shape_and_skips_item_ids_like_the_real_one() {
     let synthetic = synth::generate(Preset::Ml1m, 42).unwrap();
-    check_movielens_constraints(&synthetic);
+    check_movielens_constraints(&synthetic, Preset::Ml1m.shape());
     let items = &synthetic.dataset.items;
     let last: u64 = items.raw(items.len() as u32 - 1).parse().unwrap();
     assert!(
@@ -126,11 +129,40 @@ fn ml_1m_has_exact_shape_and_skips_item_ids_like_the_real_one() {
     );
 }
 
-/// The largest preset, in memory only: about 15 s and 1 GB with the test profile.
+/// The largest preset: its declared shape and half-star scale, then its traits generated at a
+/// hundredth of its size with the same ratios (N / U, I / U). All 25 M ratings would take about
+/// 15 s and 1 GB with the test profile, and nothing checked here depends on the size; that the full
+/// shape can be met is `synth`'s own `ratings_per_user_sum_to_n_within_the_floor_and_the_cap`.
 #[test]
 fn ml_25m_has_exact_shape_and_half_stars() {
-    let synthetic = synth::generate(Preset::Ml25m, 42).unwrap();
-    check_movielens_constraints(&synthetic);
+    let shape = Preset::Ml25m.shape();
+    assert_eq!(
+        (shape.ratings, shape.users, shape.items),
+        (25_000_095, 162_541, 59_047),
+        "the real ML-25M's N, U, I"
+    );
+    assert!(shape.ratings >= MIN_RATINGS_PER_USER * shape.users);
+    assert!(
+        shape.ratings < shape.users * shape.items,
+        "denser than a full matrix"
+    );
+    assert_eq!(
+        Preset::Ml25m.scale(),
+        RatingScale {
+            min: 0.5,
+            max: 5.0,
+            step: 0.5
+        },
+        "half stars, 0.5 to 5"
+    );
+
+    let small = Shape {
+        ratings: shape.ratings / 100,
+        users: shape.users / 100,
+        items: shape.items / 100,
+    };
+    let synthetic = synth::generate_shaped(Preset::Ml25m, small, 42).unwrap();
+    check_movielens_constraints(&synthetic, small);
     let ratings = &synthetic.dataset.ratings.ratings;
     assert!(
         ratings.contains(&0.5) && ratings.contains(&4.5),

@@ -2,6 +2,9 @@
 //! bits), the backend against the reference step run batch by batch, divergence
 //! reporting, and learning a planted model for real.
 
+#[path = "support/correlation.rs"]
+mod correlation;
+
 use collabgpu::cpu::{CpuBackend, reference};
 use collabgpu::data::Ratings;
 use collabgpu::model::Params;
@@ -10,6 +13,7 @@ use collabgpu::train::schedule::step_hyper;
 use collabgpu::train::{
     self, OptimizerKind, Progress, ScheduleKind, TrainConfig, TrainError, TrainReport,
 };
+use correlation::correlation;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -360,20 +364,6 @@ fn observer_sees_every_epoch_and_progress_and_losses_fall() {
     let first = report.epochs[0].valid_loss.unwrap();
     let last = report.final_valid_loss().unwrap();
     assert!(last < first, "valid loss {first} -> {last}");
-}
-
-fn correlation(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len() as f64;
-    let mean = |x: &[f32]| x.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let (ma, mb) = (mean(a), mean(b));
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (dx, dy) = (x as f64 - ma, y as f64 - mb);
-        sab += dx * dy;
-        saa += dx * dx;
-        sbb += dy * dy;
-    }
-    sab / (saa * sbb).sqrt()
 }
 
 #[test]

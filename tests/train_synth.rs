@@ -18,28 +18,18 @@
 //! A denser hand-made planted set checks it too (`tests/train_cpu.rs`,
 //! `learns_a_planted_model_down_to_the_noise_floor`).
 
+#[path = "support/correlation.rs"]
+mod correlation;
+
 use collabgpu::cpu::CpuBackend;
 use collabgpu::data::Ratings;
 use collabgpu::data::split::{SplitKind, split};
 use collabgpu::data::synth::{NOISE_STD, Preset, generate};
 use collabgpu::train::{self, TrainConfig};
+use correlation::correlation;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-
-fn correlation(a: &[f32], b: &[f32]) -> f64 {
-    let n = a.len() as f64;
-    let mean = |x: &[f32]| x.iter().map(|&v| v as f64).sum::<f64>() / n;
-    let (ma, mb) = (mean(a), mean(b));
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (&x, &y) in a.iter().zip(b) {
-        let (dx, dy) = (x as f64 - ma, y as f64 - mb);
-        sab += dx * dy;
-        saa += dx * dx;
-        sbb += dy * dy;
-    }
-    sab / (saa * sbb).sqrt()
-}
 
 /// What one default-recipe run on planted data measured.
 struct Outcome {

@@ -1,13 +1,20 @@
-//! Setup the benches share: quick mode, criterion's settings, and the training ratings of ML-100K.
-//! Each bench includes it with `mod common;`.
+//! Setup the benches share: quick mode, criterion's settings, the GPU device and the training
+//! ratings of ML-100K. Each bench includes it with `mod common;`.
+//!
+//! A missing adapter or data set is what the tests do with it (`tests/support/prerequisite.rs`):
+//! the cases that need it print why and measure nothing, unless `COLLABGPU_REQUIRE_GPU=1` or
+//! `COLLABGPU_REQUIRE_DATA=1` makes that a failure.
 #![allow(dead_code)] // each bench uses part of it
 
+#[path = "../../tests/support/prerequisite.rs"]
+mod prerequisite;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use collabgpu::data::{IdMap, Ratings};
+use collabgpu::gpu::{Device, GpuOptions};
 use criterion::Criterion;
-
-const ML_100K: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/ml-100k");
 
 /// `COLLABGPU_BENCH_QUICK` is set: CI's smoke run, small sizes and short measurements.
 pub fn quick() -> bool {
@@ -33,12 +40,26 @@ pub fn criterion() -> Criterion {
     }
 }
 
+/// The default adapter for `bench` (its name in the reason), or `None` with the reason printed.
+pub fn gpu_device(bench: &str) -> Option<Arc<Device>> {
+    match Device::new(&GpuOptions::default()) {
+        Ok(device) => Some(Arc::new(device)),
+        Err(e) => {
+            prerequisite::skip_or_fail(
+                prerequisite::REQUIRE_GPU,
+                &format!("{bench}: no GPU adapter: {e}"),
+            );
+            None
+        }
+    }
+}
+
 /// ML-100K's `u.data` read directly (the benches must not depend on the loader's options), indices
-/// as SPEC assigns them: the first 80,000 ratings, or 8,000 in quick mode, and `U`, `I`.
-pub fn ml_100k_train() -> (Ratings, usize, usize) {
-    let path = format!("{ML_100K}/u.data");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{path}: {e}; the benches expect ML-100K at {ML_100K}"));
+/// as SPEC assigns them: the first 80,000 ratings, or 8,000 in quick mode, and `U`, `I`. `None`,
+/// with the reason printed, when the real data is not on this machine.
+pub fn ml_100k_train() -> Option<(Ratings, usize, usize)> {
+    let path = prerequisite::ml100k_dir()?.join("u.data");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let rows: Vec<(String, String, f32)> = text
         .lines()
         .map(|line| {
@@ -56,5 +77,5 @@ pub fn ml_100k_train() -> (Ratings, usize, usize) {
     }
     let n_train = if quick() { 8_000 } else { 80_000 };
     let keep: Vec<u32> = (0..n_train as u32).collect();
-    (ratings.select(&keep), users.len(), items.len())
+    Some((ratings.select(&keep), users.len(), items.len()))
 }

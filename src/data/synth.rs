@@ -374,7 +374,14 @@ impl Synthetic {
 /// Ratings are grouped by user (users in index order) and, within a user, in increasing
 /// timestamp order.
 pub fn generate(preset: Preset, seed: u64) -> Result<Synthetic, DataError> {
-    let shape = preset.shape();
+    generate_shaped(preset, preset.shape(), seed)
+}
+
+/// [`generate`] at another `N`, `U` and `I` than the preset's, everything else (rating scale,
+/// titles, raw id gaps, time window) as the preset has it: what a test uses to check a large
+/// preset's traits at a small size. Refused, like any preset, when the shape cannot give every user
+/// [`MIN_RATINGS_PER_USER`] ratings and every item one.
+pub fn generate_shaped(preset: Preset, shape: Shape, seed: u64) -> Result<Synthetic, DataError> {
     let (n, u_count, i_count) = (shape.ratings, shape.users, shape.items);
     let scale = preset.scale();
     let mut rng = seeded_rng(seed, RngStream::Synthetic);

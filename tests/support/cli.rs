@@ -2,8 +2,9 @@
 //! and the small MovieLens-layout data sets the tests write for themselves.
 //!
 //! Included as `#[path = "support/cli.rs"] mod cli;` rather than through `support/mod.rs`, so that a
-//! CLI test that needs no GPU helper does not compile them. Tests on the real ML-100K take its
-//! folder from `support::ml100k_dir`.
+//! CLI test that needs no GPU helper does not compile them. Tests on the real ML-100K, or that
+//! skip without an adapter, include `support/prerequisite.rs` the same way and take the folder
+//! from its `ml100k_dir` (`None`, the reason printed, when this machine lacks it).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -2,10 +2,13 @@
 //! absolute plus relative tolerance, seeded random inputs, and where the real data lives.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+mod prerequisite;
+
 use std::sync::{Arc, OnceLock};
 
 use collabgpu::gpu::{Device, GpuOptions};
+#[allow(unused_imports)] // each test uses part of it
+pub use prerequisite::{REQUIRE_DATA, REQUIRE_GPU, ml100k_dir, required, skip_or_fail};
 
 /// The shared GPU device, or `None` (with the reason printed) when this machine has no adapter.
 /// With `COLLABGPU_REQUIRE_GPU=1` (CI) a missing adapter fails the test instead.
@@ -19,10 +22,7 @@ pub fn gpu_device() -> Option<Arc<Device>> {
     match device {
         Ok(device) => Some(device.clone()),
         Err(reason) => {
-            if std::env::var("COLLABGPU_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("COLLABGPU_REQUIRE_GPU=1 but no GPU adapter: {reason}");
-            }
-            eprintln!("skipping GPU test: {reason}");
+            skip_or_fail(REQUIRE_GPU, &format!("no GPU adapter: {reason}"));
             None
         }
     }
@@ -96,21 +96,6 @@ pub fn random_indices_with_repeats(len: usize, bound: u32, seed: u64) -> Vec<u32
         .collect()
 }
 
-/// MovieLens 100K beside the repository (`../shared/data/ml-100k`); panics saying where it is
-/// expected when it is missing.
-pub fn ml100k_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../shared/data/ml-100k"
-    ));
-    assert!(
-        dir.join("u.data").exists(),
-        "MovieLens 100K is expected at {} (a `shared/` folder beside the repository)",
-        dir.display()
-    );
-    dir
-}
-
 use collabgpu::data::Ratings;
 use collabgpu::train::{Backend, StepHyper, TrainConfig, TrainReport, TrainState};
 
@@ -128,9 +113,10 @@ pub fn cpu_step(
 }
 
 /// MovieLens 100K through the project's loader, split as `collabgpu train` splits it (random,
-/// 20 %, `seed`): `(U, I, train, valid)`.
-pub fn ml100k_split(seed: u64) -> (usize, usize, Ratings, Ratings) {
-    let dir = ml100k_dir();
+/// 20 %, `seed`): `(U, I, train, valid)`, or `None` (with the reason printed) when the data is not
+/// on this machine.
+pub fn ml100k_split(seed: u64) -> Option<(usize, usize, Ratings, Ratings)> {
+    let dir = ml100k_dir()?;
     let dataset = collabgpu::data::load(&dir.to_string_lossy(), &Default::default())
         .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()));
     let (train, valid) = collabgpu::data::split::split(
@@ -140,7 +126,7 @@ pub fn ml100k_split(seed: u64) -> (usize, usize, Ratings, Ratings) {
         seed,
     )
     .expect("a 20 % random split");
-    (dataset.users.len(), dataset.items.len(), train, valid)
+    Some((dataset.users.len(), dataset.items.len(), train, valid))
 }
 
 /// A seeded random split for synthetic data: the first `round(valid_pct * N)` of a permutation.
