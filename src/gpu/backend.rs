@@ -10,9 +10,10 @@
 //! allocated.
 
 use super::GpuError;
-use super::buffers::{self, STORAGE_USAGE, Triple, buffer_with, empty_buffer, pack_triples};
+use super::buffers::{self, STORAGE_USAGE, buffer_with, empty_buffer};
 use super::device::{DEFAULT_CHUNK_BYTES, Device, GpuOptions};
-use super::kernels::{Bindings, Kernel, Kernels, StepUniform, padded_len};
+use super::kernels::{Bindings, Kernel, Kernels};
+use super::layout::{StepUniform, Triple, pack_triples, padded_len};
 use crate::data::Ratings;
 use crate::model::Params;
 use crate::train::{

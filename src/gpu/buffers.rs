@@ -1,30 +1,12 @@
-//! Buffer helpers: storage buffers made from host data, triples packed for the GPU, read-backs
-//! through `map_async`, and a small harness that runs chosen kernels on host data (tests, benches).
+//! Buffer helpers: storage buffers made from host data, uploads and read-backs (through `map_async`,
+//! in pieces for large tensors), and a small harness that runs chosen kernels on host data (tests, benches).
 
 use wgpu::util::DeviceExt;
 
 use super::GpuError;
 use super::device::Device;
-use super::kernels::{Bindings, Kernel, Kernels, StepUniform};
-
-/// `struct Triple` of shaders/common.wgsl: one rating as the GPU reads it.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Triple {
-    pub user: u32,
-    pub item: u32,
-    pub rating: f32,
-}
-
-/// Packs the three columns into GPU triples.
-pub fn pack_triples(users: &[u32], items: &[u32], ratings: &[f32]) -> Vec<Triple> {
-    users
-        .iter()
-        .zip(items)
-        .zip(ratings)
-        .map(|((&user, &item), &rating)| Triple { user, item, rating })
-        .collect()
-}
+use super::kernels::{Bindings, Kernel, Kernels};
+use super::layout::{StepUniform, Triple};
 
 /// The usages every storage buffer gets: bindable, writable from the host, copyable out.
 pub const STORAGE_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE

@@ -2,7 +2,7 @@
 //! `collabgpu info` share one way of choosing an adapter.
 
 use super::GpuError;
-use super::kernels::STORAGE_BINDINGS;
+use super::layout::STORAGE_BINDINGS;
 
 /// How to choose and drive the GPU. Built by the CLI from `--adapter` and `--wgpu-backend`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

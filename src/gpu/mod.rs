@@ -10,6 +10,7 @@ pub mod backend;
 pub mod buffers;
 pub mod device;
 pub mod kernels;
+pub mod layout;
 pub mod shaders;
 
 pub use backend::{GpuBackend, GpuMemoryReport, GpuTimings};
