@@ -311,22 +311,26 @@ impl Backend for GpuBackend {
         let param_bytes = (padded_len((users + items) * (factors + 1)) * 4) as u64;
         if param_bytes > limit {
             let what = if adamw {
-                "the parameters (and each of their gradients and Adam moments) need"
+                "the parameters (and each of their gradients and Adam moments)"
             } else {
-                "the parameters (and their gradients) need"
+                "the parameters (and their gradients)"
             };
-            return Err(GpuError::Other(format!(
-                "{what} {param_bytes} bytes in one buffer, more than this adapter binds \
-                 ({limit} bytes); use fewer --factors (K), or --backend cpu"
-            ))
+            return Err(GpuError::BindingTooLarge {
+                what: what.to_string(),
+                bytes: param_bytes,
+                limit,
+                hint: "use fewer --factors (K), or --backend cpu",
+            }
             .into());
         }
         let batch_bytes = (config.batch_size * size_of::<Triple>()) as u64;
         if batch_bytes > limit {
-            return Err(GpuError::Other(format!(
-                "one batch of {} ratings needs {batch_bytes} bytes, more than this adapter binds ({limit}); lower --bs",
-                config.batch_size
-            ))
+            return Err(GpuError::BindingTooLarge {
+                what: format!("one batch of {} ratings", config.batch_size),
+                bytes: batch_bytes,
+                limit,
+                hint: "lower --bs, or --backend cpu",
+            }
             .into());
         }
         let mut chunk_batches = chunk_batches(limit, batch_bytes, self.options.chunk_batches);
@@ -348,10 +352,12 @@ impl Backend for GpuBackend {
             shape.scratch_len()
         } as u64;
         if scratch_bytes > limit {
-            return Err(GpuError::Other(format!(
-                "the per-batch scratch needs {scratch_bytes} bytes, more than this adapter binds \
-                 ({limit}); lower --bs or --factors, or --backend cpu"
-            ))
+            return Err(GpuError::BindingTooLarge {
+                what: "the per-batch scratch".to_string(),
+                bytes: scratch_bytes,
+                limit,
+                hint: "lower --bs or --factors, or --backend cpu",
+            }
             .into());
         }
         let device = &self.device;

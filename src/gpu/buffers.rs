@@ -82,16 +82,16 @@ fn with_mapped<R>(
             submission_index: after,
             timeout: None,
         })
-        .map_err(|e| GpuError::Other(format!("waiting for the GPU failed: {e}")))?;
+        .map_err(GpuError::Poll)?;
     receiver
         .recv()
-        .map_err(|_| GpuError::Other("the GPU read-back was dropped".into()))?
-        .map_err(|e| GpuError::Other(format!("mapping a GPU buffer for reading failed: {e}")))?;
+        .map_err(|_| GpuError::ReadBackDropped)?
+        .map_err(GpuError::ReadBackMap)?;
     let result = read(
         &buffer
             .slice(..size)
             .get_mapped_range()
-            .map_err(|e| GpuError::Other(format!("reading a mapped GPU buffer failed: {e}")))?,
+            .map_err(GpuError::ReadBackView)?,
     );
     buffer.unmap();
     Ok(result)
