@@ -70,10 +70,13 @@ fn with_mapped<R>(
     after: Option<wgpu::SubmissionIndex>,
     read: impl FnOnce(&[u8]) -> R,
 ) -> Result<R, GpuError> {
-    let (sender, receiver) = std::sync::mpsc::channel();
+    // wgpu calls back from inside `poll`; the oneshot channel carries the result out of the
+    // callback, as in wgpu's own read-back examples.
+    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
     buffer
         .slice(..size)
         .map_async(wgpu::MapMode::Read, move |result| {
+            // A failed send means the receiver is gone, and nobody is left to tell.
             let _ = sender.send(result);
         });
     device
@@ -83,9 +86,8 @@ fn with_mapped<R>(
             timeout: None,
         })
         .map_err(GpuError::Poll)?;
-    receiver
-        .recv()
-        .map_err(|_| GpuError::ReadBackDropped)?
+    pollster::block_on(receiver.receive())
+        .ok_or(GpuError::ReadBackDropped)?
         .map_err(GpuError::ReadBackMap)?;
     let result = read(
         &buffer
