@@ -256,7 +256,7 @@ impl GpuBackend {
 
 /// Batches per chunk of triples: `requested` when a test forces it, else as many as fit both the
 /// adapter's binding limit (`limit`, already the smaller of `max_storage_buffer_binding_size` and
-/// `max_buffer_size`) and [`DEFAULT_CHUNK_BYTES`], at most [`MAX_CHUNK_BATCHES`], at least one.
+/// `max_buffer_size`) and [`DEFAULT_CHUNK_BYTES`], at most `MAX_CHUNK_BATCHES`, at least one.
 pub fn chunk_batches(limit: u64, batch_bytes: u64, requested: Option<usize>) -> usize {
     match requested {
         Some(n) => n.max(1),

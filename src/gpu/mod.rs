@@ -1,10 +1,21 @@
 //! The wgpu backend: adapter choice, one compute pipeline per WGSL kernel in `shaders/`, resident
 //! parameter and optimiser buffers, and the orchestrator that streams batches.
 //!
+//! The modules in the order they build on each other (each uses only those above it):
+//! - [`layout`]: the host side of `shaders/common.wgsl`: the [`layout::StepUniform`] and
+//!   [`layout::Triple`] records, the binding table, buffer lengths, and the workgroup sizes that
+//!   are the shaders' only source of them.
+//! - [`shaders`]: the WGSL sources, and each kernel's full text (the workgroup constants,
+//!   `common.wgsl`, the kernel).
 //! - [`device`]: choosing and opening an adapter ([`GpuOptions`], [`Device`]).
-//! - [`shaders`]: the WGSL sources; [`kernels`]: their pipelines and the per-dispatch `Step` record.
-//! - [`buffers`]: uploads, read-backs and the [`buffers::KernelHarness`] the kernel tests use.
-//! - [`backend`]: [`GpuBackend`], the [`crate::train::Backend`] that trains on the GPU.
+//! - [`kernels`]: the pipelines, their shared bind-group layout, and each dispatch's workgroups.
+//! - [`buffers`]: buffer creation, uploads, read-backs and the [`buffers::KernelHarness`] the
+//!   kernel tests use.
+//! - [`backend`]: [`GpuBackend`], the [`crate::train::Backend`] that trains on the GPU: it holds the
+//!   resident parameters, gradients, Adam moments and scratch, and streams chunks of batches.
+//!
+//! Failures are [`GpuError`]s; through [`crate::train::Backend`] they arrive boxed in
+//! [`crate::train::TrainError::Backend`], so the backend-neutral layer never names this backend.
 
 pub mod backend;
 pub mod buffers;
