@@ -18,7 +18,7 @@
 @group(0) @binding(3) var<storage, read_write> first_moment: array<f32>;
 @group(0) @binding(8) var<storage, read_write> second_moment: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn adamw(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
          @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = thread_index(wid, lid, nwg);

@@ -1,5 +1,10 @@
 // common.wgsl: prepended by the host to every kernel in this folder (see `gpu::shaders::source`).
 //
+// Before it the host writes the workgroup sizes from `gpu::layout`, their only source:
+//   WORKGROUP            threads per workgroup of the per-element kernels
+//   REDUCTION_WORKGROUP  threads of the one-workgroup tree sums (a power of two)
+//   EVAL_WORKGROUPS      workgroups of eval_partial, and the partial sums it leaves in scratch
+//
 // One `Step` record per dispatch, read through a uniform binding with a dynamic offset, so that a
 // command buffer can hold many batches and each batch finds its own slice of triples, its loss slot
 // and its optimiser hyperparameters (precomputed on the host, SPEC "Optimisers").
@@ -43,8 +48,6 @@ struct Triple {
     item: u32,
     rating: f32,
 }
-
-const WORKGROUP: u32 = 64u;
 
 // Dispatches wider than the 65535-workgroup limit spill into y; this flattens them back.
 fn thread_index(wid: vec3<u32>, lid: vec3<u32>, nwg: vec3<u32>) -> u32 {

@@ -8,7 +8,7 @@
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn dot(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
        @builtin(num_workgroups) nwg: vec3<u32>) {
     let b = thread_index(wid, lid, nwg);

@@ -4,10 +4,12 @@
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read), 4 triples (read: one chunk of the
 //           evaluation set), 5 scratch (EVAL_WORKGROUPS partial sums), 6 losses (write slot).
 // Dimensions: N = step.batch_len entries of the chunk from step.batch_start, K, U, I.
-//   eval_partial: exactly EVAL_WORKGROUPS workgroups of 256 threads; each thread strides over the
-//                 chunk, computing pred = lo + (hi - lo) * sigmoid(dot(P[u], Q[i]) + bu[u] + bi[i])
+//   eval_partial: exactly EVAL_WORKGROUPS workgroups of REDUCTION_WORKGROUP threads (both written
+//                 by the host, see common.wgsl); each thread strides over the chunk, computing
+//                 pred = lo + (hi - lo) * sigmoid(dot(P[u], Q[i]) + bu[u] + bi[i])
 //                 (or the raw score) and summing (pred - r)^2; each workgroup writes one partial.
-//   eval_finish:  exactly one workgroup of 256 threads: losses[step.slot] = sum of the partials.
+//   eval_finish:  exactly one workgroup of REDUCTION_WORKGROUP threads: losses[step.slot] = sum of
+//                 the partials.
 // Invariants: scratch holds at least EVAL_WORKGROUPS floats; only losses[slot] is read back.
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -16,13 +18,11 @@
 @group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(6) var<storage, read_write> losses: array<f32>;
 
-const EVAL_THREADS: u32 = 256u;
-const EVAL_WORKGROUPS: u32 = 64u;
-var<workgroup> partial: array<f32, EVAL_THREADS>;
+var<workgroup> partial: array<f32, REDUCTION_WORKGROUP>;
 
 fn tree_sum(lid: u32) {
     workgroupBarrier();
-    for (var width = EVAL_THREADS / 2u; width > 0u; width /= 2u) {
+    for (var width = REDUCTION_WORKGROUP / 2u; width > 0u; width /= 2u) {
         if (lid < width) {
             partial[lid] += partial[lid + width];
         }
@@ -30,11 +30,11 @@ fn tree_sum(lid: u32) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(REDUCTION_WORKGROUP)
 fn eval_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let k = step.factors;
     var sum = 0.0;
-    for (var n = wid.x * EVAL_THREADS + lid.x; n < step.batch_len; n += EVAL_THREADS * EVAL_WORKGROUPS) {
+    for (var n = wid.x * REDUCTION_WORKGROUP + lid.x; n < step.batch_len; n += REDUCTION_WORKGROUP * EVAL_WORKGROUPS) {
         let t = triples[step.batch_start + n];
         let p = p_offset(step) + t.user * k;
         let q = q_offset(step) + t.item * k;
@@ -57,10 +57,10 @@ fn eval_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(REDUCTION_WORKGROUP)
 fn eval_finish(@builtin(local_invocation_id) lid: vec3<u32>) {
     var sum = 0.0;
-    for (var w = lid.x; w < EVAL_WORKGROUPS; w += EVAL_THREADS) {
+    for (var w = lid.x; w < EVAL_WORKGROUPS; w += REDUCTION_WORKGROUP) {
         sum += scratch[w];
     }
     partial[lid.x] = sum;

@@ -10,7 +10,7 @@
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
           @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = thread_index(wid, lid, nwg);

@@ -7,7 +7,8 @@
 //   mse_grad:   one thread per b, B threads.
 //               g[b] = (2/B) * (pred - r) * (hi - lo) * s * (1 - s), s = sigmoid(x[b])
 //               (2/B) * (pred - r) without a y-range; sq[b] = (pred - r)^2
-//   batch_loss: exactly one workgroup of 256 threads; losses[slot] = (1/B) * sum_b sq[b]
+//   batch_loss: exactly one workgroup of REDUCTION_WORKGROUP threads (see common.wgsl);
+//               losses[slot] = (1/B) * sum_b sq[b]
 //               (a tree sum, so it differs from the CPU's in-order sum by rounding only).
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -15,7 +16,7 @@
 @group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(6) var<storage, read_write> losses: array<f32>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn mse_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
             @builtin(num_workgroups) nwg: vec3<u32>) {
     let b = thread_index(wid, lid, nwg);
@@ -34,19 +35,18 @@ fn mse_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id)
     scratch[sq_offset(step) + b] = err * err;
 }
 
-const LOSS_THREADS: u32 = 256u;
-var<workgroup> partial: array<f32, LOSS_THREADS>;
+var<workgroup> partial: array<f32, REDUCTION_WORKGROUP>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(REDUCTION_WORKGROUP)
 fn batch_loss(@builtin(local_invocation_id) lid: vec3<u32>) {
     let sq = sq_offset(step);
     var sum = 0.0;
-    for (var b = lid.x; b < step.batch_len; b += LOSS_THREADS) {
+    for (var b = lid.x; b < step.batch_len; b += REDUCTION_WORKGROUP) {
         sum += scratch[sq + b];
     }
     partial[lid.x] = sum;
     workgroupBarrier();
-    for (var width = LOSS_THREADS / 2u; width > 0u; width /= 2u) {
+    for (var width = REDUCTION_WORKGROUP / 2u; width > 0u; width /= 2u) {
         if (lid.x < width) {
             partial[lid.x] += partial[lid.x + width];
         }

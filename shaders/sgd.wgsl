@@ -35,7 +35,7 @@ fn claim_index(side: u32, b: u32) -> u32 {
     return step.users + t.item;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn sgd_claim(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
              @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = thread_index(wid, lid, nwg);
@@ -82,7 +82,7 @@ fn update_entry(n: u32, owner_tag: u32, tagged: bool) {
     grads[index] = 0.0;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
        @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = thread_index(wid, lid, nwg);
@@ -92,7 +92,7 @@ fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid:
     update_entry(n, 0u, false);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn sgd_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
              @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = thread_index(wid, lid, nwg);
@@ -102,7 +102,7 @@ fn sgd_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
     update_entry(n, step.claim_base, true);
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP)
 fn sgd_release(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
                @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = thread_index(wid, lid, nwg);

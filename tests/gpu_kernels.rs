@@ -10,8 +10,9 @@ use std::sync::{Arc, OnceLock};
 
 use collabgpu::cpu::kernels as cpu;
 use collabgpu::gpu::Device;
-use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness, Triple, pack_triples};
-use collabgpu::gpu::kernels::{Kernel, Kernels, StepUniform, WORKGROUP, padded_len};
+use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness};
+use collabgpu::gpu::kernels::{Kernel, Kernels};
+use collabgpu::gpu::layout::{StepUniform, Triple, WORKGROUP, pack_triples, padded_len};
 use collabgpu::train::StepHyper;
 use support::{assert_close, gpu_device, random_f32, random_indices_with_repeats};
 

@@ -10,9 +10,10 @@
 //! allocated.
 
 use super::GpuError;
-use super::buffers::{self, STORAGE_USAGE, Triple, buffer_with, empty_buffer, pack_triples};
+use super::buffers::{self, STORAGE_USAGE, buffer_with, empty_buffer};
 use super::device::{DEFAULT_CHUNK_BYTES, Device, GpuOptions};
-use super::kernels::{Bindings, Kernel, Kernels, StepUniform, padded_len};
+use super::kernels::{Bindings, Kernel, Kernels};
+use super::layout::{StepUniform, Triple, pack_triples, padded_len};
 use crate::data::Ratings;
 use crate::model::Params;
 use crate::train::{
@@ -255,7 +256,7 @@ impl GpuBackend {
 
 /// Batches per chunk of triples: `requested` when a test forces it, else as many as fit both the
 /// adapter's binding limit (`limit`, already the smaller of `max_storage_buffer_binding_size` and
-/// `max_buffer_size`) and [`DEFAULT_CHUNK_BYTES`], at most [`MAX_CHUNK_BATCHES`], at least one.
+/// `max_buffer_size`) and [`DEFAULT_CHUNK_BYTES`], at most `MAX_CHUNK_BATCHES`, at least one.
 pub fn chunk_batches(limit: u64, batch_bytes: u64, requested: Option<usize>) -> usize {
     match requested {
         Some(n) => n.max(1),
@@ -310,22 +311,26 @@ impl Backend for GpuBackend {
         let param_bytes = (padded_len((users + items) * (factors + 1)) * 4) as u64;
         if param_bytes > limit {
             let what = if adamw {
-                "the parameters (and each of their gradients and Adam moments) need"
+                "the parameters (and each of their gradients and Adam moments)"
             } else {
-                "the parameters (and their gradients) need"
+                "the parameters (and their gradients)"
             };
-            return Err(GpuError::Other(format!(
-                "{what} {param_bytes} bytes in one buffer, more than this adapter binds \
-                 ({limit} bytes); use fewer --factors (K), or --backend cpu"
-            ))
+            return Err(GpuError::BindingTooLarge {
+                what: what.to_string(),
+                bytes: param_bytes,
+                limit,
+                hint: "use fewer --factors (K), or --backend cpu",
+            }
             .into());
         }
         let batch_bytes = (config.batch_size * size_of::<Triple>()) as u64;
         if batch_bytes > limit {
-            return Err(GpuError::Other(format!(
-                "one batch of {} ratings needs {batch_bytes} bytes, more than this adapter binds ({limit}); lower --bs",
-                config.batch_size
-            ))
+            return Err(GpuError::BindingTooLarge {
+                what: format!("one batch of {} ratings", config.batch_size),
+                bytes: batch_bytes,
+                limit,
+                hint: "lower --bs, or --backend cpu",
+            }
             .into());
         }
         let mut chunk_batches = chunk_batches(limit, batch_bytes, self.options.chunk_batches);
@@ -347,10 +352,12 @@ impl Backend for GpuBackend {
             shape.scratch_len()
         } as u64;
         if scratch_bytes > limit {
-            return Err(GpuError::Other(format!(
-                "the per-batch scratch needs {scratch_bytes} bytes, more than this adapter binds \
-                 ({limit}); lower --bs or --factors, or --backend cpu"
-            ))
+            return Err(GpuError::BindingTooLarge {
+                what: "the per-batch scratch".to_string(),
+                bytes: scratch_bytes,
+                limit,
+                hint: "lower --bs or --factors, or --backend cpu",
+            }
             .into());
         }
         let device = &self.device;

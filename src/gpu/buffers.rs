@@ -1,30 +1,12 @@
-//! Buffer helpers: storage buffers made from host data, triples packed for the GPU, read-backs
-//! through `map_async`, and a small harness that runs chosen kernels on host data (tests, benches).
+//! Buffer helpers: storage buffers made from host data, uploads and read-backs (through `map_async`,
+//! in pieces for large tensors), and a small harness that runs chosen kernels on host data (tests, benches).
 
 use wgpu::util::DeviceExt;
 
 use super::GpuError;
 use super::device::Device;
-use super::kernels::{Bindings, Kernel, Kernels, StepUniform};
-
-/// `struct Triple` of shaders/common.wgsl: one rating as the GPU reads it.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Triple {
-    pub user: u32,
-    pub item: u32,
-    pub rating: f32,
-}
-
-/// Packs the three columns into GPU triples.
-pub fn pack_triples(users: &[u32], items: &[u32], ratings: &[f32]) -> Vec<Triple> {
-    users
-        .iter()
-        .zip(items)
-        .zip(ratings)
-        .map(|((&user, &item), &rating)| Triple { user, item, rating })
-        .collect()
-}
+use super::kernels::{Bindings, Kernel, Kernels};
+use super::layout::{StepUniform, Triple};
 
 /// The usages every storage buffer gets: bindable, writable from the host, copyable out.
 pub const STORAGE_USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -88,10 +70,13 @@ fn with_mapped<R>(
     after: Option<wgpu::SubmissionIndex>,
     read: impl FnOnce(&[u8]) -> R,
 ) -> Result<R, GpuError> {
-    let (sender, receiver) = std::sync::mpsc::channel();
+    // wgpu calls back from inside `poll`; the oneshot channel carries the result out of the
+    // callback, as in wgpu's own read-back examples.
+    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
     buffer
         .slice(..size)
         .map_async(wgpu::MapMode::Read, move |result| {
+            // A failed send means the receiver is gone, and nobody is left to tell.
             let _ = sender.send(result);
         });
     device
@@ -100,16 +85,15 @@ fn with_mapped<R>(
             submission_index: after,
             timeout: None,
         })
-        .map_err(|e| GpuError::Other(format!("waiting for the GPU failed: {e}")))?;
-    receiver
-        .recv()
-        .map_err(|_| GpuError::Other("the GPU read-back was dropped".into()))?
-        .map_err(|e| GpuError::Other(format!("mapping a GPU buffer for reading failed: {e}")))?;
+        .map_err(GpuError::Poll)?;
+    pollster::block_on(receiver.receive())
+        .ok_or(GpuError::ReadBackDropped)?
+        .map_err(GpuError::ReadBackMap)?;
     let result = read(
         &buffer
             .slice(..size)
             .get_mapped_range()
-            .map_err(|e| GpuError::Other(format!("reading a mapped GPU buffer failed: {e}")))?,
+            .map_err(GpuError::ReadBackView)?,
     );
     buffer.unmap();
     Ok(result)

@@ -2,7 +2,7 @@
 //! `collabgpu info` share one way of choosing an adapter.
 
 use super::GpuError;
-use super::kernels::STORAGE_BINDINGS;
+use super::layout::STORAGE_BINDINGS;
 
 /// How to choose and drive the GPU. Built by the CLI from `--adapter` and `--wgpu-backend`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,12 +93,11 @@ impl Device {
         let info = chosen.get_info();
         let mut required_limits = chosen.limits();
         if required_limits.max_storage_buffers_per_shader_stage < STORAGE_BINDINGS {
-            return Err(GpuError::Other(format!(
-                "the GPU adapter {:?} binds {} storage buffers per shader stage, and the kernels \
-                 bind {STORAGE_BINDINGS}. Choose another with --adapter (see `collabgpu info`), \
-                 or --backend cpu",
-                info.name, required_limits.max_storage_buffers_per_shader_stage
-            )));
+            return Err(GpuError::TooFewStorageBindings {
+                adapter: info.name,
+                has: required_limits.max_storage_buffers_per_shader_stage,
+                needs: STORAGE_BINDINGS,
+            });
         }
         if let Some(bytes) = options.max_binding_bytes {
             // wgpu accepts limits lower than the adapter's; it then validates every binding
@@ -113,11 +112,9 @@ impl Device {
             required_limits,
             ..Default::default()
         }))
-        .map_err(|e| {
-            GpuError::Other(format!(
-                "could not open the GPU adapter {:?}: {e}. Try another with --adapter, or --backend cpu",
-                info.name
-            ))
+        .map_err(|source| GpuError::DeviceOpen {
+            adapter: info.name.clone(),
+            source,
         })?;
         Ok(Device {
             adapter: chosen,
@@ -151,7 +148,7 @@ impl Device {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
-            .map_err(|e| GpuError::Other(format!("waiting for the GPU failed: {e}")))
+            .map_err(GpuError::Poll)
     }
 }
 
@@ -175,9 +172,7 @@ pub fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends, GpuError> {
             "metal" | "mtl" => Ok(wgpu::Backends::METAL),
             "dx12" | "d3d12" => Ok(wgpu::Backends::DX12),
             "gl" | "gles" | "opengl" => Ok(wgpu::Backends::GL),
-            other => Err(GpuError::Other(format!(
-                "unknown --wgpu-backend {other:?}: use one of vulkan, metal, dx12, gl"
-            ))),
+            _ => Err(GpuError::UnknownWgpuBackend(name.to_string())),
         },
         None => Ok(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all())),
     }

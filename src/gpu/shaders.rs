@@ -1,10 +1,13 @@
 //! The WGSL sources in `shaders/`, embedded at build time, and how they make kernels. Every kernel
-//! is compiled after `shaders/common.wgsl` (the `Step` record, the layouts and small helpers); the
-//! two kernels that scatter-add gradients are compiled twice, once after each `grad_add_*.wgsl`
+//! is compiled after the workgroup constants of [`super::layout`] (written as WGSL `const`s, so the
+//! Rust constants are their only source and each shader says `@workgroup_size(WORKGROUP)`) and
+//! `shaders/common.wgsl` (the `Step` record, the layouts and small helpers); the two kernels that scatter-add gradients are compiled twice, once after each `grad_add_*.wgsl`
 //! piece (WGSL has no preprocessor, so the one difference, how a float is added atomically, lives
 //! in its own file). The runtime and the portability test see exactly the same text.
 
-/// The shared prelude prepended to every kernel.
+use super::layout::wgsl_constants;
+
+/// The shared prelude prepended to every kernel, after [`wgsl_constants`].
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// The `grads` binding and `add_to_grad` through a compare-and-swap loop (every adapter).
@@ -57,22 +60,24 @@ pub fn kernels() -> Vec<String> {
 }
 
 /// The full source of `kernel` (a kernel file stem, or a gradient adder's stem with
-/// `_float_atomic`), or `None` for an unknown name.
+/// `_float_atomic`): the workgroup constants, `common.wgsl`, the `grad_add_*` piece for gradient
+/// adders, then the kernel file. `None` for an unknown name.
 pub fn source(kernel: &str) -> Option<String> {
     let (stem, float_atomic) = match kernel.strip_suffix(FLOAT_ATOMIC) {
         Some(stem) => (stem, true),
         None => (kernel, false),
     };
     let (_, text) = KERNEL_FILES.iter().find(|(name, _)| *name == stem)?;
+    let constants = wgsl_constants();
     if GRAD_ADDERS.contains(&stem) {
         let add = if float_atomic {
             GRAD_ADD_FLOAT_ATOMIC
         } else {
             GRAD_ADD_CAS
         };
-        Some(format!("{COMMON}\n{add}\n{text}"))
+        Some(format!("{constants}\n{COMMON}\n{add}\n{text}"))
     } else {
-        (!float_atomic).then(|| format!("{COMMON}\n{text}"))
+        (!float_atomic).then(|| format!("{constants}\n{COMMON}\n{text}"))
     }
 }
 
@@ -106,5 +111,34 @@ mod tests {
         assert_eq!(source("gather_float_atomic"), None);
         assert_eq!(source("no_such_kernel"), None);
         assert_eq!(kernels().len(), KERNEL_FILES.len() + GRAD_ADDERS.len());
+    }
+
+    /// The workgroup sizes live in `gpu::layout` only: a number written into a shader would
+    /// silently disagree with the dispatch the host computes the day one of them changes.
+    #[test]
+    fn shaders_take_their_workgroup_sizes_from_the_host_constants() {
+        let files = KERNEL_FILES
+            .iter()
+            .copied()
+            .chain([("common", COMMON), ("grad_add_cas", GRAD_ADD_CAS)])
+            .chain([("grad_add_float_atomic", GRAD_ADD_FLOAT_ATOMIC)]);
+        for (stem, text) in files {
+            for (at, _) in text.match_indices("@workgroup_size(") {
+                let size = &text[at + "@workgroup_size(".len()..];
+                assert!(
+                    size.starts_with("WORKGROUP)") || size.starts_with("REDUCTION_WORKGROUP)"),
+                    "shaders/{stem}.wgsl: @workgroup_size takes WORKGROUP or REDUCTION_WORKGROUP"
+                );
+            }
+            for name in ["WORKGROUP", "REDUCTION_WORKGROUP", "EVAL_WORKGROUPS"] {
+                assert!(
+                    !text.contains(&format!("const {name}:")),
+                    "shaders/{stem}.wgsl defines {name}; gpu::layout writes it into every kernel"
+                );
+            }
+        }
+        for kernel in kernels() {
+            assert!(source(&kernel).unwrap().starts_with(&wgsl_constants()));
+        }
     }
 }

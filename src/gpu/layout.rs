@@ -1,0 +1,192 @@
+//! The host side of `shaders/common.wgsl`: the records the kernels read byte for byte
+//! ([`StepUniform`], [`Triple`]), the shared binding table ([`binding`]), the buffer lengths the
+//! layouts imply, and the workgroup sizes. The workgroup constants are the only source of those
+//! numbers: `gpu::shaders::source` writes them into every kernel's prelude as WGSL `const`s of the
+//! same names (see [`wgsl_constants`]), so a shader and its dispatch cannot disagree.
+//!
+//! This module depends on no other part of `gpu`; the device, the pipelines, the buffers and the
+//! backend all build on it.
+
+use crate::train::StepHyper;
+
+/// Threads per workgroup of every per-element kernel (`@workgroup_size(WORKGROUP)`); the host
+/// dispatches `div_ceil(threads, WORKGROUP)` workgroups.
+pub const WORKGROUP: u32 = 64;
+
+/// Threads of the one-workgroup tree reductions (`batch_loss`, `eval_partial`, `eval_finish`:
+/// `@workgroup_size(REDUCTION_WORKGROUP)`); a power of two, so each halving step pairs every thread.
+pub const REDUCTION_WORKGROUP: u32 = 256;
+
+/// Workgroups `eval_partial` runs, exactly: the partial sums the scratch buffer must hold and
+/// `eval_finish` adds up.
+pub const EVAL_WORKGROUPS: u32 = 64;
+
+// WebGPU guarantees 256 invocations per workgroup; the tree sums need a power of two.
+const _: () = assert!(WORKGROUP <= 256 && REDUCTION_WORKGROUP <= 256);
+const _: () = assert!(REDUCTION_WORKGROUP.is_power_of_two());
+
+/// The constants above as WGSL, the first lines of every kernel's source.
+pub fn wgsl_constants() -> String {
+    format!(
+        "// Written by gpu::shaders from gpu::layout, the only source of these numbers.\n\
+         const WORKGROUP: u32 = {WORKGROUP}u;\n\
+         const REDUCTION_WORKGROUP: u32 = {REDUCTION_WORKGROUP}u;\n\
+         const EVAL_WORKGROUPS: u32 = {EVAL_WORKGROUPS}u;\n"
+    )
+}
+
+/// `struct Step` of shaders/common.wgsl, byte for byte.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct StepUniform {
+    pub batch_start: u32,
+    pub batch_len: u32,
+    pub slot: u32,
+    pub capacity: u32,
+    pub users: u32,
+    pub items: u32,
+    pub factors: u32,
+    pub has_y_range: u32,
+    pub lo: f32,
+    pub hi: f32,
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub wd: f32,
+    pub step_size: f32,
+    pub bias_correction2: f32,
+    pub param_count: u32,
+    /// `sgd_apply`'s tag base for this batch; 0 means `forward_backward` claims no rows.
+    pub claim_base: u32,
+    /// Unused: keeps the record 80 bytes, a multiple of 16 (uniform records of some backends).
+    pub padding: u32,
+}
+
+impl StepUniform {
+    /// The shape part of a step: `U`, `I`, `K`, the y-range and the batch capacity `C`.
+    pub fn shape(
+        users: usize,
+        items: usize,
+        factors: usize,
+        y_range: Option<(f32, f32)>,
+        capacity: usize,
+    ) -> StepUniform {
+        let (lo, hi) = y_range.unwrap_or((0.0, 0.0));
+        StepUniform {
+            capacity: capacity as u32,
+            users: users as u32,
+            items: items as u32,
+            factors: factors as u32,
+            has_y_range: y_range.is_some() as u32,
+            lo,
+            hi,
+            param_count: ((users + items) * (factors + 1)) as u32,
+            ..Default::default()
+        }
+    }
+
+    /// This shape with one batch's position and optimiser hyperparameters filled in.
+    pub fn with_batch(
+        &self,
+        batch_start: usize,
+        batch_len: usize,
+        slot: usize,
+        hyper: &StepHyper,
+    ) -> StepUniform {
+        StepUniform {
+            batch_start: batch_start as u32,
+            batch_len: batch_len as u32,
+            slot: slot as u32,
+            lr: hyper.lr,
+            beta1: hyper.beta1,
+            beta2: hyper.beta2,
+            eps: hyper.eps,
+            wd: hyper.wd,
+            step_size: hyper.step_size,
+            bias_correction2: hyper.bias_correction2,
+            ..*self
+        }
+    }
+
+    /// Floats the scratch buffer needs for capacity `C`: `2*C*K + 4*C`, and at least the
+    /// evaluation's partial sums.
+    pub fn scratch_len(&self) -> usize {
+        let c = self.capacity as usize;
+        (2 * c * self.factors as usize + 4 * c).max(EVAL_WORKGROUPS as usize)
+    }
+
+    /// Floats the scratch buffer needs on the fused path, which keeps only x, pred, g, sq's
+    /// region (`4*C`, the front of the layout): the gathered rows never leave the registers.
+    pub fn fused_scratch_len(&self) -> usize {
+        (4 * self.capacity as usize).max(EVAL_WORKGROUPS as usize)
+    }
+}
+
+/// `len` floats rounded up to a multiple of 4: the length of the parameter, gradient and each
+/// moment's buffer, so that `adamw_vec4` can read them as `vec4`.
+pub fn padded_len(len: usize) -> usize {
+    len.next_multiple_of(4)
+}
+
+/// `struct Triple` of shaders/common.wgsl: one rating as the GPU reads it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Triple {
+    pub user: u32,
+    pub item: u32,
+    pub rating: f32,
+}
+
+/// Packs the three columns into GPU triples.
+pub fn pack_triples(users: &[u32], items: &[u32], ratings: &[f32]) -> Vec<Triple> {
+    users
+        .iter()
+        .zip(items)
+        .zip(ratings)
+        .map(|((&user, &item), &rating)| Triple { user, item, rating })
+        .collect()
+}
+
+/// The bindings of the shared layout (see the headers in `shaders/`).
+pub mod binding {
+    pub const STEP: u32 = 0;
+    pub const PARAMS: u32 = 1;
+    pub const GRADS: u32 = 2;
+    /// Adam's first moment `m`, the parameters' size.
+    pub const FIRST_MOMENT: u32 = 3;
+    pub const TRIPLES: u32 = 4;
+    pub const SCRATCH: u32 = 5;
+    pub const LOSSES: u32 = 6;
+    pub const CLAIMS: u32 = 7;
+    /// Adam's second moment `v`, the parameters' size. Last, so the others kept their numbers
+    /// when `m` and `v` stopped sharing one buffer (which bound twice the parameters' bytes).
+    pub const SECOND_MOMENT: u32 = 8;
+}
+
+/// Storage buffers in the shared layout, all visible to the compute stage: every binding above
+/// but the step uniform. The adapter's `max_storage_buffers_per_shader_stage` must allow them
+/// (WebGPU guarantees 8; see `Device::new`).
+pub const STORAGE_BINDINGS: u32 = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_have_the_sizes_the_shaders_expect() {
+        assert_eq!(size_of::<StepUniform>(), 80, "struct Step in common.wgsl");
+        assert_eq!(size_of::<StepUniform>() % 16, 0);
+        assert_eq!(size_of::<Triple>(), 12, "struct Triple in common.wgsl");
+    }
+
+    #[test]
+    fn wgsl_constants_carry_the_host_numbers() {
+        let text = wgsl_constants();
+        assert!(text.contains(&format!("const WORKGROUP: u32 = {WORKGROUP}u;")));
+        assert!(text.contains(&format!(
+            "const REDUCTION_WORKGROUP: u32 = {REDUCTION_WORKGROUP}u;"
+        )));
+        assert!(text.contains(&format!("const EVAL_WORKGROUPS: u32 = {EVAL_WORKGROUPS}u;")));
+    }
+}
