@@ -22,10 +22,10 @@ use std::sync::Arc;
 
 use collabgpu::cpu::kernels as cpu;
 use collabgpu::data::Ratings;
+use collabgpu::gpu::Device;
 use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness};
 use collabgpu::gpu::kernels::{Kernel, Kernels};
 use collabgpu::gpu::layout::{StepUniform, pack_triples};
-use collabgpu::gpu::Device;
 use collabgpu::model::Params;
 use collabgpu::train::StepHyper;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};

@@ -208,11 +208,19 @@ fn every_top_level_module_imports_only_lower_layers() {
             }
             let target_layer = layer_of(target_top).expect("every module has a layer");
             if target_layer >= layer {
-                violations.push(format!("{} imports {}", module.join("::"), target.join("::")));
+                violations.push(format!(
+                    "{} imports {}",
+                    module.join("::"),
+                    target.join("::")
+                ));
             }
         }
     }
-    assert!(violations.is_empty(), "layering broken:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "layering broken:\n{}",
+        violations.join("\n")
+    );
 }
 
 #[test]
@@ -226,7 +234,11 @@ fn no_two_files_import_each_other() {
             }
         }
     }
-    assert!(cycles.is_empty(), "files that import each other:\n{}", cycles.join("\n"));
+    assert!(
+        cycles.is_empty(),
+        "files that import each other:\n{}",
+        cycles.join("\n")
+    );
 }
 
 #[test]
@@ -241,7 +253,10 @@ fn the_checker_sees_braced_and_inline_imports() {
         ]
     );
     let code = "fn f() { let x = crate::train::rng::seeded_rng(1); }";
-    assert_eq!(referenced_paths(code, false), ["crate::train::rng::seeded_rng"]);
+    assert_eq!(
+        referenced_paths(code, false),
+        ["crate::train::rng::seeded_rng"]
+    );
     let graph = imports();
     let trainer = graph.get(&vec!["train".to_string(), "trainer".to_string()]);
     assert!(

@@ -8,6 +8,7 @@ mod support;
 
 use std::sync::Arc;
 
+use collabgpu::cpu::reference::train_step as cpu_step;
 use collabgpu::data::Ratings;
 use collabgpu::gpu::{Device, GpuBackend, GpuOptions};
 use collabgpu::model::Params;
@@ -15,7 +16,7 @@ use collabgpu::train::schedule::step_hyper;
 use collabgpu::train::{
     Backend, Batches, OptimizerKind, ScheduleKind, StepHyper, TrainConfig, initial_state,
 };
-use support::{assert_close, cpu_step, gpu_device, random_f32, random_indices_with_repeats};
+use support::{assert_close, gpu_device, random_f32, random_indices_with_repeats};
 
 const USERS: usize = 40;
 const ITEMS: usize = 30;

@@ -6,6 +6,7 @@
 
 mod support;
 
+use collabgpu::cpu::reference::train_step as cpu_step;
 use collabgpu::data::Ratings;
 use collabgpu::gpu::{GpuBackend, GpuOptions};
 use collabgpu::model::Params;
@@ -14,7 +15,7 @@ use collabgpu::train::schedule::step_hyper;
 use collabgpu::train::{
     Backend, Batches, OptimizerKind, ScheduleKind, StepHyper, TrainConfig, TrainState,
 };
-use support::{assert_close, cpu_step, gpu_device, random_f32};
+use support::{assert_close, gpu_device, random_f32};
 
 const USERS: usize = 40;
 const ITEMS: usize = 30;

@@ -97,20 +97,7 @@ pub fn random_indices_with_repeats(len: usize, bound: u32, seed: u64) -> Vec<u32
 }
 
 use collabgpu::data::Ratings;
-use collabgpu::train::{Backend, StepHyper, TrainConfig, TrainReport, TrainState};
-
-/// One CPU training step on one batch: the library's reference step, which every fast path and
-/// the GPU are checked against; returns the batch loss.
-pub fn cpu_step(
-    state: &mut TrainState,
-    config: &TrainConfig,
-    users: &[u32],
-    items: &[u32],
-    ratings: &[f32],
-    hyper: &StepHyper,
-) -> f32 {
-    collabgpu::cpu::reference::train_step(state, config, users, items, ratings, hyper)
-}
+use collabgpu::train::{Backend, TrainConfig, TrainReport};
 
 /// MovieLens 100K through the project's loader, split as `collabgpu train` splits it (random,
 /// 20 %, `seed`): `(U, I, train, valid)`, or `None` (with the reason printed) when the data is not
