@@ -4,17 +4,85 @@ use std::path::Path;
 
 use collabgpu::data::IdMap;
 use collabgpu::files::ModelFile;
-use collabgpu::inspect::plot::{factor_map, loss_chart, parse_log};
+use collabgpu::inspect::plot::{BLUE, Chart, ORANGE, Rgb, factor_map, loss_chart, parse_log};
 use collabgpu::inspect::{InspectError, RatingCounts};
 use collabgpu::model::Params;
 use collabgpu::train::TrainConfig;
 
-/// Width and height from a PNG's IHDR chunk, after checking the signature.
-fn png_size(bytes: &[u8]) -> (u32, u32) {
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-    assert_eq!(&bytes[12..16], b"IHDR");
-    let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
-    (be(16), be(20))
+/// What an SVG shows, read back with an XML parser (so it must be well-formed).
+struct SvgSummary {
+    size: (u32, u32),
+    /// Every `<text>`, trimmed, in document order.
+    texts: Vec<String>,
+    circles: usize,
+}
+
+fn read_svg(svg: &str) -> SvgSummary {
+    let document = roxmltree::Document::parse(svg).expect("the SVG is well-formed XML");
+    let root = document.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    let number = |name: &str| root.attribute(name).unwrap().parse().unwrap();
+    let elements = || root.descendants().filter(|n| n.is_element());
+    SvgSummary {
+        size: (number("width"), number("height")),
+        texts: elements()
+            .filter(|n| n.has_tag_name("text"))
+            .map(|n| n.text().unwrap_or("").trim().to_string())
+            .collect(),
+        circles: elements().filter(|n| n.has_tag_name("circle")).count(),
+    }
+}
+
+/// A decoded PNG: width, height and RGB pixels.
+struct Picture {
+    size: (u32, u32),
+    rgb: Vec<u8>,
+}
+
+impl Picture {
+    fn decode(bytes: &[u8]) -> Self {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .expect("a PNG header");
+        let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut rgb).expect("PNG pixels");
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        rgb.truncate(info.buffer_size());
+        Picture {
+            size: (info.width, info.height),
+            rgb,
+        }
+    }
+
+    /// How many pixels have exactly this colour.
+    fn count(&self, color: Rgb) -> usize {
+        self.rgb
+            .chunks_exact(3)
+            .filter(|p| p == &[color.0, color.1, color.2])
+            .count()
+    }
+
+    /// How many pixels are nearly black: text, since axes and frames are grey.
+    fn dark(&self) -> usize {
+        self.rgb
+            .chunks_exact(3)
+            .filter(|p| p.iter().all(|&c| c < 60))
+            .count()
+    }
+}
+
+/// The PNG of `chart` has its size, its series' colours and text.
+fn assert_png_draws(chart: &Chart, colors: &[Rgb]) {
+    let picture = Picture::decode(&chart.to_png().unwrap());
+    assert_eq!(picture.size, (chart.width, chart.height));
+    for &color in colors {
+        assert!(
+            picture.count(color) > 20,
+            "{color:?} is missing from the PNG"
+        );
+    }
+    // A title, axis titles and ticks in the bundled font come to a few thousand dark pixels.
+    assert!(picture.dark() > 1000, "{} dark pixels", picture.dark());
 }
 
 const LOG: &str = r#"{"type":"epoch","epoch":1,"train_loss":0.9,"valid_loss":0.95}
@@ -62,24 +130,26 @@ fn loss_chart_draws_both_curves_with_legend_and_axes() {
     let chart = loss_chart(&epochs, "Loss per epoch");
     assert_eq!(chart.series.len(), 2);
     assert_eq!(chart.series[1].points, [(1.0, 0.95), (2.0, 0.85)]);
-    let svg = chart.to_svg();
-    assert!(svg.starts_with("<svg"), "{svg:.200}");
+    let svg = read_svg(&chart.to_svg().unwrap());
+    assert_eq!(svg.size, (chart.width, chart.height));
     for text in [
         "Loss per epoch",
         "train loss",
         "validation loss",
-        ">epoch<",
+        "epoch",
         "loss (MSE)",
     ] {
-        assert!(svg.contains(text), "{text:?} missing from the SVG");
+        assert!(
+            svg.texts.iter().any(|t| t == text),
+            "{text:?} missing: {:?}",
+            svg.texts
+        );
     }
     // Whole-epoch ticks only: 1, 2, 3, and no 1.5.
-    assert!(svg.contains(">2</text>") && !svg.contains(">1.5</text>"));
-    assert_eq!(svg.matches("<polyline").count(), 2);
-    assert_eq!(
-        png_size(&chart.to_png().unwrap()),
-        (chart.width, chart.height)
-    );
+    assert!(svg.texts.iter().any(|t| t == "2") && !svg.texts.iter().any(|t| t == "1.5"));
+    // A dot per epoch of each curve (3 train, 2 valid), and one beside each legend line.
+    assert_eq!(svg.circles, 3 + 2 + 2);
+    assert_png_draws(&chart, &[BLUE, ORANGE]);
 }
 
 /// Items on a line through the origin along (1, 1), plus small noise, so PC1 is that line.
@@ -145,11 +215,25 @@ fn factor_map_labels_the_most_rated_and_fits_the_main_axis() {
         "{}",
         map.chart.x_label
     );
-    let svg = map.chart.to_svg();
+    let raw = map.chart.to_svg().unwrap();
     // Titles are escaped, and only the labelled ones appear.
-    assert!(svg.contains("Movie &lt;4&gt; &amp; Co"), "labels missing");
-    assert!(svg.contains("Movie &lt;1&gt; &amp; Co") && !svg.contains("Movie &lt;5&gt;"));
-    assert_eq!(png_size(&map.chart.to_png().unwrap()), (1100, 800));
+    assert!(raw.contains("Movie &lt;4&gt; &amp; Co"), "labels missing");
+    let svg = read_svg(&raw);
+    assert!(svg.texts.iter().any(|t| t == "Movie <1> & Co"));
+    assert!(!svg.texts.iter().any(|t| t.starts_with("Movie <5>")));
+    // The legend says what the two colours mean.
+    for text in ["other item", "titled item: the 2 most rated"] {
+        assert!(
+            svg.texts.iter().any(|t| t == text),
+            "{text:?} missing: {:?}",
+            svg.texts
+        );
+    }
+    // One dot per fitted item, and one per legend line.
+    assert_eq!(svg.circles, 5 + 2);
+    assert_eq!(map.chart.series[1].points.len(), 2);
+    assert_png_draws(&map.chart, &[ORANGE]);
+    assert_eq!((map.chart.width, map.chart.height), (1100, 800));
 }
 
 #[test]
@@ -160,6 +244,15 @@ fn factor_map_without_counts_labels_the_extremes() {
     let mut labelled = map.labelled.clone();
     labelled.sort();
     assert_eq!(labelled, [0, 6]);
+    let svg = read_svg(&map.chart.to_svg().unwrap());
+    assert!(
+        svg.texts
+            .iter()
+            .any(|t| t == "titled item: the 2 farthest from the centre"),
+        "{:?}",
+        svg.texts
+    );
+    assert_eq!(svg.circles, 7 + 2);
 }
 
 #[test]
@@ -168,9 +261,10 @@ fn charts_are_written_by_extension_and_other_names_refused() {
     let chart = loss_chart(&parse_log(LOG, Path::new("x")).unwrap(), "t");
     chart.save(&dir.path().join("a.svg")).unwrap();
     chart.save(&dir.path().join("a.PNG")).unwrap();
-    let svg = std::fs::read_to_string(dir.path().join("a.svg")).unwrap();
-    assert!(svg.ends_with("</svg>\n"));
-    png_size(&std::fs::read(dir.path().join("a.PNG")).unwrap());
+    let svg = read_svg(&std::fs::read_to_string(dir.path().join("a.svg")).unwrap());
+    assert_eq!(svg.size, (chart.width, chart.height));
+    let png = Picture::decode(&std::fs::read(dir.path().join("a.PNG")).unwrap());
+    assert_eq!(png.size, (chart.width, chart.height));
     let err = chart
         .save(&dir.path().join("a.jpg"))
         .unwrap_err()

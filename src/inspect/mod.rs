@@ -65,8 +65,8 @@ pub enum InspectError {
         line: usize,
         message: String,
     },
-    #[error("cannot draw the PNG: {0}")]
-    Png(String),
+    #[error("cannot draw the picture: {0}")]
+    Draw(String),
 }
 
 /// The candidates of an ambiguous item, one per line, and how many more there are.
