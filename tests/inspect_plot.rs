@@ -95,17 +95,13 @@ not json at all
 #[test]
 fn log_reader_keeps_epoch_lines_and_ignores_the_rest() {
     let epochs = parse_log(LOG, Path::new("train.jsonl")).unwrap();
-    let got: Vec<(f64, f64, Option<f64>)> = epochs
+    let got: Vec<(usize, f64, Option<f64>)> = epochs
         .iter()
         .map(|e| (e.epoch, e.train_loss, e.valid_loss))
         .collect();
     assert_eq!(
         got,
-        [
-            (1.0, 0.9, Some(0.95)),
-            (2.0, 0.7, Some(0.85)),
-            (3.0, 0.6, None)
-        ]
+        [(1, 0.9, Some(0.95)), (2, 0.7, Some(0.85)), (3, 0.6, None)]
     );
 }
 

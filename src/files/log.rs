@@ -16,13 +16,18 @@ pub struct EpochLine {
     /// The mean of the epoch's batch losses.
     pub train_loss: f64,
     /// The validation MSE after the epoch; `null` without validation ratings.
+    #[serde(default)]
     pub valid_loss: Option<f64>,
+    #[serde(default)]
     pub valid_rmse: Option<f64>,
     /// Training plus evaluation, in seconds.
+    #[serde(default)]
     pub seconds: f64,
     /// The training steps alone, in seconds.
+    #[serde(default)]
     pub train_seconds: f64,
     /// Training ratings per second of the epoch's steps.
+    #[serde(default)]
     pub ratings_per_second: f64,
 }
 
@@ -47,13 +52,15 @@ impl EpochLine {
     }
 }
 
-/// What reading a log found: the epoch lines in order, and each line that looked like an epoch
-/// (an object of `"type":"epoch"`) but could not be read, as `(line number from 1, reason)`.
-/// Other JSON lines (the summary of `train --json`) and blank lines are skipped without a word.
+/// What reading a log found: the epoch lines in order; each line that looked like an epoch (an
+/// object of `"type":"epoch"`, or without a type but with `epoch` and `train_loss`) but could not
+/// be read, as `(line number from 1, reason)`; and the lines that are not JSON at all. Other JSON
+/// lines (the summary of `train --json`) and blank lines are skipped without a word.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ReadLog {
     pub epochs: Vec<EpochLine>,
     pub unreadable: Vec<(usize, String)>,
+    pub not_json: Vec<usize>,
 }
 
 /// Reads the epoch lines of a log's text.
@@ -64,16 +71,21 @@ pub fn read_epoch_lines(text: &str) -> ReadLog {
         if line.is_empty() {
             continue;
         }
-        let value: serde_json::Value = match serde_json::from_str(line) {
-            Ok(value) => value,
-            Err(e) => {
-                read.unreadable
-                    .push((n + 1, format!("not JSON ({e}): {line:.80}")));
-                continue;
-            }
-        };
-        if value.get("type").and_then(|t| t.as_str()) != Some("epoch") {
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(line) else {
+            read.not_json.push(n + 1);
             continue;
+        };
+        let Some(object) = value.as_object_mut() else {
+            continue;
+        };
+        match object.get("type") {
+            Some(kind) if kind != "epoch" => continue,
+            Some(_) => {}
+            // A line written by hand or by another tool: an epoch if it says what one says.
+            None if object.contains_key("epoch") && object.contains_key("train_loss") => {
+                object.insert("type".into(), "epoch".into());
+            }
+            None => continue,
         }
         match serde_json::from_value::<EpochLine>(value) {
             Ok(epoch) => read.epochs.push(epoch),
@@ -118,6 +130,7 @@ mod tests {
         let read = read_epoch_lines(&text);
         assert_eq!(read.epochs, vec![line(0, None), line(1, Some(0.9))]);
         let lines: Vec<usize> = read.unreadable.iter().map(|(n, _)| *n).collect();
-        assert_eq!(lines, vec![5, 6]);
+        assert_eq!(lines, vec![6]);
+        assert_eq!(read.not_json, vec![5]);
     }
 }

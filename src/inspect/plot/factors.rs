@@ -1,9 +1,9 @@
 //! The factor map: the item factors on their first two principal components.
 
 use super::{BLUE, Chart, ORANGE, PointLabel, Series, Style};
+use crate::files::ModelFile;
 use crate::inspect::pca::Pca;
 use crate::inspect::{RatingCounts, item_title};
-use crate::files::ModelFile;
 
 /// How many of the most-rated items the factor map fits its axes to, as the fastai chapter does:
 /// rarely rated items keep factors near their initial noise and would only blur the axes.

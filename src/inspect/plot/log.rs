@@ -2,22 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use crate::files::log::{EpochLine, read_epoch_lines};
 
 use super::{BLUE, Chart, ORANGE, Series, Style};
 use crate::inspect::InspectError;
 
-/// One epoch of a training log.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogEpoch {
-    pub epoch: f64,
-    pub train_loss: f64,
-    pub valid_loss: Option<f64>,
-}
-
-/// Reads the epochs of a JSON-lines training log (the lines of `train --json` with `epoch` and
-/// `train_loss`; a `valid_loss` may be null). Other lines, such as the summary, are ignored.
-pub fn read_log(path: &Path) -> Result<Vec<LogEpoch>, InspectError> {
+/// Reads the epochs of a JSON-lines training log (`train --log FILE`, or the lines of
+/// `train --json`; see [`crate::files::log`]). Other lines, such as the summary, are ignored.
+pub fn read_log(path: &Path) -> Result<Vec<EpochLine>, InspectError> {
     let text = std::fs::read_to_string(path).map_err(|source| InspectError::Io {
         path: path.to_path_buf(),
         source,
@@ -25,54 +17,35 @@ pub fn read_log(path: &Path) -> Result<Vec<LogEpoch>, InspectError> {
     parse_log(&text, path)
 }
 
-/// [`read_log`] on text already read; `path` is for messages.
-pub fn parse_log(text: &str, path: &Path) -> Result<Vec<LogEpoch>, InspectError> {
-    let bad = |line: usize, message: String| InspectError::BadLogLine {
-        path: PathBuf::from(path),
-        line,
-        message,
-    };
-    let mut epochs = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let Ok(Value::Object(object)) = serde_json::from_str::<Value>(line.trim()) else {
-            continue;
-        };
-        let (Some(epoch), Some(train)) = (object.get("epoch"), object.get("train_loss")) else {
-            continue;
-        };
-        let number = |value: &Value, key: &str| {
-            value.as_f64().ok_or_else(|| {
-                bad(
-                    n + 1,
-                    format!("`{key}` is {value}, expected a number: {line:.120}"),
-                )
-            })
-        };
-        let valid_loss = match object.get("valid_loss") {
-            None | Some(Value::Null) => None,
-            Some(value) => Some(number(value, "valid_loss")?),
-        };
-        epochs.push(LogEpoch {
-            epoch: number(epoch, "epoch")?,
-            train_loss: number(train, "train_loss")?,
-            valid_loss,
+/// [`read_log`] on text already read; `path` is for messages. An epoch line that cannot be read
+/// is an error naming it.
+pub fn parse_log(text: &str, path: &Path) -> Result<Vec<EpochLine>, InspectError> {
+    let read = read_epoch_lines(text);
+    if let Some((line, message)) = read.unreadable.into_iter().next() {
+        return Err(InspectError::BadLogLine {
+            path: PathBuf::from(path),
+            line,
+            message,
         });
     }
-    if epochs.is_empty() {
+    if read.epochs.is_empty() {
         return Err(InspectError::Invalid(format!(
-            "{}: no line has `epoch` and `train_loss`; write the log with `collabgpu train --json > FILE`",
+            "{}: no line has `epoch` and `train_loss`; write the log with `collabgpu train --log FILE` (or `train --json > FILE`)",
             path.display()
         )));
     }
-    Ok(epochs)
+    Ok(read.epochs)
 }
 
 /// The loss-per-epoch chart of a training log.
-pub fn loss_chart(epochs: &[LogEpoch], title: &str) -> Chart {
-    let train = epochs.iter().map(|e| (e.epoch, e.train_loss)).collect();
+pub fn loss_chart(epochs: &[EpochLine], title: &str) -> Chart {
+    let train = epochs
+        .iter()
+        .map(|e| (e.epoch as f64, e.train_loss))
+        .collect();
     let valid: Vec<(f64, f64)> = epochs
         .iter()
-        .filter_map(|e| e.valid_loss.map(|v| (e.epoch, v)))
+        .filter_map(|e| e.valid_loss.map(|v| (e.epoch as f64, v)))
         .collect();
     let mut series = vec![Series {
         name: "train loss".into(),

@@ -14,7 +14,7 @@ use std::path::Path;
 use super::InspectError;
 
 pub use factors::{FACTOR_MAP_ITEMS, FactorMap, factor_map};
-pub use log::{LogEpoch, loss_chart, parse_log, read_log};
+pub use log::{loss_chart, parse_log, read_log};
 
 /// An sRGB colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
