@@ -26,8 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Contents, json_string, param_tensors, serialize};
-use crate::atomic_file::write_bytes_atomically;
+use super::{Contents, json_string, param_tensors, read_file, serialize, write_file};
 use crate::data::DataFingerprint;
 use crate::train::{AdamMoments, OptimizerKind, Position, TrainConfig, TrainState};
 
@@ -71,7 +70,7 @@ impl Checkpoint {
     /// while saving leaves the previous checkpoint intact.
     pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
         let bytes = self.to_bytes();
-        write_bytes_atomically(path, &bytes).map_err(|source| CheckpointError::Io {
+        write_file(path, &bytes, |source| CheckpointError::Io {
             path: path.to_path_buf(),
             source,
         })
@@ -79,7 +78,7 @@ impl Checkpoint {
 
     /// Reads a file written by [`Checkpoint::save`].
     pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
-        let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+        let bytes = read_file(path, |source| CheckpointError::Io {
             path: path.to_path_buf(),
             source,
         })?;

@@ -19,11 +19,27 @@ pub use log::EpochLine;
 pub use model::{ModelFile, ModelFileError};
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::de::DeserializeOwned;
 
 use crate::model::Params;
+
+/// Reads a whole file; the one place both formats read from disk.
+fn read_file<E>(path: &Path, io_error: impl FnOnce(std::io::Error) -> E) -> Result<Vec<u8>, E> {
+    std::fs::read(path).map_err(io_error)
+}
+
+/// Writes a whole file atomically ([`crate::atomic_file`]): a crash while saving leaves the
+/// previous file intact, and a reader never sees half of one.
+fn write_file<E>(
+    path: &Path,
+    bytes: &[u8],
+    io_error: impl FnOnce(std::io::Error) -> E,
+) -> Result<(), E> {
+    crate::atomic_file::write_bytes_atomically(path, bytes).map_err(io_error)
+}
 
 /// One tensor ready to serialise: name, shape and little-endian f32 bytes.
 struct NamedTensor {

@@ -7,8 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{Contents, json_string, param_tensors, serialize};
-use crate::atomic_file::write_bytes_atomically;
+use super::{Contents, json_string, param_tensors, read_file, serialize, write_file};
 use crate::data::{Dataset, IdMap};
 use crate::model::Params;
 use crate::train::TrainConfig;
@@ -65,7 +64,7 @@ impl ModelFile {
     /// renamed over `path`, so a reader never sees half a model.
     pub fn save(&self, path: &Path) -> Result<(), ModelFileError> {
         let bytes = self.to_bytes()?;
-        write_bytes_atomically(path, &bytes).map_err(|source| ModelFileError::Io {
+        write_file(path, &bytes, |source| ModelFileError::Io {
             path: path.to_path_buf(),
             source,
         })
@@ -73,7 +72,7 @@ impl ModelFile {
 
     /// Reads a file written by [`ModelFile::save`].
     pub fn load(path: &Path) -> Result<ModelFile, ModelFileError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelFileError::Io {
+        let bytes = read_file(path, |source| ModelFileError::Io {
             path: path.to_path_buf(),
             source,
         })?;
