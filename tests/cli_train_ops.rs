@@ -40,7 +40,7 @@ const RECIPE: [&str; 10] = [
     "--factors",
     "64",
     "--bs",
-    "16",
+    "8",
     "--threads",
     "1",
     "--seed",
@@ -75,8 +75,10 @@ fn ctrl_c_checkpoints_and_the_resumed_run_equals_an_uninterrupted_one() {
             break;
         }
     }
-    // A moment into epoch 1, so that the stop falls inside the epoch (about a second long).
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // A moment into epoch 1, so that its first backend call is under way; the loop stops after
+    // that call (about 0.25 s of work), well inside the epoch (0.9 s on a quiet 2-core machine,
+    // longer under load; at --bs 16 it was 0.4 s, and a 300 ms wait let it finish first).
+    std::thread::sleep(std::time::Duration::from_millis(100));
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
