@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod pca;
 pub mod plot;
 pub mod rank;
+pub mod ranking;
 
 pub use lookup::{ItemCandidate, find_item, find_user};
 pub use metrics::{EvalReport, evaluate};
@@ -23,6 +24,7 @@ pub use pca::Pca;
 pub use rank::{
     BiasRow, BiasTable, Scored, bias_table, recommend, similar_items, similar_items_where,
 };
+pub use ranking::{RankingOptions, RankingReport, evaluate_ranking, ranking_metrics};
 
 /// Errors of the inspection commands. Each says what was not found or what is wrong, and what to
 /// do about it.
