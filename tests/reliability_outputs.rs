@@ -629,3 +629,36 @@ fn kill_9_at_random_moments_leaves_whole_files_and_resume_finishes_the_same_mode
     assert_eq!(a.params.user_factors, b.params.user_factors);
     assert_eq!(a.params.item_bias, b.params.item_bias);
 }
+
+#[cfg(unix)]
+#[test]
+fn synth_refuses_a_non_regular_target_before_generating() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ml");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::create_dir(out.join("u.data")).unwrap();
+    let output = bin()
+        .args(["synth", "--preset", "ml-100k", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = stderr(&output);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("u.data") && err.contains("is a directory"),
+        "{err}"
+    );
+    assert!(!out.join("u.item").exists(), "nothing written");
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"x").unwrap();
+    let output = bin()
+        .args(["synth", "--preset", "ml-100k", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&output).contains("is not a directory"),
+        "{}",
+        stderr(&output)
+    );
+}
