@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use collabgpu::atomic_file::check_output;
 use collabgpu::inspect::RatingCounts;
 use collabgpu::inspect::plot::{factor_map, loss_chart, picture_kind, read_log};
 use serde_json::json;
@@ -42,6 +43,8 @@ pub struct PlotArgs {
 
 pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
     picture_kind(&args.out)?;
+    // Refused before any work: a directory, a device or an unwritable folder.
+    check_output(&args.out).context("--out")?;
     let (chart, summary) = match (&args.model, &args.log) {
         (Some(path), _) => {
             let model = load_model(path)?;
@@ -63,11 +66,26 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
             (map.chart, summary)
         }
         (None, Some(path)) => {
-            let epochs = read_log(path)?;
+            let read = read_log(path)?;
+            if !read.skipped_lines.is_empty() {
+                let lines: Vec<String> = read.skipped_lines.iter().map(|n| n.to_string()).collect();
+                eprintln!(
+                    "warning: {}: skipped line{} {} (not JSON; a run killed while writing leaves a half line, which `train --resume` removes)",
+                    path.display(),
+                    if lines.len() == 1 { "" } else { "s" },
+                    lines.join(", ")
+                );
+            }
+            let epochs = read.epochs;
+            let summary_skipped = read.skipped_lines.len();
             let name = path
                 .file_name()
                 .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-            let summary = json!({ "kind": "loss", "epochs": epochs.len() });
+            let summary = json!({
+                "kind": "loss",
+                "epochs": epochs.len(),
+                "skipped_lines": summary_skipped,
+            });
             (
                 loss_chart(&epochs, &format!("Loss per epoch ({name})")),
                 summary,

@@ -1,9 +1,10 @@
 //! `collabgpu synth`: write a synthetic data set with a planted model, in a MovieLens layout.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use collabgpu::atomic_file::check_output;
 use collabgpu::data::synth::{self, Preset};
 
 /// Arguments of `collabgpu synth`.
@@ -48,6 +49,7 @@ impl From<PresetArg> for Preset {
 
 pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
     let preset = Preset::from(args.preset);
+    check_outputs(&args.out, preset)?;
     let started = Instant::now();
     let synthetic = synth::generate(preset, args.seed)
         .with_context(|| format!("generating the synthetic {} data set", preset.name()))?;
@@ -72,4 +74,27 @@ pub fn run(args: &SynthArgs) -> anyhow::Result<()> {
         synthetic.truth.factors, synthetic.truth.noise_std, synthetic.truth.noise_floor_mse
     );
     Ok(())
+}
+
+/// Refuses, before generating (minutes for ml-25m), an `--out` that is not a directory and files
+/// in it that are not regular files (see [`collabgpu::atomic_file`]). A missing `--out` is
+/// created when the files are written.
+fn check_outputs(out: &Path, preset: Preset) -> anyhow::Result<()> {
+    match std::fs::metadata(out) {
+        Ok(meta) if !meta.is_dir() => {
+            bail!(
+                "--out {} is not a directory; synth writes several files into a directory (created if missing)",
+                out.display()
+            )
+        }
+        Ok(_) => {
+            let (ratings, titles) = preset.file_names();
+            for name in [ratings, titles, "truth.json"] {
+                check_output(&out.join(name))
+                    .with_context(|| format!("--out {}", out.display()))?;
+            }
+            Ok(())
+        }
+        Err(_) => Ok(()),
+    }
 }

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
+use collabgpu::atomic_file::{OutputError, check_output, resolve};
 use collabgpu::backends::{BackendChoice, OpenedBackend};
 use collabgpu::data::split::SplitKind;
 use collabgpu::data::{SplitData, load_split};
-use collabgpu::files::{Checkpoint, EpochLine, ModelFile};
+use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile};
 use collabgpu::gpu::GpuOptions;
 use collabgpu::train::{
     self, EpochReport, OptimizerKind, Position, Progress, RunControl, ScheduleKind, Snapshot,
@@ -111,7 +112,8 @@ pub struct TrainArgs {
     pub wgpu_backend: Option<WgpuBackendArg>,
 
     /// Save a checkpoint (parameters, optimiser state, position, data fingerprint) here every
-    /// `--checkpoint-every` epochs and on Ctrl-C. Written atomically.
+    /// `--checkpoint-every` epochs and on Ctrl-C, SIGTERM or SIGHUP. Written atomically; a write
+    /// that fails (a full disk) is a warning, and the previous checkpoint stays.
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
 
@@ -125,7 +127,8 @@ pub struct TrainArgs {
     pub resume: Option<PathBuf>,
 
     /// Append one JSON line per epoch (epoch, train_loss, valid_loss, valid_rmse, seconds) to
-    /// FILE, the format `collabgpu plot --log` reads. Started afresh unless `--resume` is given.
+    /// FILE, the format `collabgpu plot --log` reads. Started afresh unless `--resume` is given,
+    /// which cuts it back to the checkpoint's epoch (no half or repeated line) and appends.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
@@ -230,23 +233,141 @@ fn parse_y_range(text: &str) -> anyhow::Result<(f32, f32)> {
     Ok((number(lo)?, number(hi)?))
 }
 
-/// Set by the first Ctrl-C: the epoch loop stops after the current run of batches.
+/// Set by the first Ctrl-C, SIGTERM or SIGHUP: the epoch loop stops after the current run of
+/// batches and the run writes a checkpoint.
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// The first Ctrl-C asks the loop to stop and checkpoint; a second one exits at once.
-fn install_ctrl_c() -> anyhow::Result<()> {
+/// The first Ctrl-C, SIGTERM (schedulers, `docker stop`) or SIGHUP (a closed terminal) asks the
+/// loop to stop and checkpoint; a second one exits at once, removing any temporary file a write
+/// in progress had made ([`collabgpu::atomic_file`]).
+fn install_signal_handler() -> anyhow::Result<()> {
     static INSTALLED: AtomicBool = AtomicBool::new(false);
     if INSTALLED.swap(true, Ordering::SeqCst) {
         return Ok(());
     }
     ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond Ctrl-C: exiting without a checkpoint");
-            std::process::exit(130);
+            let _ = writeln!(
+                std::io::stderr(),
+                "\nsecond interrupt: exiting without a checkpoint"
+            );
+            collabgpu::atomic_file::exit_removing_temporaries(130);
         }
-        eprintln!("\nCtrl-C: stopping after the current batch and writing a checkpoint (Ctrl-C again to quit at once)");
+        let _ = writeln!(
+            std::io::stderr(),
+            "\ninterrupted (Ctrl-C, SIGTERM or SIGHUP): stopping after the current batch and writing a checkpoint (interrupt again to quit at once)"
+        );
     })
-    .context("installing the Ctrl-C handler")
+    .context("installing the handler of Ctrl-C, SIGTERM and SIGHUP")
+}
+
+/// A warning on stderr; a closed stderr is no reason to stop a run.
+fn warn(message: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "warning: {message}");
+}
+
+/// Checks every file the run may write before any work: `--out`, `--checkpoint`, `--log` and the
+/// checkpoint an interrupted run writes must each be a regular file (or a link to one) or a new
+/// name in a writable directory, and no two may be one file. See [`collabgpu::atomic_file`].
+fn check_outputs(args: &TrainArgs) -> anyhow::Result<()> {
+    let mut seen: Vec<(&str, &Path, PathBuf)> = Vec::new();
+    let flags = [
+        ("--out", &args.out),
+        ("--checkpoint", &args.checkpoint),
+        ("--log", &args.log),
+    ];
+    for (flag, path) in flags {
+        let Some(path) = path else { continue };
+        let target = check_output(path).with_context(|| format!("{flag} {}", path.display()))?;
+        if let Some((other, other_path, _)) = seen.iter().find(|(_, _, t)| *t == target) {
+            bail!(
+                "{flag} {} and {other} {} are the same file; give each output its own path",
+                path.display(),
+                other_path.display()
+            );
+        }
+        seen.push((flag, path, target));
+    }
+    if let Some(resume) = &args.resume
+        && let Ok(target) = resolve(resume)
+        && let Some((flag, path, _)) = seen
+            .iter()
+            .find(|(flag, _, t)| *flag != "--checkpoint" && *t == target)
+    {
+        bail!(
+            "{flag} {} would overwrite the checkpoint --resume {} continues from; write it elsewhere",
+            path.display(),
+            resume.display()
+        );
+    }
+    if args.checkpoint.is_none() {
+        let path = interrupt_checkpoint_path(args);
+        match check_output(&path) {
+            Ok(target) => {
+                if let Some((flag, other, _)) = seen.iter().find(|(_, _, t)| *t == target) {
+                    bail!(
+                        "{flag} {} is where an interrupted run saves its checkpoint; choose another name or pass --checkpoint FILE",
+                        other.display()
+                    );
+                }
+            }
+            Err(error @ OutputError::NotAFile { .. }) => {
+                return Err(error).context(
+                    "the checkpoint an interrupted run writes; pass --checkpoint FILE to choose another",
+                );
+            }
+            Err(error) => warn(format!(
+                "an interrupted run could not save its checkpoint: {error}; pass --checkpoint FILE to choose a writable place"
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// Stdout for the epoch table, the JSON lines and the summary. A failed write stops the printing,
+/// never the run: a closed pipe (`train | head -3`) quietly, any other error (a full disk) with a
+/// report once the model is saved.
+struct Printer<'a> {
+    out: std::io::StdoutLock<'a>,
+    closed: bool,
+    failed: Option<std::io::Error>,
+}
+
+impl Printer<'_> {
+    fn new() -> Self {
+        Printer {
+            out: std::io::stdout().lock(),
+            closed: false,
+            failed: None,
+        }
+    }
+
+    /// Prints `text` and a newline, above the progress bar when there is one.
+    fn print(&mut self, bar: Option<&indicatif::ProgressBar>, text: &str) {
+        if self.closed {
+            return;
+        }
+        let out = &mut self.out;
+        let mut write = || writeln!(out, "{text}").and_then(|()| out.flush());
+        let written = match bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        };
+        if let Err(e) = written {
+            self.closed = true;
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                self.failed = Some(e);
+            }
+        }
+    }
+}
+
+/// What became of the periodic checkpoints: the epochs the file holds, and the last failure while
+/// no later write succeeded.
+#[derive(Default)]
+struct CheckpointRecord {
+    saved_epochs: Option<usize>,
+    failed: Option<String>,
 }
 
 /// Where an interrupted run writes its checkpoint: `--checkpoint`, else beside `--out`, else in
@@ -330,6 +451,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if !(0.0..1.0).contains(&args.valid_pct) {
         bail!("--valid-pct must lie in [0, 1), got {}", args.valid_pct);
     }
+    check_outputs(args)?;
+    // From here on a signal stops the run with a checkpoint instead of killing it.
+    install_signal_handler()?;
     let options = args.data.load_options()?;
     let data = load_split(
         &args.data.data,
@@ -355,13 +479,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         mut backend,
         adapter,
     } = args.backend_choice()?.open()?;
-    install_ctrl_c()?;
-    let mut log = open_log(args)?;
+    let mut log = open_log(args, start)?;
 
-    let mut out = std::io::stdout().lock();
+    let mut printer = Printer::new();
     let table = !args.json && !args.quiet;
     if table {
-        write_table_head(&mut out, args, &data, backend.name(), &adapter, start)?;
+        let mut head = Vec::new();
+        write_table_head(&mut head, args, &data, backend.name(), &adapter, start)
+            .expect("writing to memory");
+        printer.print(None, String::from_utf8_lossy(&head).trim_end());
     }
     // The bar draws on stderr, but only when a person watches stdout too.
     let bar = (!args.json
@@ -369,20 +495,43 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         && std::io::stdout().is_terminal()
         && std::io::stderr().is_terminal())
     .then(|| indicatif::ProgressBar::new(0).with_style(progress_style()));
-    let mut write_error = None;
+    let mut log_error: Option<(usize, std::io::Error)> = None;
+    let mut checkpoints = CheckpointRecord::default();
+    // A checkpoint that cannot be written (a full disk) is a warning: the previous one stays, and
+    // the run goes on to its model.
     let mut save_checkpoint = |snapshot: &Snapshot| -> Result<(), TrainError> {
         let path = args
             .checkpoint
             .as_ref()
             .expect("checkpoints are only asked for with --checkpoint");
-        Checkpoint {
+        let saved = Checkpoint {
             config: config.clone(),
             state: snapshot.state.clone(),
             position: snapshot.position,
             data: data.fingerprint,
         }
-        .save(path)
-        .map_err(|e| TrainError::Checkpoint(Box::new(e)))
+        .save(path);
+        let epochs = snapshot.position.epoch;
+        match saved {
+            Ok(()) => {
+                checkpoints.saved_epochs = Some(epochs);
+                checkpoints.failed = None;
+            }
+            Err(e) => {
+                let kept = match checkpoints.saved_epochs {
+                    Some(n) => format!("{} keeps the state after {n} epochs", path.display()),
+                    None if path.exists() => format!("{} is left as it was", path.display()),
+                    None => "there is no checkpoint yet".to_string(),
+                };
+                warn(format!(
+                    "cannot write the checkpoint after {epochs} epochs: {e}; {kept}; training goes on"
+                ));
+                checkpoints.failed = Some(format!(
+                    "the checkpoint after {epochs} epochs could not be written ({e}); {kept}"
+                ));
+            }
+        }
+        Ok(())
     };
     let control = RunControl {
         start,
@@ -423,22 +572,24 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                     bar.set_position(0);
                     bar.reset_eta();
                 }
-                let line = EpochLine::from(epoch).to_line();
+                let line = EpochLine::from(epoch);
+                // The log line comes before the epoch's checkpoint: a resumed run cuts the log
+                // back to its checkpoint, so a kill in between repeats no epoch.
                 if let Some(file) = &mut log
-                    && let Err(e) = writeln!(file, "{line}").and_then(|()| file.flush())
+                    && let Err(e) = file.append(&line)
                 {
-                    write_error.get_or_insert(e);
+                    warn(format!(
+                        "cannot write epoch {} to --log {}: {e}; the log stops here, training goes on",
+                        epoch.epoch,
+                        args.log.as_deref().unwrap_or(Path::new("")).display()
+                    ));
+                    log_error.get_or_insert((epoch.epoch, e));
+                    log = None;
                 }
-                if !(args.json || table) {
-                    return;
-                }
-                let line = if args.json { line } else { epoch_row(epoch) };
-                let written = match &bar {
-                    Some(bar) => bar.suspend(|| writeln!(out, "{line}").and_then(|()| out.flush())),
-                    None => writeln!(out, "{line}").and_then(|()| out.flush()),
-                };
-                if let Err(e) = written {
-                    write_error.get_or_insert(e);
+                if args.json {
+                    printer.print(bar.as_ref(), &line.to_line());
+                } else if table {
+                    printer.print(bar.as_ref(), &epoch_row(epoch));
                 }
             }
         },
@@ -459,9 +610,6 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         }
         Err(error) => return Err(error.into()),
     };
-    if let Some(e) = write_error {
-        return Err(e).context("writing the epoch table or the --log file");
-    }
     let report = outcome.report;
     if let Some(position) = outcome.stopped_at {
         let checkpoint = Checkpoint {
@@ -470,30 +618,90 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             position,
             data: data.fingerprint,
         };
-        exit_interrupted(args, out, &checkpoint);
+        exit_interrupted(args, &mut printer, &checkpoint);
     }
 
+    // The model first: no failed output stream costs the trained model.
     if let Some(path) = &args.out {
         ModelFile::new(report.state.params.clone(), &data.dataset, &config)
             .save(path)
-            .with_context(|| format!("saving the model to --out {}", path.display()))?;
+            .with_context(|| {
+                let kept = match (&args.checkpoint, checkpoints.saved_epochs) {
+                    (Some(ck), Some(n)) => {
+                        format!(
+                            "; the checkpoint {} holds the state after {n} epochs",
+                            ck.display()
+                        )
+                    }
+                    _ => String::new(),
+                };
+                format!("saving the model to --out {}{kept}", path.display())
+            })?;
     }
-    write_summary(&mut out, args, &config, &data, &report, &adapter)
+    let mut summary = Vec::new();
+    write_summary(&mut summary, args, &config, &data, &report, &adapter)?;
+    printer.print(None, String::from_utf8_lossy(&summary).trim_end());
+
+    let mut problems = Vec::new();
+    if let Some((epoch, e)) = log_error {
+        let path = args.log.as_deref().unwrap_or(Path::new(""));
+        problems.push(format!(
+            "--log {}: cannot write epoch {epoch} ({e}); the log holds the epochs before it",
+            path.display()
+        ));
+    }
+    if let Some(e) = printer.failed.take() {
+        problems.push(format!(
+            "cannot write to stdout ({e}); the printing stopped there"
+        ));
+    }
+    if let Some(failed) = checkpoints.failed {
+        problems.push(failed);
+    }
+    if !problems.is_empty() {
+        let saved = match &args.out {
+            Some(path) => format!(" (the model was saved to {})", path.display()),
+            None => String::new(),
+        };
+        bail!("training finished{saved}, but {}", problems.join("; "));
+    }
+    Ok(())
 }
 
-/// `--log`, opened: appended to on `--resume`, started afresh otherwise.
-fn open_log(args: &TrainArgs) -> anyhow::Result<Option<std::fs::File>> {
+/// `--log`, opened: on `--resume` cut back to the checkpoint's epoch ([`LogFile::resume`]) and
+/// appended to, started afresh otherwise.
+fn open_log(args: &TrainArgs, start: Position) -> anyhow::Result<Option<LogFile>> {
     let Some(path) = &args.log else {
         return Ok(None);
     };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(args.resume.is_some())
-        .truncate(args.resume.is_none())
-        .open(path)
-        .with_context(|| format!("cannot open --log {}", path.display()))?;
-    Ok(Some(file))
+    let cannot = || format!("cannot open --log {}", path.display());
+    if args.resume.is_none() {
+        return Ok(Some(LogFile::create(path).with_context(cannot)?));
+    }
+    let (log, cut) = LogFile::resume(path, start.epoch).with_context(cannot)?;
+    if !cut.is_empty() {
+        let mut removed = Vec::new();
+        if cut.later_epochs > 0 {
+            removed.push(format!(
+                "{} line(s) of epoch {} or later, written after the checkpoint (this run writes them again)",
+                cut.later_epochs, start.epoch
+            ));
+        }
+        if !cut.broken_lines.is_empty() {
+            let lines: Vec<String> = cut.broken_lines.iter().map(|n| n.to_string()).collect();
+            removed.push(format!(
+                "broken line(s) {} (a run killed while writing)",
+                lines.join(", ")
+            ));
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "--log {}: removed {}",
+            path.display(),
+            removed.join(" and ")
+        );
+    }
+    Ok(Some(log))
 }
 
 /// The lines above the epoch table: the data, the backend and where a resumed run starts.
@@ -531,12 +739,17 @@ fn write_table_head(
 }
 
 /// After the first Ctrl-C: saves `checkpoint`, says how to resume and exits with 130.
-fn exit_interrupted(args: &TrainArgs, mut out: impl Write, checkpoint: &Checkpoint) -> ! {
+fn exit_interrupted(args: &TrainArgs, printer: &mut Printer, checkpoint: &Checkpoint) -> ! {
     let path = interrupt_checkpoint_path(args);
     let position = checkpoint.position;
     if let Err(e) = checkpoint.save(&path) {
-        eprintln!(
-            "error: Ctrl-C: cannot write the checkpoint {}: {e}",
+        let kept = match path.exists() {
+            true => format!("; {} is left as it was", path.display()),
+            false => String::new(),
+        };
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: interrupted: cannot write the checkpoint {}: {e}{kept}",
             path.display()
         );
         std::process::exit(1);
@@ -550,16 +763,17 @@ fn exit_interrupted(args: &TrainArgs, mut out: impl Write, checkpoint: &Checkpoi
             "checkpoint": path.display().to_string(),
             "resume_command": command,
         });
-        let _ = writeln!(out, "{line}");
+        printer.print(None, &line.to_string());
     }
-    let _ = out.flush();
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "interrupted at epoch {}, batch {}: saved a checkpoint to {}\nresume with: {command}",
         position.epoch,
         position.batch,
         path.display()
     );
-    // 130 = 128 + SIGINT, as shells report a run stopped by Ctrl-C; the checkpoint is complete.
+    // 130 = 128 + SIGINT, as shells report a run stopped by Ctrl-C (also after SIGTERM or SIGHUP,
+    // which ctrlc does not tell apart); the checkpoint is complete.
     std::process::exit(130);
 }
 

@@ -2,6 +2,9 @@
 //! (and, among other lines, by `train --json`), read by `collabgpu plot --log FILE`. One type,
 //! [`EpochLine`], is both the writer's and the reader's, so the two cannot drift apart.
 
+use std::io::Write;
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
 use crate::train::EpochReport;
@@ -95,6 +98,123 @@ pub fn read_epoch_lines(text: &str) -> ReadLog {
     read
 }
 
+/// The `--log` file of a run, open for appending: one `write` per line, synced at each epoch, so
+/// that a kill leaves whole lines only (at worst one half line, which the next
+/// [`LogFile::resume`] removes), and a failed write is undone rather than left half-written.
+#[derive(Debug)]
+pub struct LogFile {
+    file: std::fs::File,
+    /// The length of the whole lines written so far.
+    len: u64,
+}
+
+/// What [`LogFile::resume`] removed from the log to match the checkpoint.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct LogCut {
+    /// Epoch lines of the checkpoint's epoch or later: written after the checkpoint, they are
+    /// written again by the resumed run.
+    pub later_epochs: usize,
+    /// Lines that are not whole JSON (a half line left by a kill), by line number from 1.
+    pub broken_lines: Vec<usize>,
+}
+
+impl LogCut {
+    /// Whether nothing was removed.
+    pub fn is_empty(&self) -> bool {
+        self.later_epochs == 0 && self.broken_lines.is_empty()
+    }
+}
+
+impl LogFile {
+    /// Starts the log of a fresh run: an empty file at `path` (created, or emptied).
+    pub fn create(path: &Path) -> std::io::Result<LogFile> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(path)?;
+        Self::open_append(path)
+    }
+
+    /// Continues the log of a run resumed at `epoch` (the checkpoint's position): keeps the whole
+    /// lines before it and removes every epoch line of `epoch` or later (a kill between a log line
+    /// and its checkpoint would otherwise repeat them) and every line that is not whole JSON. When
+    /// something goes, the kept lines are written back atomically ([`crate::atomic_file`]). A
+    /// missing log is started afresh.
+    pub fn resume(path: &Path, epoch: usize) -> std::io::Result<(LogFile, LogCut)> {
+        let bytes = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Self::create(path)?, LogCut::default()));
+            }
+            Err(e) => return Err(e),
+        };
+        let (kept, cut) = cut_log(&bytes, epoch);
+        if !cut.is_empty() {
+            crate::atomic_file::write_bytes_atomically(path, &kept)?;
+        }
+        Ok((Self::open_append(path)?, cut))
+    }
+
+    fn open_append(path: &Path) -> std::io::Result<LogFile> {
+        let file = std::fs::OpenOptions::new().append(true).open(path)?;
+        let len = file.metadata()?.len();
+        Ok(LogFile { file, len })
+    }
+
+    /// Appends `line` and its newline in one write and syncs the file. On an error (a full disk)
+    /// the file is cut back to its whole lines before the error is returned.
+    pub fn append(&mut self, line: &EpochLine) -> std::io::Result<()> {
+        let mut text = line.to_line();
+        text.push('\n');
+        let written = self
+            .file
+            .write_all(text.as_bytes())
+            .and_then(|()| self.file.sync_data());
+        match written {
+            Ok(()) => {
+                self.len += text.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.len);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The lines of a log `bytes` that a run resumed at `epoch` keeps, and what it drops.
+fn cut_log(bytes: &[u8], epoch: usize) -> (Vec<u8>, LogCut) {
+    let mut kept = Vec::with_capacity(bytes.len());
+    let mut cut = LogCut::default();
+    for (n, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        let whole = line.ends_with(b"\n");
+        let keep = match std::str::from_utf8(line) {
+            Ok(text) if whole => {
+                let read = read_epoch_lines(text);
+                if !read.not_json.is_empty() || !read.unreadable.is_empty() {
+                    cut.broken_lines.push(n + 1);
+                    false
+                } else if read.epochs.iter().any(|e| e.epoch >= epoch) {
+                    cut.later_epochs += 1;
+                    false
+                } else {
+                    true
+                }
+            }
+            _ => {
+                cut.broken_lines.push(n + 1);
+                false
+            }
+        };
+        if keep {
+            kept.extend_from_slice(line);
+        }
+    }
+    (kept, cut)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +252,63 @@ mod tests {
         let lines: Vec<usize> = read.unreadable.iter().map(|(n, _)| *n).collect();
         assert_eq!(lines, vec![6]);
         assert_eq!(read.not_json, vec![5]);
+    }
+
+    #[test]
+    fn resume_cuts_half_lines_and_epochs_after_the_checkpoint() {
+        let text = format!(
+            "{}\n{}\n{{\"type\":\"epoch\",\"epo\n{}\n{}\n{{\"type\":\"ep",
+            line(0, Some(1.0)).to_line(),
+            line(1, Some(0.9)).to_line(),
+            line(2, Some(0.8)).to_line(),
+            line(3, Some(0.7)).to_line(),
+        );
+        let (kept, cut) = cut_log(text.as_bytes(), 2);
+        let kept = String::from_utf8(kept).unwrap();
+        assert_eq!(
+            kept,
+            format!(
+                "{}\n{}\n",
+                line(0, Some(1.0)).to_line(),
+                line(1, Some(0.9)).to_line()
+            )
+        );
+        assert_eq!(cut.later_epochs, 2);
+        assert_eq!(cut.broken_lines, vec![3, 6]);
+        let (same, cut) = cut_log(kept.as_bytes(), 2);
+        assert_eq!(same, kept.as_bytes());
+        assert!(cut.is_empty());
+    }
+
+    #[test]
+    fn the_log_file_appends_whole_lines_and_resumes_cut_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("train.jsonl");
+        std::fs::write(&path, "old run\n").unwrap();
+        let mut log = LogFile::create(&path).unwrap();
+        for epoch in 0..3 {
+            log.append(&line(epoch, None)).unwrap();
+        }
+        drop(log);
+        // A kill in the middle of a line.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"{\"type\":\"epoch\",\"epoch\":3,\"tra")
+            .unwrap();
+        drop(file);
+        let (mut log, cut) = LogFile::resume(&path, 2).unwrap();
+        assert_eq!(cut.later_epochs, 1);
+        assert_eq!(cut.broken_lines, vec![4]);
+        log.append(&line(2, Some(0.5))).unwrap();
+        let read = read_epoch_lines(&std::fs::read_to_string(&path).unwrap());
+        assert_eq!(
+            read.epochs,
+            vec![line(0, None), line(1, None), line(2, Some(0.5))]
+        );
+        assert!(read.not_json.is_empty());
+        let (_, cut) = LogFile::resume(&dir.path().join("missing.jsonl"), 1).unwrap();
+        assert!(cut.is_empty());
     }
 }

@@ -15,7 +15,7 @@ pub mod log;
 pub mod model;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
-pub use log::EpochLine;
+pub use log::{EpochLine, LogCut, LogFile};
 pub use model::{ModelFile, ModelFileError};
 
 use std::collections::HashMap;

@@ -7,19 +7,33 @@ use crate::files::log::{EpochLine, read_epoch_lines};
 use super::{BLUE, Chart, ORANGE, Series, Style};
 use crate::inspect::InspectError;
 
+/// The epochs of a log, and the lines that were skipped because they are not JSON at all (a half
+/// line left by a killed run, say), by line number from 1, for a warning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEpochs {
+    pub epochs: Vec<EpochLine>,
+    pub skipped_lines: Vec<usize>,
+}
+
 /// Reads the epochs of a JSON-lines training log (`train --log FILE`, or the lines of
-/// `train --json`; see [`crate::files::log`]). Other lines, such as the summary, are ignored.
-pub fn read_log(path: &Path) -> Result<Vec<EpochLine>, InspectError> {
+/// `train --json`; see [`crate::files::log`]). Other JSON lines, such as the summary, are ignored;
+/// lines that are not JSON are named in [`LogEpochs::skipped_lines`].
+pub fn read_log(path: &Path) -> Result<LogEpochs, InspectError> {
     let text = std::fs::read_to_string(path).map_err(|source| InspectError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_log(&text, path)
+    parse_log_lines(&text, path)
+}
+
+/// [`parse_log_lines`] without the skipped lines.
+pub fn parse_log(text: &str, path: &Path) -> Result<Vec<EpochLine>, InspectError> {
+    parse_log_lines(text, path).map(|read| read.epochs)
 }
 
 /// [`read_log`] on text already read; `path` is for messages. An epoch line that cannot be read
 /// is an error naming it.
-pub fn parse_log(text: &str, path: &Path) -> Result<Vec<EpochLine>, InspectError> {
+pub fn parse_log_lines(text: &str, path: &Path) -> Result<LogEpochs, InspectError> {
     let read = read_epoch_lines(text);
     if let Some((line, message)) = read.unreadable.into_iter().next() {
         return Err(InspectError::BadLogLine {
@@ -34,7 +48,10 @@ pub fn parse_log(text: &str, path: &Path) -> Result<Vec<EpochLine>, InspectError
             path.display()
         )));
     }
-    Ok(read.epochs)
+    Ok(LogEpochs {
+        epochs: read.epochs,
+        skipped_lines: read.not_json,
+    })
 }
 
 /// The loss-per-epoch chart of a training log.

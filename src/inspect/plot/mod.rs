@@ -14,7 +14,7 @@ use std::path::Path;
 use super::InspectError;
 
 pub use factors::{FACTOR_MAP_ITEMS, FactorMap, factor_map};
-pub use log::{loss_chart, parse_log, read_log};
+pub use log::{LogEpochs, loss_chart, parse_log, parse_log_lines, read_log};
 
 /// An sRGB colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,15 +77,18 @@ impl Chart {
         draw::png(self)
     }
 
-    /// Writes the chart as SVG or PNG, chosen by the extension of `path`.
+    /// Writes the chart as SVG or PNG, chosen by the extension of `path`, whole or not at all
+    /// ([`crate::atomic_file`]): a full disk leaves the previous picture, not an empty one.
     pub fn save(&self, path: &Path) -> Result<(), InspectError> {
         let bytes = match picture_kind(path)? {
             PictureKind::Svg => self.to_svg()?.into_bytes(),
             PictureKind::Png => self.to_png()?,
         };
-        std::fs::write(path, bytes).map_err(|source| InspectError::Io {
-            path: path.to_path_buf(),
-            source,
+        crate::atomic_file::write_bytes_atomically(path, &bytes).map_err(|source| {
+            InspectError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
         })
     }
 }
