@@ -1,6 +1,8 @@
 //! `collabgpu plot`: the item factors on their first two principal components, or the loss per
 //! epoch of a training log, as SVG or PNG.
 
+use std::io::Write;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -41,6 +43,7 @@ pub struct PlotArgs {
 }
 
 pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     picture_kind(&args.out)?;
     let (chart, summary) = match (&args.model, &args.log) {
         (Some(path), _) => {
@@ -52,12 +55,13 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
                 )),
                 None => None,
             };
-            let map = factor_map(&model, counts.as_ref(), args.label);
+            let map = factor_map(&model, counts.as_ref(), args.label)
+                .with_context(|| format!("cannot plot --model {}", path.display()))?;
             let summary = json!({
                 "kind": "factors",
                 "fitted_items": map.fitted.len(),
                 "labelled": map.labelled.len(),
-                "variance_share": map.pca.variances.iter().map(|v| v / map.pca.total_variance).collect::<Vec<_>>(),
+                "variance_share": map.pca.variance_shares(),
                 "labels_by": if counts.is_some() { "most rated" } else { "farthest from the centre" },
             });
             (map.chart, summary)
@@ -81,7 +85,7 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
     if args.json {
         let mut summary = summary;
         summary["out"] = args.out.display().to_string().into();
-        println!("{summary}");
+        writeln!(out, "{summary}")?;
     } else {
         let detail = match summary["kind"].as_str() {
             Some("factors") => format!(
@@ -92,7 +96,7 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
             ),
             _ => format!("{} epochs", summary["epochs"]),
         };
-        println!("wrote {} ({detail})", args.out.display());
+        writeln!(out, "wrote {} ({detail})", args.out.display())?;
     }
     Ok(())
 }
