@@ -3,6 +3,9 @@
 
 mod cli;
 
+use std::io::Write;
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 /// Train collaborative-filtering recommenders (fastai's DotProductBias) on any Vulkan, Metal or
@@ -42,8 +45,34 @@ enum Command {
     Bench(cli::bench::BenchArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout went away (`| head -1`): it has all it wanted, so stop quietly
+        // and successfully, as `head`'s other writers do. Not for `train`, whose error says
+        // whether the model was saved.
+        Err(error) if is_broken_pipe(&error) && !matches!(cli.command, Command::Train(_)) => {
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            // What `main() -> anyhow::Result` printed, without panicking on a closed stderr.
+            let _ = writeln!(std::io::stderr(), "Error: {error:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether `error` comes from writing to a pipe whose reader has closed it.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Train(args) => cli::train::run(args),
         Command::Stats(args) => cli::stats::run(args),

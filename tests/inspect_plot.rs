@@ -191,7 +191,7 @@ fn factor_map_labels_the_most_rated_and_fits_the_main_axis() {
             (12.0, 3),
         ],
     };
-    let map = factor_map(&model, Some(&counts), 2);
+    let map = factor_map(&model, Some(&counts), 2).unwrap();
     assert_eq!(map.fitted, [4, 1, 5, 2, 0]);
     assert_eq!(map.labelled, [4, 1]);
     let axis = &map.pca.components[0];
@@ -234,7 +234,7 @@ fn factor_map_labels_the_most_rated_and_fits_the_main_axis() {
 
 #[test]
 fn factor_map_without_counts_labels_the_extremes() {
-    let map = factor_map(&line_model(7), None, 2);
+    let map = factor_map(&line_model(7), None, 2).unwrap();
     assert_eq!(map.fitted.len(), 7);
     // Items 0 and 6 lie at the two ends of the line, equally far from its centre.
     let mut labelled = map.labelled.clone();

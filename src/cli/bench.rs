@@ -16,7 +16,10 @@ use collabgpu::data::split::SplitKind;
 use collabgpu::data::{LoadOptions, Ratings, SplitData, load_split};
 use collabgpu::files::ModelFile;
 use collabgpu::gpu::{GpuBackend, GpuMemoryReport, GpuOptions, GpuTimings};
-use collabgpu::train::{self, Backend, OptimizerKind, Progress, Recipe, TrainConfig, TrainReport};
+use collabgpu::train::{
+    self, Backend, MemoryEstimate, OptimizerKind, Placement, Progress, Recipe, TrainConfig,
+    TrainReport,
+};
 use serde_json::json;
 
 /// Arguments of `collabgpu bench`.
@@ -49,7 +52,7 @@ pub struct BenchArgs {
     pub bs: Option<usize>,
 
     /// The learning rate (default: the preset's).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
 
     /// CPU threads (0: one per core).
@@ -69,7 +72,7 @@ pub struct BenchArgs {
     pub seed: u64,
 
     /// Fraction of the ratings held out for validation (a random split).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
     pub valid_pct: f64,
 
     /// Save each backend's trained model into this directory as `BACKEND-N.safetensors`
@@ -208,6 +211,12 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         valid_set.len(),
         started.elapsed().as_secs_f64()
     );
+    let placement = match args.backends.contains(&BackendArg::Cpu) {
+        true => Placement::Cpu,
+        false => Placement::Gpu,
+    };
+    MemoryEstimate::training(&config, users, items, train_set.len(), placement, false)
+        .check("bench", MemoryEstimate::TRAINING_ADVICE)?;
     let state = train::initial_state(&config, users, items);
     let warmup = warmup_set(&train_set, config.batch_size, args.warmup_batches);
     if let Some(dir) = &args.out {

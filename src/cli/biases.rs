@@ -1,5 +1,7 @@
 //! `collabgpu biases`: the lowest and highest learned biases, beside the mean rating and count.
 
+use std::io::Write;
+
 use collabgpu::inspect::{BiasRow, RatingCounts, bias_table};
 
 use super::model_args::{ModelArgs, load_data_for, title_or_dash};
@@ -29,6 +31,7 @@ pub struct BiasesArgs {
 }
 
 pub fn run(args: &BiasesArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let model = args.model.load()?;
     let counts = match &args.data {
         Some(data) => {
@@ -39,27 +42,29 @@ pub fn run(args: &BiasesArgs) -> anyhow::Result<()> {
     };
     let table = bias_table(&model, args.users, counts.as_ref(), args.n);
     if args.json {
-        println!("{}", serde_json::to_string(&table)?);
+        writeln!(out, "{}", serde_json::to_string(&table)?)?;
         return Ok(());
     }
     let what = if args.users { "user" } else { "item" };
     if counts.is_none() {
-        println!(
+        writeln!(
+            out,
             "(biases only: give --data DATA for each {what}'s mean rating and number of ratings)"
-        );
+        )?;
     }
     for (heading, rows) in [("Lowest", &table.lowest), ("Highest", &table.highest)] {
-        println!("{heading} {what} biases:");
-        println!(
+        writeln!(out, "{heading} {what} biases:")?;
+        writeln!(
+            out,
             "{:>8}  {:>6}  {:>7}  {:<8}  {}",
             "bias",
             "mean",
             "ratings",
             "id",
             if args.users { "" } else { "title" }
-        );
+        )?;
         for row in rows {
-            println!("{}", format_row(row));
+            writeln!(out, "{}", format_row(row))?;
         }
     }
     Ok(())

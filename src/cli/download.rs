@@ -1,5 +1,7 @@
 //! `collabgpu download`: fetch a MovieLens data set into the cache and verify it.
 
+use std::io::Write;
+
 use anyhow::Context;
 use clap::builder::PossibleValuesParser;
 use collabgpu::data::download::{self, KNOWN};
@@ -17,13 +19,14 @@ pub struct DownloadArgs {
 }
 
 pub fn run(args: &DownloadArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let name = args.name.as_str();
     let dataset = download::known(name).context("clap only lets known names through")?;
     let cache = download::cache_dir()?;
     if !args.force {
         if let Some(dir) = download::cached(name, &cache) {
             eprintln!("{name} is already in the cache: {}", dir.display());
-            println!("{}", dir.display());
+            writeln!(out, "{}", dir.display())?;
             return Ok(());
         }
     }
@@ -31,6 +34,6 @@ pub fn run(args: &DownloadArgs) -> anyhow::Result<()> {
     eprintln!("downloading {url} into {}", cache.display());
     let dir = download::fetch_into(&url, name, &dataset.checksum(), &cache, true)?;
     eprintln!("{name} verified and unpacked into {}", dir.display());
-    println!("{}", dir.display());
+    writeln!(out, "{}", dir.display())?;
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! `collabgpu eval`: MSE, RMSE and MAE of a model on a ratings set.
 
+use std::io::Write;
+
 use anyhow::Context;
 use collabgpu::inspect::evaluate;
 
@@ -21,6 +23,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let model = args.model.load()?;
     let options = options_for(&model, args.data.load_options()?);
     let dataset = collabgpu::data::load(&args.data.data, &options)
@@ -30,16 +33,24 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let mut json = serde_json::to_value(&report)?;
         json["data"] = dataset.source.clone().into();
         json["model"] = args.model.model.display().to_string().into();
-        println!("{json}");
+        writeln!(out, "{json}")?;
     } else {
-        println!("{}: model {}", dataset.source, args.model.model.display());
-        println!("{report}");
+        writeln!(
+            out,
+            "{}: model {}",
+            dataset.source,
+            args.model.model.display()
+        )?;
+        writeln!(out, "{report}")?;
         if report.evaluated == 0 && report.ratings > 0 {
             let hint = match keyed_by_title(&model) {
                 true => "the model keys items by title; does this data set have titles?",
                 false => "are these the same kind of ids the model was trained on?",
             };
-            println!("note: the model knows none of these ratings' users or items; {hint}");
+            writeln!(
+                out,
+                "note: the model knows none of these ratings' users or items; {hint}"
+            )?;
         }
     }
     Ok(())

@@ -1,5 +1,7 @@
 //! `collabgpu info`: every GPU adapter wgpu finds, with what the engine would use of it.
 
+use std::io::Write;
+
 use collabgpu::gpu::device::{USED_FEATURE_NAMES, list_adapters};
 
 /// Arguments of `collabgpu info`.
@@ -28,6 +30,7 @@ fn limits_json(limits: &wgpu::Limits) -> serde_json::Value {
 }
 
 pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let adapters = list_adapters(args.wgpu_backend.as_deref())?;
     let entries: Vec<serde_json::Value> = adapters
         .iter()
@@ -52,25 +55,28 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
         })
         .collect();
     if args.json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({ "adapters": entries }))?
-        );
+        )?;
         return Ok(());
     }
     if entries.is_empty() {
-        println!(
+        writeln!(
+            out,
             "No GPU adapter found. Install a GPU driver; on a CPU-only Linux machine the \
              `mesa-vulkan-drivers` package gives a software Vulkan adapter (lavapipe). \
              `collabgpu train --backend cpu` works without one."
-        );
+        )?;
         return Ok(());
     }
     for (n, entry) in entries.iter().enumerate() {
-        println!(
+        writeln!(
+            out,
             "adapter {n}: {}",
             entry["name"].as_str().unwrap_or_default()
-        );
+        )?;
         for key in [
             "backend",
             "device_type",
@@ -78,18 +84,23 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
             "driver_info",
             "scatter_add",
         ] {
-            println!("  {key:<38} {}", entry[key].as_str().unwrap_or_default());
+            writeln!(
+                out,
+                "  {key:<38} {}",
+                entry[key].as_str().unwrap_or_default()
+            )?;
         }
         for (feature, present) in entry["features"].as_object().into_iter().flatten() {
-            println!(
+            writeln!(
+                out,
                 "  {:<38} {}",
                 feature,
                 if present == true { "yes" } else { "no" }
-            );
+            )?;
         }
         if let Some(limits) = entry["limits"].as_object() {
             for (name, value) in limits {
-                println!("  {name:<38} {value}");
+                writeln!(out, "  {name:<38} {value}")?;
             }
         }
     }

@@ -1,6 +1,8 @@
 //! `collabgpu plot`: the item factors on their first two principal components, or the loss per
 //! epoch of a training log, as SVG or PNG.
 
+use std::io::Write;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -42,6 +44,7 @@ pub struct PlotArgs {
 }
 
 pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     picture_kind(&args.out)?;
     // Refused before any work: a directory, a device or an unwritable folder.
     check_output(&args.out).context("--out")?;
@@ -55,12 +58,13 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
                 )),
                 None => None,
             };
-            let map = factor_map(&model, counts.as_ref(), args.label);
+            let map = factor_map(&model, counts.as_ref(), args.label)
+                .with_context(|| format!("cannot plot --model {}", path.display()))?;
             let summary = json!({
                 "kind": "factors",
                 "fitted_items": map.fitted.len(),
                 "labelled": map.labelled.len(),
-                "variance_share": map.pca.variances.iter().map(|v| v / map.pca.total_variance).collect::<Vec<_>>(),
+                "variance_share": map.pca.variance_shares(),
                 "labels_by": if counts.is_some() { "most rated" } else { "farthest from the centre" },
             });
             (map.chart, summary)
@@ -99,7 +103,7 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
     if args.json {
         let mut summary = summary;
         summary["out"] = args.out.display().to_string().into();
-        println!("{summary}");
+        writeln!(out, "{summary}")?;
     } else {
         let detail = match summary["kind"].as_str() {
             Some("factors") => format!(
@@ -110,7 +114,7 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
             ),
             _ => format!("{} epochs", summary["epochs"]),
         };
-        println!("wrote {} ({detail})", args.out.display());
+        writeln!(out, "wrote {} ({detail})", args.out.display())?;
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! `collabgpu predict`: the model's rating for one user and one item.
 
+use std::io::Write;
+
 use collabgpu::inspect::{find_item, find_user, item_title};
 use serde_json::json;
 
@@ -25,6 +27,7 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let model = args.model.load()?;
     let user = find_user(&model, &args.user)?;
     let item = find_item(&model, &args.item)?;
@@ -38,17 +41,18 @@ pub fn run(args: &PredictArgs) -> anyhow::Result<()> {
             "prediction": prediction,
             "raw_score": raw_score,
         });
-        println!("{line}");
+        writeln!(out, "{line}")?;
     } else {
         let title = match &model.titles {
             Some(_) => format!(" ({})", item_title(&model, item)),
             None => String::new(),
         };
-        println!(
+        writeln!(
+            out,
             "user {}, item {}{title}: predicted rating {prediction:.4}",
             model.users.raw(user),
             model.items.raw(item)
-        );
+        )?;
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! `collabgpu recommend`: a user's top-N items among those they have not rated.
 
+use std::io::Write;
+
 use std::collections::HashSet;
 
 use collabgpu::inspect::{find_user, rated_by, recommend};
@@ -32,6 +34,7 @@ pub struct RecommendArgs {
 }
 
 pub fn run(args: &RecommendArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let model = args.model.load()?;
     let user = find_user(&model, &args.user)?;
     let (rated, excluded_note) = match &args.exclude_rated {
@@ -68,23 +71,25 @@ pub fn run(args: &RecommendArgs) -> anyhow::Result<()> {
             "excluded": rated.len(),
             "recommendations": top,
         });
-        println!("{line}");
+        writeln!(out, "{line}")?;
         return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "Top {} items for user {} ({excluded_note}):",
         top.len(),
         model.users.raw(user)
-    );
-    println!("{:>4}  {:>9}  {:<8}  title", "rank", "predicted", "id");
+    )?;
+    writeln!(out, "{:>4}  {:>9}  {:<8}  title", "rank", "predicted", "id")?;
     for (rank, item) in top.iter().enumerate() {
-        println!(
+        writeln!(
+            out,
             "{:>4}  {:>9.4}  {:<8}  {}",
             rank + 1,
             item.score,
             item.id,
             title_or_dash(&item.title)
-        );
+        )?;
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! `collabgpu similar`: the items nearest to one item by cosine similarity of item factors.
 
+use std::io::Write;
+
 use collabgpu::inspect::{RatingCounts, find_item, item_title, similar_items_where};
 use serde_json::json;
 
@@ -35,6 +37,7 @@ pub struct SimilarArgs {
 }
 
 pub fn run(args: &SimilarArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let model = args.model.load()?;
     let item = find_item(&model, &args.item)?;
     let counts = match &args.data {
@@ -56,10 +59,11 @@ pub fn run(args: &SimilarArgs) -> anyhow::Result<()> {
             "min_ratings": counts.as_ref().map(|_| args.min_ratings),
             "similar": neighbours,
         });
-        println!("{line}");
+        writeln!(out, "{line}")?;
         return Ok(());
     }
-    println!(
+    writeln!(
+        out,
         "Items most similar to {} (id {}), by cosine similarity of item factors{}:",
         item_title(&model, item),
         model.items.raw(item),
@@ -67,16 +71,21 @@ pub fn run(args: &SimilarArgs) -> anyhow::Result<()> {
             Some(_) => format!(", among items with at least {} ratings", args.min_ratings),
             None => String::new(),
         }
-    );
-    println!("{:>4}  {:>10}  {:<8}  title", "rank", "similarity", "id");
+    )?;
+    writeln!(
+        out,
+        "{:>4}  {:>10}  {:<8}  title",
+        "rank", "similarity", "id"
+    )?;
     for (rank, other) in neighbours.iter().enumerate() {
-        println!(
+        writeln!(
+            out,
             "{:>4}  {:>10.4}  {:<8}  {}",
             rank + 1,
             other.score,
             other.id,
             title_or_dash(&other.title)
-        );
+        )?;
     }
     Ok(())
 }

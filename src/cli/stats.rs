@@ -1,5 +1,7 @@
 //! `collabgpu stats`: describe a data set.
 
+use std::io::Write;
+
 use anyhow::Context;
 use collabgpu::data::{self, stats::DatasetStats};
 
@@ -17,14 +19,15 @@ pub struct StatsArgs {
 }
 
 pub fn run(args: &StatsArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let options = args.data.load_options()?;
     let dataset = data::load(&args.data.data, &options)
         .with_context(|| format!("cannot read --data {}", args.data.data))?;
     let stats = DatasetStats::of(&dataset);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
     } else {
-        println!("{stats}");
+        writeln!(out, "{stats}")?;
     }
     Ok(())
 }

@@ -12,8 +12,8 @@ use collabgpu::data::{SplitData, load_split};
 use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile};
 use collabgpu::gpu::GpuOptions;
 use collabgpu::train::{
-    self, EpochReport, OptimizerKind, Position, Progress, RunControl, ScheduleKind, Snapshot,
-    TrainConfig, TrainError, TrainReport,
+    self, EpochReport, MemoryEstimate, OptimizerKind, Placement, Position, Progress, RunControl,
+    ScheduleKind, Snapshot, TrainConfig, TrainError, TrainReport,
 };
 use serde_json::json;
 
@@ -38,11 +38,11 @@ pub struct TrainArgs {
     pub epochs: usize,
 
     /// The peak learning rate of one-cycle, or the learning rate of a constant schedule.
-    #[arg(long, default_value_t = TrainConfig::default().lr)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = TrainConfig::default().lr)]
     pub lr: f32,
 
     /// Weight decay (decoupled for adamw, lazy for sgd).
-    #[arg(long, default_value_t = TrainConfig::default().wd)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = TrainConfig::default().wd)]
     pub wd: f32,
 
     /// `B`, ratings per batch.
@@ -62,6 +62,7 @@ pub struct TrainArgs {
         long,
         value_name = "LO,HI",
         default_value = "0,5.5",
+        allow_hyphen_values = true,
         conflicts_with = "no_y_range"
     )]
     pub y_range: String,
@@ -71,11 +72,11 @@ pub struct TrainArgs {
     pub no_y_range: bool,
 
     /// Standard deviation of the (truncated) normal initialisation.
-    #[arg(long, default_value_t = TrainConfig::default().init_std)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = TrainConfig::default().init_std)]
     pub init_std: f32,
 
     /// Fraction of the ratings held out for validation.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
     pub valid_pct: f64,
 
     /// How to choose the validation ratings.
@@ -463,6 +464,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         config.seed,
     )
     .with_context(|| format!("cannot read --data {}", args.data.data))?;
+    check_memory(args, &config, &data)?;
 
     let (state, start) = match &args.resume {
         Some(path) => {
@@ -665,6 +667,25 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         };
         bail!("training finished{saved}, but {}", problems.join("; "));
     }
+    Ok(())
+}
+
+/// Refuses a run whose parameters, optimiser state and buffers cannot fit in the available host
+/// memory, before any of them is allocated.
+fn check_memory(args: &TrainArgs, config: &TrainConfig, data: &SplitData) -> anyhow::Result<()> {
+    let placement = match args.backend {
+        BackendArg::Cpu => Placement::Cpu,
+        BackendArg::Gpu => Placement::Gpu,
+    };
+    MemoryEstimate::training(
+        config,
+        data.users(),
+        data.items(),
+        data.train.len(),
+        placement,
+        args.checkpoint.is_some(),
+    )
+    .check("train", MemoryEstimate::TRAINING_ADVICE)?;
     Ok(())
 }
 

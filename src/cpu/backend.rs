@@ -137,8 +137,16 @@ pub struct CpuBackend {
 }
 
 impl CpuBackend {
-    /// A backend on `threads` threads (0: one per core).
+    /// A backend on `threads` threads (0: one per core), at most [`max_threads`]: thousands of
+    /// threads only contend for the cores (a run of 100000 started 2217 and never trained).
     pub fn new(threads: usize) -> Result<CpuBackend, TrainError> {
+        let most = max_threads();
+        if threads > most {
+            return Err(TrainError::Config(format!(
+                "--threads must be at most {most} (this machine has {} cores; 0 uses one per core), got {threads}",
+                cores()
+            )));
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|n| format!("collabgpu-cpu-{n}"))
@@ -379,6 +387,17 @@ fn adamw_body(param: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32], hyp
         *v = beta2 * *v + one_minus_beta2 * g * g;
         *p = decayed - step_size * *m / ((*v / bias_correction2).sqrt() + eps);
     }
+}
+
+/// The cores rayon would use by default.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most threads a [`CpuBackend`] starts: four per core, and never fewer than 256, so a thread
+/// count chosen on a bigger machine still runs (results are the same for every count).
+pub fn max_threads() -> usize {
+    cores().saturating_mul(4).max(256)
 }
 
 impl Backend for CpuBackend {

@@ -55,6 +55,51 @@ impl EpochLine {
     }
 }
 
+/// The largest log [`read_log_text`] reads: some 300,000 epoch lines, far beyond any run, and
+/// small enough that a wrong path (a device such as `/dev/zero`, a huge unrelated file) is refused
+/// at once instead of filling memory.
+pub const MAX_LOG_BYTES: u64 = 64 << 20;
+
+/// The text of a log file, at most [`MAX_LOG_BYTES`]: a regular file is refused by its size before
+/// reading, anything else (a pipe, a device) is read only up to the bound.
+pub fn read_log_text(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let file = std::fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    let too_big = || {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB, which no training log is; pass the file that `collabgpu train --log FILE` wrote",
+                MAX_LOG_BYTES >> 20
+            ),
+        )
+    };
+    if metadata.is_dir() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "a directory, not a log file; pass the file that `collabgpu train --log FILE` wrote",
+        ));
+    }
+    if metadata.is_file() && metadata.len() > MAX_LOG_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_LOG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_LOG_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "not UTF-8 text (byte {}); a training log is JSON lines",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })
+}
+
 /// What reading a log found: the epoch lines in order; each line that looked like an epoch (an
 /// object of `"type":"epoch"`, or without a type but with `epoch` and `train_loss`) but could not
 /// be read, as `(line number from 1, reason)`; and the lines that are not JSON at all. Other JSON

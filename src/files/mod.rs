@@ -26,9 +26,61 @@ use serde::de::DeserializeOwned;
 
 use crate::model::Params;
 
-/// Reads a whole file; the one place both formats read from disk.
+/// Reads a whole safetensors file, bounded; the one place both formats read from disk.
+///
+/// Only a regular file is read (a device such as `/dev/zero`, a pipe or a directory would be read
+/// until memory runs out, or block), and never more than its size: the length is taken once, the
+/// read stops there, and a file that changed size meanwhile is refused; the host must have memory
+/// for the bytes and the tensors decoded from them ([`crate::train::memory`]). What the header
+/// then claims is checked against those bytes when they are parsed: safetensors refuses a header
+/// or a tensor that reaches past the end, and [`Contents::params`] refuses shapes that do not
+/// match the id lists and `K`.
 fn read_file<E>(path: &Path, io_error: impl FnOnce(std::io::Error) -> E) -> Result<Vec<u8>, E> {
-    std::fs::read(path).map_err(io_error)
+    read_bounded(path).map_err(io_error)
+}
+
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    let file = std::fs::File::open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file (a directory, device or pipe); pass the file that `collabgpu train` wrote",
+        ));
+    }
+    let size = metadata.len();
+    let estimate = crate::train::MemoryEstimate {
+        parts: vec![
+            ("the file's bytes".to_string(), size),
+            ("the tensors read from them".to_string(), size),
+        ],
+    };
+    if let Err(e) = estimate.check(
+        "reading this file",
+        "Is it the model or checkpoint you meant? Read it on a machine with more memory",
+    ) {
+        return Err(Error::new(ErrorKind::OutOfMemory, e.to_string()));
+    }
+    let capacity = usize::try_from(size).map_err(|_| {
+        Error::new(
+            ErrorKind::OutOfMemory,
+            format!("{size} bytes do not fit in this machine's address space"),
+        )
+    })?;
+    let mut bytes = Vec::with_capacity(capacity);
+    // One byte more than the size, to notice a file that grew while being read.
+    file.take(size.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 != size {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "the file changed size while being read ({size} bytes, then {}); read it again once nothing writes it",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Writes a whole file atomically ([`crate::atomic_file`]): a crash while saving leaves the

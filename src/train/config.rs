@@ -4,6 +4,16 @@ use serde::{Deserialize, Serialize};
 
 use super::TrainError;
 
+/// The largest `K` a run accepts: beyond any use of a dot-product model (fastai uses 50), and it
+/// keeps `(U + I) K` and `B K` far from overflowing before the memory estimate looks at them.
+pub const MAX_FACTORS: usize = 65_536;
+
+/// The most epochs a run accepts; the epoch loop keeps a report per epoch.
+pub const MAX_EPOCHS: usize = 1_000_000;
+
+/// The largest `B` a run accepts (16 Mi ratings: 256 times the ml-25m preset's).
+pub const MAX_BATCH_SIZE: usize = 1 << 24;
+
 /// SPEC "Optimisers". Serialised under the CLI's names (`adamw`, `sgd`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,14 +90,23 @@ impl TrainConfig {
     /// Checks every field, so that backends can trust the configuration they are given.
     pub fn validate(&self) -> Result<(), TrainError> {
         let bad = |message: String| Err(TrainError::Config(message));
-        if self.factors == 0 {
-            return bad("--factors must be at least 1".into());
+        if !(1..=MAX_FACTORS).contains(&self.factors) {
+            return bad(format!(
+                "--factors must lie in 1..={MAX_FACTORS}, got {} (fastai uses 50)",
+                self.factors
+            ));
         }
-        if self.epochs == 0 {
-            return bad("--epochs must be at least 1".into());
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return bad(format!(
+                "--epochs must lie in 1..={MAX_EPOCHS}, got {}",
+                self.epochs
+            ));
         }
-        if self.batch_size == 0 {
-            return bad("--bs must be at least 1".into());
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return bad(format!(
+                "--bs must lie in 1..={MAX_BATCH_SIZE}, got {}",
+                self.batch_size
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("--lr must be a positive number, got {}", self.lr));

@@ -4,12 +4,14 @@
 pub mod backend;
 pub mod batches;
 pub mod config;
+pub mod memory;
 pub mod recipe;
 pub mod schedule;
 pub mod trainer;
 
 pub use backend::{AdamMoments, Backend, Batches, TrainState};
 pub use config::{OptimizerKind, ScheduleKind, TrainConfig};
+pub use memory::{MemoryError, MemoryEstimate, Placement};
 pub use recipe::Recipe;
 pub use schedule::StepHyper;
 pub use trainer::{

@@ -209,7 +209,7 @@ pub fn train_controlled(
             "{n_train} training ratings make no batch of --bs {batch_size}; use a smaller --bs or more data"
         )));
     }
-    let total_steps = (config.epochs * per_epoch) as u64;
+    let total_steps = (config.epochs as u64).saturating_mul(per_epoch as u64);
     let max_per_call = RATINGS_PER_CALL.div_ceil(batch_size).max(1);
     let start = control.start;
     let inside = start.epoch < config.epochs && start.batch < per_epoch;
@@ -233,7 +233,8 @@ pub fn train_controlled(
     let mut ratings = vec![0f32; used];
     let mut steps: Vec<StepHyper> = Vec::with_capacity(per_epoch);
 
-    let mut reports = Vec::with_capacity(config.epochs);
+    // Grown as epochs finish: a reservation for every epoch asked for could be huge.
+    let mut reports = Vec::new();
     let mut train_seconds = 0.0;
     let mut ratings_trained = 0u64;
     let mut stopped_at = None;

@@ -3,7 +3,7 @@
 use super::{BLUE, Chart, ORANGE, PointLabel, Series, Style};
 use crate::files::ModelFile;
 use crate::inspect::pca::Pca;
-use crate::inspect::{RatingCounts, item_title};
+use crate::inspect::{InspectError, RatingCounts, item_title};
 
 /// How many of the most-rated items the factor map fits its axes to, as the fastai chapter does:
 /// rarely rated items keep factors near their initial noise and would only blur the axes.
@@ -22,9 +22,22 @@ pub struct FactorMap {
 
 /// The factor map of `model`: with `counts`, fitted to the [`FACTOR_MAP_ITEMS`] most-rated items
 /// with the `labels` most-rated titled; without, fitted to every item with the `labels` items
-/// farthest from the centre titled.
-pub fn factor_map(model: &ModelFile, counts: Option<&RatingCounts>, labels: usize) -> FactorMap {
+/// farthest from the centre titled. A model without factors (K = 0) or without items has no
+/// map, and says so.
+pub fn factor_map(
+    model: &ModelFile,
+    counts: Option<&RatingCounts>,
+    labels: usize,
+) -> Result<FactorMap, InspectError> {
     let k = model.params.factors;
+    if k == 0 || model.items.is_empty() || model.params.item_factors.len() != model.items.len() * k
+    {
+        return Err(InspectError::Invalid(format!(
+            "the model has K = {k} factors for {} items: a factor map needs at least one factor \
+             and one item; plot a model trained with --factors 1 or more",
+            model.items.len()
+        )));
+    }
     let fitted: Vec<u32> = match counts {
         Some(counts) => counts
             .most_rated_items()
@@ -53,10 +66,8 @@ pub fn factor_map(model: &ModelFile, counts: Option<&RatingCounts>, labels: usiz
             order
         }
     };
-    let share = |axis: usize| {
-        let variance = pca.variances.get(axis).copied().unwrap_or(0.0);
-        100.0 * variance / pca.total_variance.max(f64::MIN_POSITIVE)
-    };
+    let shares = pca.variance_shares();
+    let share = |axis: usize| 100.0 * shares.get(axis).copied().unwrap_or(0.0);
     let (what, titled) = match counts {
         Some(_) => (
             format!("the {} most-rated items", fitted.len()),
@@ -116,10 +127,10 @@ pub fn factor_map(model: &ModelFile, counts: Option<&RatingCounts>, labels: usiz
         width: 1100,
         height: 800,
     };
-    FactorMap {
+    Ok(FactorMap {
         chart,
         labelled: labelled.iter().map(|&n| fitted[n]).collect(),
         pca,
         fitted,
-    }
+    })
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::files::log::{EpochLine, read_epoch_lines};
+use crate::files::log::{EpochLine, read_epoch_lines, read_log_text};
 
 use super::{BLUE, Chart, ORANGE, Series, Style};
 use crate::inspect::InspectError;
@@ -16,10 +16,11 @@ pub struct LogEpochs {
 }
 
 /// Reads the epochs of a JSON-lines training log (`train --log FILE`, or the lines of
-/// `train --json`; see [`crate::files::log`]). Other JSON lines, such as the summary, are ignored;
-/// lines that are not JSON are named in [`LogEpochs::skipped_lines`].
+/// `train --json`; see [`crate::files::log`]), at most [`crate::files::log::MAX_LOG_BYTES`]. Other
+/// JSON lines, such as the summary, are ignored; lines that are not JSON are named in
+/// [`LogEpochs::skipped_lines`].
 pub fn read_log(path: &Path) -> Result<LogEpochs, InspectError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InspectError::Io {
+    let text = read_log_text(path).map_err(|source| InspectError::Io {
         path: path.to_path_buf(),
         source,
     })?;
