@@ -613,6 +613,22 @@ pub(crate) fn read_ratings(plan: &ReadPlan) -> Result<RawRatings, DataError> {
     };
     let columns = resolve_columns(plan, &record, header)?;
     let expected_fields = plan.expected_fields.unwrap_or(record.len());
+    // A header may name a column past the fields a line of this layout has (a damaged header
+    // such as `userId,movieId,rating,x,timestamp` where lines have four).
+    let highest = [columns.user, columns.item, columns.rating]
+        .into_iter()
+        .chain(columns.timestamp)
+        .max()
+        .unwrap_or(0);
+    if highest >= expected_fields {
+        return Err(DataError::Invalid(format!(
+            "{}: line 1 (the header) puts a needed column at field {} (from 1), but lines are {}; \
+             fix the header or pass --columns",
+            path.display(),
+            highest + 1,
+            plan.line_shape
+        )));
+    }
     let mut have_record = !header || read(&mut reader, &mut record)?;
     if !have_record {
         return Err(DataError::Invalid(format!(
