@@ -11,6 +11,7 @@ Needs `pip install safetensors numpy`.
 """
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -40,6 +41,28 @@ def load_model(path):
     return tensors, users, items, y_range, titles
 
 
+def checksum(path):
+    """The file's recorded and recomputed `checksum` metadata (README, "The model file"): SHA-256
+    over every other metadata entry by key (key, NUL, value, NUL), then every tensor by name (name,
+    NUL, its little-endian bytes as stored). (None, None) for a file written before checksums."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    length = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + length])
+    data = raw[8 + length:]
+    metadata = header.pop("__metadata__", {}) or {}
+    stored = metadata.get("checksum")
+    if stored is None:
+        return None, None
+    digest = hashlib.sha256()
+    for key in sorted(k for k in metadata if k != "checksum"):
+        digest.update(key.encode() + b"\0" + metadata[key].encode() + b"\0")
+    for name in sorted(header):
+        start, end = header[name]["data_offsets"]
+        digest.update(name.encode() + b"\0" + data[start:end])
+    return stored, "sha256:" + digest.hexdigest()
+
+
 def predict(tensors, user, item, y_range):
     """fastai's DotProductBias: dot(P[u], Q[i]) + bu[u] + bi[i], through the sigmoid range."""
     p = tensors["user_factors"][user].astype(np.float64)
@@ -60,6 +83,13 @@ def main():
     args = parser.parse_args()
 
     tensors, users, items, y_range, titles = load_model(args.model)
+    stored, recomputed = checksum(args.model)
+    if stored is None:
+        print(f"{args.model}: no checksum (written before checksums existed)")
+    elif stored != recomputed:
+        sys.exit(f"{args.model}: checksum {stored} recorded, {recomputed} recomputed")
+    else:
+        print(f"{args.model}: checksum {stored[:19]}... recomputed from the file alone")
     u, k = tensors["user_factors"].shape
     i = tensors["item_factors"].shape[0]
     if (u, i) != (len(users), len(items)):

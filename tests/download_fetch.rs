@@ -358,3 +358,126 @@ fn zip_without_a_top_folder_is_unpacked_as_it_is() {
     .unwrap();
     assert_eq!(std::fs::read(dir.join("u.data")).unwrap(), U_DATA);
 }
+
+/// Limits far below the defaults, so that the tests need only small bodies.
+fn small_limits() -> download::Limits {
+    download::Limits {
+        max_download: 64 << 10,
+        max_unpacked: 256 << 10,
+        deadline: std::time::Duration::from_secs(2),
+    }
+}
+
+fn fetch_small(
+    server: &download_server::Server,
+    body: &[u8],
+    cache: &std::path::Path,
+) -> DownloadError {
+    let url = format!("{}/ml-100k.zip", server.base_url);
+    download::fetch_into_with(
+        &url,
+        "ml-100k",
+        &Checksum::Sha256(sha256_hex(body)),
+        cache,
+        false,
+        &small_limits(),
+    )
+    .unwrap_err()
+}
+
+#[test]
+fn a_body_larger_than_the_limit_is_refused_by_its_length_before_a_byte_is_written() {
+    let cache = tempfile::tempdir().unwrap();
+    let body = vec![7u8; 1 << 20];
+    let server = serve(Reply::Body(body.clone()));
+    let error = fetch_small(&server, &body, cache.path());
+    let message = error.to_string();
+    assert!(matches!(error, DownloadError::TooLarge { .. }), "{message}");
+    assert!(message.contains("Content-Length is 1048576"), "{message}");
+    assert!(
+        entries(cache.path()).is_empty(),
+        "{:?}",
+        entries(cache.path())
+    );
+}
+
+#[test]
+fn a_body_without_a_length_is_cut_off_at_the_limit() {
+    let cache = tempfile::tempdir().unwrap();
+    let body = vec![7u8; 1 << 20];
+    let server = serve(Reply::NoLength(body.clone()));
+    let error = fetch_small(&server, &body, cache.path());
+    let message = error.to_string();
+    assert!(matches!(error, DownloadError::TooLarge { .. }), "{message}");
+    assert!(message.contains("more than 65536 bytes"), "{message}");
+    assert!(
+        entries(cache.path()).is_empty(),
+        "{:?}",
+        entries(cache.path())
+    );
+}
+
+#[test]
+fn a_trickling_server_is_stopped_at_the_deadline() {
+    let cache = tempfile::tempdir().unwrap();
+    let body = good_ml_100k_zip();
+    let server = serve(Reply::Trickle {
+        body: body.clone(),
+        every: std::time::Duration::from_millis(50),
+    });
+    let started = std::time::Instant::now();
+    let error = fetch_small(&server, &body, cache.path());
+    let message = error.to_string();
+    assert!(matches!(error, DownloadError::Deadline { .. }), "{message}");
+    assert!(message.contains("after 2 s"), "{message}");
+    assert!(started.elapsed().as_secs() < 15, "{:?}", started.elapsed());
+    assert!(
+        entries(cache.path()).is_empty(),
+        "{:?}",
+        entries(cache.path())
+    );
+}
+
+#[test]
+fn a_zip_that_unpacks_far_beyond_the_data_set_is_refused_and_leaves_nothing() {
+    let cache = tempfile::tempdir().unwrap();
+    // 4 MiB of one byte deflate to a few KiB: inside the download limit, far past the unpacked one.
+    let bomb = vec![b'1'; 4 << 20];
+    let zip = zip_of("ml-100k", &[("u.data", &bomb), ("u.item", U_ITEM)]);
+    assert!(zip.len() < 64 << 10, "{}", zip.len());
+    let server = serve(Reply::Body(zip.clone()));
+    let error = fetch_small(&server, &zip, cache.path());
+    let message = error.to_string();
+    assert!(matches!(error, DownloadError::BadZip { .. }), "{message}");
+    assert!(
+        message.contains("unpacks to more than 262144 bytes"),
+        "{message}"
+    );
+    assert!(
+        entries(cache.path()).is_empty(),
+        "{:?}",
+        entries(cache.path())
+    );
+}
+
+#[test]
+fn the_default_limits_leave_room_for_every_known_zip() {
+    for dataset in download::KNOWN {
+        let limits = dataset.limits();
+        assert!(limits.max_download > dataset.zip_bytes, "{}", dataset.name);
+        assert!(
+            limits.max_unpacked > dataset.unpacked_bytes,
+            "{}",
+            dataset.name
+        );
+        // A slow 32 KiB/s line still finishes.
+        let seconds = dataset.zip_bytes / download::SLOWEST_BYTES_PER_SECOND;
+        assert!(limits.deadline.as_secs() > seconds, "{}", dataset.name);
+    }
+    assert_eq!(
+        download::Limits::for_name("ml-100k"),
+        download::KNOWN[0].limits()
+    );
+    // The 300 MB body for ml-100k is far past its limit.
+    assert!(download::Limits::for_name("ml-100k").max_download < 10 << 20);
+}

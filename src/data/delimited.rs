@@ -112,14 +112,14 @@ pub(crate) type IdBuildHasher = rustc_hash::FxBuildHasher;
 
 /// Integer ids below this go through a direct table (4 bytes per slot: 64 MiB at most); MovieLens
 /// ids are all far below it.
-const TABLE_LIMIT: u64 = 1 << 24;
+const TABLE_LIMIT: i64 = 1 << 24;
 const UNSEEN: u32 = u32::MAX;
 
-/// A raw id as found in a field: canonical decimal integers are keyed by value, anything else by
-/// its text.
+/// A raw id as found in a field: integers are keyed by value (so `042`, `+42` and `42` are one
+/// id, [`super::integer_id`]), anything else by its text.
 #[derive(Debug, Clone, Copy)]
 enum RawKey<'a> {
-    Int(u64),
+    Int(i64),
     Text(&'a str),
 }
 
@@ -128,27 +128,25 @@ fn raw_key(field: &[u8]) -> Result<RawKey<'_>, BadReason> {
     if field.is_empty() {
         return Err(BadReason::BadId);
     }
-    // Only canonical integers ("0", "42", not "042" or "+4") take the numeric path, so that two
-    // different spellings never collapse into one id.
-    if field.len() <= 18
-        && field.iter().all(u8::is_ascii_digit)
-        && (field.len() == 1 || field[0] != b'0')
-    {
+    // The fast path: plain digits that cannot overflow (every MovieLens id).
+    if field.len() <= 18 && field.iter().all(u8::is_ascii_digit) {
         let value = field
             .iter()
-            .fold(0u64, |acc, &digit| acc * 10 + u64::from(digit - b'0'));
+            .fold(0i64, |acc, &digit| acc * 10 + i64::from(digit - b'0'));
         return Ok(RawKey::Int(value));
     }
-    std::str::from_utf8(field)
-        .map(RawKey::Text)
-        .map_err(|_| BadReason::BadEncoding)
+    let text = std::str::from_utf8(field).map_err(|_| BadReason::BadEncoding)?;
+    Ok(match super::integer_id(text) {
+        Some(value) => RawKey::Int(value),
+        None => RawKey::Text(text),
+    })
 }
 
 /// Raw id -> first-seen index, keeping the raw ids in first-seen order.
 #[derive(Default)]
 struct IdInterner {
     table: Vec<u32>,
-    large: HashMap<u64, u32, IdBuildHasher>,
+    large: HashMap<i64, u32, IdBuildHasher>,
     text: HashMap<String, u32, IdBuildHasher>,
     raw: Vec<String>,
 }
@@ -157,7 +155,7 @@ impl IdInterner {
     fn intern(&mut self, key: RawKey<'_>) -> u32 {
         let next = self.raw.len() as u32;
         match key {
-            RawKey::Int(value) if value < TABLE_LIMIT => {
+            RawKey::Int(value) if (0..TABLE_LIMIT).contains(&value) => {
                 let slot = value as usize;
                 if slot >= self.table.len() {
                     let grown = (slot + 1).next_power_of_two().min(TABLE_LIMIT as usize);
@@ -191,7 +189,7 @@ impl IdInterner {
 
 /// Builds one id column (users or items) while the file streams by.
 ///
-/// While every id is a canonical integer below [`TABLE_LIMIT`] (all MovieLens files), the column
+/// While every id is an integer from 0 to below [`TABLE_LIMIT`] (all MovieLens files), the column
 /// holds the raw ids themselves and a bitmap marks which occur: the bitmap is 32 times smaller than
 /// an index table, so it stays in cache where a table lookup per row missed it (that lookup was a
 /// quarter of the reading time on ML-25M's shape). The dense indices are then filled in by one
@@ -206,7 +204,7 @@ impl IdColumn {
     fn push(&mut self, key: RawKey<'_>, column: &mut Vec<u32>) {
         if self.interner.is_none() {
             if let RawKey::Int(value) = key
-                && value < TABLE_LIMIT
+                && (0..TABLE_LIMIT).contains(&value)
             {
                 let word = (value / 64) as usize;
                 if word >= self.seen.len() {
@@ -226,7 +224,7 @@ impl IdColumn {
     fn switch_to_interner(&mut self, column: &mut [u32]) {
         let mut interner = IdInterner::default();
         for value in column.iter_mut() {
-            *value = interner.intern(RawKey::Int(u64::from(*value)));
+            *value = interner.intern(RawKey::Int(i64::from(*value)));
         }
         self.interner = Some(interner);
         self.seen = Vec::new();
@@ -615,6 +613,22 @@ pub(crate) fn read_ratings(plan: &ReadPlan) -> Result<RawRatings, DataError> {
     };
     let columns = resolve_columns(plan, &record, header)?;
     let expected_fields = plan.expected_fields.unwrap_or(record.len());
+    // A header may name a column past the fields a line of this layout has (a damaged header
+    // such as `userId,movieId,rating,x,timestamp` where lines have four).
+    let highest = [columns.user, columns.item, columns.rating]
+        .into_iter()
+        .chain(columns.timestamp)
+        .max()
+        .unwrap_or(0);
+    if highest >= expected_fields {
+        return Err(DataError::Invalid(format!(
+            "{}: line 1 (the header) puts a needed column at field {} (from 1), but lines are {}; \
+             fix the header or pass --columns",
+            path.display(),
+            highest + 1,
+            plan.line_shape
+        )));
+    }
     let mut have_record = !header || read(&mut reader, &mut record)?;
     if !have_record {
         return Err(DataError::Invalid(format!(
@@ -695,16 +709,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn raw_keys_keep_non_canonical_integers_as_text() {
+    fn raw_keys_read_every_spelling_of_an_integer_as_its_value() {
         assert!(matches!(raw_key(b"42"), Ok(RawKey::Int(42))));
         assert!(matches!(raw_key(b"0"), Ok(RawKey::Int(0))));
-        assert!(matches!(raw_key(b"042"), Ok(RawKey::Text("042"))));
+        assert!(matches!(raw_key(b"042"), Ok(RawKey::Int(42))));
+        assert!(matches!(raw_key(b"+42"), Ok(RawKey::Int(42))));
+        assert!(matches!(raw_key(b"-7"), Ok(RawKey::Int(-7))));
+        assert!(matches!(
+            raw_key(b"0000000000000000000000042"),
+            Ok(RawKey::Int(42))
+        ));
+        assert!(matches!(
+            raw_key(b"9223372036854775807"),
+            Ok(RawKey::Int(i64::MAX))
+        ));
+        // Beyond i64, or not an integer: text.
+        assert!(matches!(
+            raw_key(b"9223372036854775808"),
+            Ok(RawKey::Text("9223372036854775808"))
+        ));
+        assert!(matches!(raw_key(b"4.0"), Ok(RawKey::Text("4.0"))));
+        assert!(matches!(raw_key(b"+"), Ok(RawKey::Text("+"))));
         assert!(matches!(
             raw_key(b"tt0111161"),
             Ok(RawKey::Text("tt0111161"))
         ));
         assert_eq!(raw_key(b"").unwrap_err(), BadReason::BadId);
         assert_eq!(raw_key(b"\xe9t\xe9").unwrap_err(), BadReason::BadEncoding);
+    }
+
+    #[test]
+    fn spellings_of_one_integer_become_one_id_in_every_column_mode() {
+        // All small integers (the bitmap), then with a text id (the interner), then negative.
+        for extra in [None, Some(RawKey::Text("x")), Some(RawKey::Int(-3))] {
+            let mut ids = IdColumn::default();
+            let mut column = Vec::new();
+            for field in [&b"042"[..], b"+42", b"42", b"7"] {
+                ids.push(raw_key(field).unwrap(), &mut column);
+            }
+            if let Some(key) = extra {
+                ids.push(key, &mut column);
+            }
+            let map = ids.finish(&mut column);
+            assert_eq!(column[0], column[1]);
+            assert_eq!(column[1], column[2]);
+            assert!(map.raw_ids().contains(&"42".to_string()), "{map:?}");
+            assert!(!map.raw_ids().iter().any(|id| id == "042" || id == "+42"));
+            assert_eq!(map.len(), 2 + usize::from(extra.is_some()));
+        }
     }
 
     #[test]
@@ -743,7 +795,7 @@ mod tests {
         assert_eq!(got, vec![0, 1, 2, 0, 2]);
         assert_eq!(
             ids.raw,
-            vec!["7".to_string(), (1u64 << 40).to_string(), "x".into()]
+            vec!["7".to_string(), (1i64 << 40).to_string(), "x".into()]
         );
     }
 

@@ -61,6 +61,10 @@ pub struct KnownDataset {
     pub marker: &'static str,
     /// The files a user placing the data set by hand needs, for error messages.
     pub files: &'static str,
+    /// The size of GroupLens's zip, about (its checksum is exact; this is for the limits).
+    pub zip_bytes: u64,
+    /// What the zip unpacks to, about.
+    pub unpacked_bytes: u64,
 }
 
 impl KnownDataset {
@@ -72,7 +76,52 @@ impl KnownDataset {
             (None, None) => unreachable!("every known data set has a checksum"),
         }
     }
+
+    /// The limits of fetching this data set: a quarter more than its zip's size, twice what it
+    /// unpacks to, and [`Limits::deadline_for`] its size.
+    pub fn limits(&self) -> Limits {
+        let download = self.zip_bytes.saturating_add(self.zip_bytes / 4);
+        Limits {
+            max_download: download,
+            max_unpacked: self.unpacked_bytes.saturating_mul(2),
+            deadline: Limits::deadline_for(download),
+        }
+    }
 }
+
+/// What one download may cost: a body larger than `max_download` bytes, a zip that unpacks to
+/// more than `max_unpacked` bytes, or a transfer still going after `deadline` is stopped, and
+/// nothing is kept. A server that sends 300 MB for ml-100k, trickles a byte a second, or serves
+/// a 4 MB zip of a 4 GB `u.data` cannot fill the disk or hang the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_download: u64,
+    pub max_unpacked: u64,
+    pub deadline: Duration,
+}
+
+impl Limits {
+    /// For data sets of unknown size: 1 GiB down, 4 GiB unpacked.
+    pub const UNKNOWN: Limits = Limits {
+        max_download: 1 << 30,
+        max_unpacked: 4 << 30,
+        deadline: Duration::from_secs(300 + (1 << 30) / SLOWEST_BYTES_PER_SECOND),
+    };
+
+    /// Five minutes, plus the time `bytes` take at [`SLOWEST_BYTES_PER_SECOND`]: a slow line
+    /// finishes, a trickle does not go on for ever.
+    pub fn deadline_for(bytes: u64) -> Duration {
+        Duration::from_secs(300u64.saturating_add(bytes / SLOWEST_BYTES_PER_SECOND))
+    }
+
+    /// The limits of the data set called `name` ([`Limits::UNKNOWN`] when it is not known).
+    pub fn for_name(name: &str) -> Limits {
+        known(name).map_or(Limits::UNKNOWN, KnownDataset::limits)
+    }
+}
+
+/// The slowest transfer rate the deadline allows for: 32 KiB/s.
+pub const SLOWEST_BYTES_PER_SECOND: u64 = 32 << 10;
 
 /// The data sets `collabgpu download` accepts, with GroupLens's published checksums.
 pub const KNOWN: [KnownDataset; 6] = [
@@ -82,6 +131,8 @@ pub const KNOWN: [KnownDataset; 6] = [
         md5: None,
         marker: "u.data",
         files: "u.data and u.item",
+        zip_bytes: 4_924_029,
+        unpacked_bytes: 16_000_000,
     },
     KnownDataset {
         name: "ml-1m",
@@ -89,6 +140,8 @@ pub const KNOWN: [KnownDataset; 6] = [
         md5: None,
         marker: "ratings.dat",
         files: "ratings.dat and movies.dat",
+        zip_bytes: 5_917_549,
+        unpacked_bytes: 25_000_000,
     },
     KnownDataset {
         name: "ml-10m",
@@ -96,6 +149,8 @@ pub const KNOWN: [KnownDataset; 6] = [
         md5: Some("ce571fd55effeba0271552578f2648bd"),
         marker: "ratings.dat",
         files: "ratings.dat and movies.dat (from the zip's ml-10M100K folder)",
+        zip_bytes: 65_566_137,
+        unpacked_bytes: 420_000_000,
     },
     KnownDataset {
         name: "ml-20m",
@@ -103,6 +158,8 @@ pub const KNOWN: [KnownDataset; 6] = [
         md5: None,
         marker: "ratings.csv",
         files: "ratings.csv and movies.csv",
+        zip_bytes: 198_702_078,
+        unpacked_bytes: 900_000_000,
     },
     KnownDataset {
         name: "ml-25m",
@@ -110,6 +167,8 @@ pub const KNOWN: [KnownDataset; 6] = [
         md5: None,
         marker: "ratings.csv",
         files: "ratings.csv and movies.csv",
+        zip_bytes: 261_978_986,
+        unpacked_bytes: 1_250_000_000,
     },
     KnownDataset {
         name: "ml-latest-small",
@@ -117,6 +176,8 @@ pub const KNOWN: [KnownDataset; 6] = [
         md5: None,
         marker: "ratings.csv",
         files: "ratings.csv and movies.csv",
+        zip_bytes: 978_202,
+        unpacked_bytes: 3_400_000,
     },
 ];
 
@@ -167,6 +228,27 @@ pub enum DownloadError {
         algorithm: &'static str,
         expected: String,
         actual: String,
+        by_hand: String,
+    },
+    #[error(
+        "{url} sends more than {limit} bytes ({what}), far more than this data set's zip; nothing \
+         was kept. Check {BASE_URL_VAR} or the mirror. {by_hand}"
+    )]
+    TooLarge {
+        url: String,
+        limit: u64,
+        what: String,
+        by_hand: String,
+    },
+    #[error(
+        "the download of {url} was still going after {seconds} s ({received} bytes received), past \
+         the deadline for this data set's size; nothing was kept. Try again on a faster \
+         connection. {by_hand}"
+    )]
+    Deadline {
+        url: String,
+        seconds: u64,
+        received: u64,
         by_hand: String,
     },
     #[error("{url} is not a usable MovieLens zip: {reason}; nothing was kept. {by_hand}")]
@@ -247,12 +329,25 @@ pub fn fetch_into(
     cache_dir: &Path,
     progress: bool,
 ) -> Result<PathBuf, DownloadError> {
+    let limits = Limits::for_name(name);
+    fetch_into_with(url, name, expected, cache_dir, progress, &limits)
+}
+
+/// [`fetch_into`] within the given [`Limits`].
+pub fn fetch_into_with(
+    url: &str,
+    name: &str,
+    expected: &Checksum,
+    cache_dir: &Path,
+    progress: bool,
+    limits: &Limits,
+) -> Result<PathBuf, DownloadError> {
     let by_hand = by_hand(name, url, cache_dir);
     std::fs::create_dir_all(cache_dir).map_err(io_error(cache_dir))?;
     let unique = format!("{}.{}", std::process::id(), unique_suffix());
     let zip_path = Removed::file(cache_dir.join(format!(".{name}.{unique}.zip.partial")));
 
-    let actual = download_to(url, &zip_path.path, expected, progress, &by_hand)?;
+    let actual = download_to(url, &zip_path.path, expected, progress, limits, &by_hand)?;
     if !actual.eq_ignore_ascii_case(expected.hex()) {
         return Err(DownloadError::ChecksumMismatch {
             url: url.to_string(),
@@ -269,7 +364,7 @@ pub fn fetch_into(
         reason,
         by_hand: by_hand.clone(),
     };
-    unpack(&zip_path.path, &unpacked.path).map_err(|e| match e {
+    unpack(&zip_path.path, &unpacked.path, limits.max_unpacked).map_err(|e| match e {
         Unpack::Zip(reason) => bad_zip(reason),
         Unpack::Io(path, source) => DownloadError::Io { path, source },
     })?;
@@ -331,14 +426,24 @@ fn unique_suffix() -> u128 {
 }
 
 /// Streams `url` into `path`, hashing as it goes; returns the hex digest of the kind `expected`
-/// asks for. A body shorter than its `Content-Length` is an error.
+/// asks for. A body shorter than its `Content-Length` is an error, and so is one larger than
+/// `limits.max_download` (refused from its `Content-Length` before a byte is written, or when the
+/// bytes received pass it) and a transfer that passes `limits.deadline`.
 fn download_to(
     url: &str,
     path: &Path,
     expected: &Checksum,
     progress: bool,
+    limits: &Limits,
     by_hand: &str,
 ) -> Result<String, DownloadError> {
+    let started = std::time::Instant::now();
+    let too_large = |what: String| DownloadError::TooLarge {
+        url: url.to_string(),
+        limit: limits.max_download,
+        what,
+        by_hand: by_hand.to_string(),
+    };
     let fetch_error = |reason: String| DownloadError::Fetch {
         url: url.to_string(),
         reason,
@@ -366,6 +471,9 @@ fn download_to(
         .is_none()
         .then(|| header("content-length").and_then(|v| v.trim().parse::<u64>().ok()))
         .flatten();
+    if let Some(length) = expected_length.filter(|&l| l > limits.max_download) {
+        return Err(too_large(format!("its Content-Length is {length}")));
+    }
     let mut body = response.into_body().into_reader();
     let mut file = File::create(path).map_err(io_error(path))?;
     let bar = progress_bar(expected_length, progress);
@@ -394,6 +502,22 @@ fn download_to(
             }
         };
         let chunk = &buffer[..read];
+        if received.saturating_add(read as u64) > limits.max_download {
+            bar.abandon();
+            return Err(too_large(format!(
+                "{} bytes had come",
+                received.saturating_add(read as u64)
+            )));
+        }
+        if started.elapsed() > limits.deadline {
+            bar.abandon();
+            return Err(DownloadError::Deadline {
+                url: url.to_string(),
+                seconds: limits.deadline.as_secs(),
+                received,
+                by_hand: by_hand.to_string(),
+            });
+        }
         file.write_all(chunk).map_err(io_error(path))?;
         match expected {
             Checksum::Sha256(_) => sha256.update(chunk),
@@ -436,11 +560,13 @@ enum Unpack {
 }
 
 /// Unpacks `zip_path` into the empty-or-missing `dir`, dropping the folder every entry shares
-/// (if there is one) so that the data files lie directly in `dir`.
-fn unpack(zip_path: &Path, dir: &Path) -> Result<(), Unpack> {
+/// (if there is one) so that the data files lie directly in `dir`. More than `max_unpacked` bytes
+/// in all, as the entries declare them or as they come out, is refused (a zip bomb).
+fn unpack(zip_path: &Path, dir: &Path, max_unpacked: u64) -> Result<(), Unpack> {
     let file = File::open(zip_path).map_err(|e| Unpack::Io(zip_path.to_path_buf(), e))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| Unpack::Zip(e.to_string()))?;
     let mut names = Vec::with_capacity(archive.len());
+    let mut declared = 0u64;
     for index in 0..archive.len() {
         let entry = archive
             .by_index(index)
@@ -452,8 +578,19 @@ fn unpack(zip_path: &Path, dir: &Path) -> Result<(), Unpack> {
                 entry.name()
             ))
         })?;
+        declared = declared.saturating_add(entry.size());
         names.push((name, entry.is_dir()));
     }
+    let too_large = |bytes: u64| {
+        Unpack::Zip(format!(
+            "it unpacks to more than {max_unpacked} bytes ({bytes} and counting), far more than \
+             this data set"
+        ))
+    };
+    if declared > max_unpacked {
+        return Err(too_large(declared));
+    }
+    let mut written = 0u64;
     let top = shared_top_folder(&names);
     std::fs::create_dir_all(dir).map_err(|e| Unpack::Io(dir.to_path_buf(), e))?;
     for (index, (name, is_dir)) in names.iter().enumerate() {
@@ -479,12 +616,20 @@ fn unpack(zip_path: &Path, dir: &Path) -> Result<(), Unpack> {
             .by_index(index)
             .map_err(|e| Unpack::Zip(e.to_string()))?;
         let mut out = File::create(&destination).map_err(|e| Unpack::Io(destination.clone(), e))?;
-        std::io::copy(&mut entry, &mut out).map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
-                Unpack::Zip(format!("{}: {e}", name.display()))
+        // The declared sizes may lie: count what comes out, and stop one byte past the limit.
+        let allowed = max_unpacked - written;
+        let copied = std::io::copy(&mut (&mut entry).take(allowed + 1), &mut out).map_err(|e| {
+            match e.kind() {
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+                    Unpack::Zip(format!("{}: {e}", name.display()))
+                }
+                _ => Unpack::Io(destination.clone(), e),
             }
-            _ => Unpack::Io(destination.clone(), e),
         })?;
+        if copied > allowed {
+            return Err(too_large(written + copied));
+        }
+        written += copied;
     }
     Ok(())
 }

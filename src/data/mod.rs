@@ -49,9 +49,9 @@ pub struct IdMap {
 impl IdMap {
     /// Builds the map from the distinct raw ids, sorting them as SPEC says.
     pub fn from_raw_ids(mut raw: Vec<String>) -> IdMap {
-        let all_integers = raw.iter().all(|id| id.parse::<i64>().is_ok());
+        let all_integers = raw.iter().all(|id| integer_id(id).is_some());
         if all_integers {
-            raw.sort_by_key(|id| id.parse::<i64>().expect("checked above"));
+            raw.sort_by_key(|id| integer_id(id).expect("checked above"));
         } else {
             raw.sort();
         }
@@ -81,17 +81,70 @@ impl IdMap {
         &self.raw
     }
 
-    /// The dense index of a raw id, if the data set has it. Linear in the worst case for
-    /// non-integer ids; build a `HashMap` when looking up many.
+    /// The dense index of a raw id, if the data set has it. Integer ids compare as integers
+    /// (`042`, `+42` and `42` are one id, see [`canonical_id`]); other ids compare as text.
+    /// Linear in the worst case for non-integer ids; build a `HashMap` when looking up many.
     pub fn index_of(&self, raw: &str) -> Option<u32> {
-        let found = match raw.parse::<i64>() {
-            Ok(key) if self.raw.iter().all(|id| id.parse::<i64>().is_ok()) => self
+        let found = match integer_id(raw) {
+            Some(key) if self.raw.iter().all(|id| integer_id(id).is_some()) => self
                 .raw
-                .binary_search_by_key(&key, |id| id.parse::<i64>().unwrap_or(i64::MIN))
+                .binary_search_by_key(&key, |id| integer_id(id).unwrap_or(i64::MIN))
                 .ok(),
-            _ => self.raw.iter().position(|id| id == raw),
+            Some(key) => self.raw.iter().position(|id| integer_id(id) == Some(key)),
+            None => self.raw.iter().position(|id| id == raw),
         };
         found.map(|d| d as u32)
+    }
+
+    /// Why these ids cannot be a model's id list (SPEC "Data" order: ascending, numerically when
+    /// every id is an integer, each id once), or `None` when they can.
+    pub fn order_problem(&self) -> Option<String> {
+        let all_integers = self.raw.iter().all(|id| integer_id(id).is_some());
+        for (index, pair) in self.raw.windows(2).enumerate() {
+            let (a, b) = (&pair[0], &pair[1]);
+            let ascending = match all_integers {
+                true => integer_id(a) < integer_id(b),
+                false => a < b,
+            };
+            if !ascending {
+                let how = match canonical_id(a) == canonical_id(b) {
+                    true => "the same id twice",
+                    false => "out of order",
+                };
+                return Some(format!(
+                    "ids {a:?} and {b:?} at indices {index} and {} are {how}",
+                    index + 1
+                ));
+            }
+        }
+        if !all_integers {
+            // Text order keeps "42" and "042" apart; as ids they are one.
+            let mut seen = std::collections::HashMap::new();
+            for (index, id) in self.raw.iter().enumerate() {
+                if let Some(first) = seen.insert(canonical_id(id), index) {
+                    return Some(format!(
+                        "ids {:?} and {id:?} at indices {first} and {index} are the same integer",
+                        self.raw[first]
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The value of an integer raw id: optional sign, decimal digits, leading zeros allowed, within
+/// `i64` (`042`, `+42` and `42` are all 42). `None` for any other text, which stays a string id.
+pub fn integer_id(raw: &str) -> Option<i64> {
+    raw.parse::<i64>().ok()
+}
+
+/// The text a raw id is stored and shown as: an integer in its canonical form (`042` and `+42`
+/// become `42`, `-0` becomes `0`), anything else as it is.
+pub fn canonical_id(raw: &str) -> std::borrow::Cow<'_, str> {
+    match integer_id(raw) {
+        Some(value) if value.to_string() != raw => value.to_string().into(),
+        _ => raw.into(),
     }
 }
 

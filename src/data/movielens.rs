@@ -14,7 +14,7 @@ use super::delimited::{
     ColumnRule, Columns, HeaderRule, IdBuildHasher, RatingScale, ReadPlan, exact_line,
     read_ratings, record_text, shorten,
 };
-use super::{DataError, Dataset, ItemKey, LoadOptions};
+use super::{DataError, Dataset, ItemKey, LoadOptions, canonical_id};
 
 /// The genre names of `u.item`'s 19 flags, in column order.
 const ML_100K_GENRES: [&str; 19] = [
@@ -219,7 +219,7 @@ pub(crate) fn load(
 /// Title and genres of one movie.
 pub(crate) type Movie = (String, String);
 
-/// Raw item id -> (title, genres).
+/// Raw item id ([`canonical_id`], as the ratings' ids are) -> (title, genres).
 pub(crate) type Movies = HashMap<String, Movie, IdBuildHasher>;
 
 /// Fills `titles` and `genres` for every item index. A rated item missing from the title file gets
@@ -307,7 +307,7 @@ pub(crate) fn read_u_item(path: &Path) -> Result<Movies, DataError> {
             .map(|(_, genre)| genre)
             .collect();
         movies.insert(
-            fields[0].to_string(),
+            canonical_id(fields[0]).into_owned(),
             (fields[1].to_string(), genres.join("|")),
         );
     }
@@ -349,7 +349,10 @@ pub(crate) fn read_movies_dat(path: &Path, utf8_only: bool) -> Result<Movies, Da
                 &text,
             ));
         };
-        movies.insert(id.to_string(), (title.to_string(), genres.to_string()));
+        movies.insert(
+            canonical_id(id).into_owned(),
+            (title.to_string(), genres.to_string()),
+        );
     }
     Ok(movies)
 }
@@ -402,7 +405,10 @@ pub(crate) fn read_movies_csv(path: &Path) -> Result<Movies, DataError> {
                 ),
             })
         };
-        movies.insert(field(0)?, (field(1)?, field(2)?));
+        movies.insert(
+            canonical_id(&field(0)?).into_owned(),
+            (field(1)?, field(2)?),
+        );
     }
     Ok(movies)
 }

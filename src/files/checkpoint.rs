@@ -26,8 +26,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Contents, json_string, param_tensors, read_file, serialize, write_file};
+use super::{Contents, check_loaded, json_string, param_tensors, read_file, serialize, write_file};
 use crate::data::DataFingerprint;
+use crate::model::Params;
 use crate::train::{AdamMoments, OptimizerKind, Position, TrainConfig, TrainState};
 
 /// The `format` metadata value this version writes and reads.
@@ -57,6 +58,10 @@ pub enum CheckpointError {
     )]
     Format { path: PathBuf, message: String },
     #[error(
+        "{path} is damaged: {message}; train afresh without --resume, or restore the file from a copy"
+    )]
+    Damaged { path: PathBuf, message: String },
+    #[error(
         "{path}: cannot resume: {message}. Resume with the data and flags of the run that wrote it, \
          or train afresh without --resume"
     )]
@@ -76,7 +81,9 @@ impl Checkpoint {
         })
     }
 
-    /// Reads a file written by [`Checkpoint::save`].
+    /// Reads a file written by [`Checkpoint::save`], verifying its checksum (older files have
+    /// none and load unverified) and its contents: a valid configuration, finite parameters and
+    /// moments, a position inside the run.
     pub fn load(path: &Path) -> Result<Checkpoint, CheckpointError> {
         let bytes = read_file(path, |source| CheckpointError::Io {
             path: path.to_path_buf(),
@@ -108,12 +115,32 @@ impl Checkpoint {
             path: path.to_path_buf(),
             message,
         };
+        let damaged = |message: String| CheckpointError::Damaged {
+            path: path.to_path_buf(),
+            message,
+        };
         let contents = Contents::parse(bytes).map_err(bad)?;
         contents.expect_format(FORMAT).map_err(bad)?;
+        contents.verify_checksum().map_err(damaged)?;
         let config: TrainConfig = contents.field("config").map_err(bad)?;
+        config
+            .validate()
+            .map_err(|e| damaged(format!("metadata `config`: {e}")))?;
         let data: DataFingerprint = contents.field("data").map_err(bad)?;
+        if data.users == 0 || data.items == 0 {
+            return Err(damaged(format!(
+                "metadata `data` has {} users and {} items; a run has at least one of each",
+                data.users, data.items
+            )));
+        }
         let position: SavedPosition = contents.field("position").map_err(bad)?;
         let position = position.to_position().map_err(bad)?;
+        if !position.loss_sum.is_finite() || position.epoch > config.epochs {
+            return Err(damaged(format!(
+                "metadata `position` is epoch {} of {} with a loss sum of {}",
+                position.epoch, config.epochs, position.loss_sum
+            )));
+        }
         let read = |prefix: &str| {
             contents
                 .params(prefix, data.users, data.items, config.factors)
@@ -127,6 +154,23 @@ impl Checkpoint {
             }),
             OptimizerKind::Sgd => None,
         };
+        let mut all = vec![("", &params)];
+        if let Some(moments) = &moments {
+            all.push((MOMENT_PREFIXES[0], &moments.m));
+            all.push((MOMENT_PREFIXES[1], &moments.v));
+            if let Some((name, index)) = Params::TENSOR_NAMES
+                .iter()
+                .zip(moments.v.tensors())
+                .find_map(|(name, v)| v.iter().position(|&x| x < 0.0).map(|i| (name, i)))
+            {
+                return Err(damaged(format!(
+                    "tensor `{}{name}` is negative at index {index}; Adam's second moments are \
+                     never negative",
+                    MOMENT_PREFIXES[1]
+                )));
+            }
+        }
+        check_loaded(config.factors, config.y_range, &all).map_err(damaged)?;
         Ok(Checkpoint {
             config,
             state: TrainState { params, moments },

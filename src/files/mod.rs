@@ -25,6 +25,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::de::DeserializeOwned;
 
 use crate::model::Params;
+use crate::train::Y_RANGE_LIMIT;
 
 /// Reads a whole safetensors file, bounded; the one place both formats read from disk.
 ///
@@ -116,11 +117,58 @@ fn param_tensors(prefix: &str, params: &Params) -> Vec<NamedTensor> {
         .collect()
 }
 
-/// The safetensors bytes of `tensors` with `metadata`.
+/// The metadata key of the file's checksum ([`checksum`]).
+pub const CHECKSUM_KEY: &str = "checksum";
+
+/// The checksum both formats carry under [`CHECKSUM_KEY`]: `sha256:` and the lowercase hex
+/// SHA-256 of, first, every other metadata entry in byte order of the keys (key, a zero byte,
+/// value, a zero byte), then every tensor in byte order of the names (name, a zero byte, its
+/// little-endian data bytes). Any flipped byte of the ids, the configuration or a parameter
+/// changes it; other tools can recompute it from the file alone
+/// (`scripts/check_model_python.py` does).
+fn checksum<'t>(
+    metadata: &HashMap<String, String>,
+    tensors: impl IntoIterator<Item = (&'t str, &'t [u8])>,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut entries: Vec<(&String, &String)> = metadata
+        .iter()
+        .filter(|(key, _)| key.as_str() != CHECKSUM_KEY)
+        .collect();
+    entries.sort();
+    for (key, value) in entries {
+        for part in [key.as_bytes(), &[0], value.as_bytes(), &[0]] {
+            hasher.update(part);
+        }
+    }
+    let mut tensors: Vec<(&str, &[u8])> = tensors.into_iter().collect();
+    tensors.sort_by_key(|&(name, _)| name);
+    for (name, bytes) in tensors {
+        for part in [name.as_bytes(), &[0], bytes] {
+            hasher.update(part);
+        }
+    }
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("sha256:{hex}")
+}
+
+/// The safetensors bytes of `tensors` with `metadata` and their [`checksum`].
 fn serialize(
     tensors: &[NamedTensor],
-    metadata: HashMap<String, String>,
+    mut metadata: HashMap<String, String>,
 ) -> Result<Vec<u8>, String> {
+    let sum = checksum(
+        &metadata,
+        tensors
+            .iter()
+            .map(|t| (t.name.as_str(), t.bytes.as_slice())),
+    );
+    metadata.insert(CHECKSUM_KEY.to_string(), sum);
     let mut views = Vec::with_capacity(tensors.len());
     for tensor in tensors {
         let view = TensorView::new(Dtype::F32, tensor.shape.clone(), &tensor.bytes)
@@ -146,6 +194,29 @@ impl<'a> Contents<'a> {
             .clone()
             .ok_or_else(|| "it has no __metadata__".to_string())?;
         Ok(Contents { tensors, metadata })
+    }
+
+    /// Recomputes the [`checksum`] and compares it with the stored one. `Ok(false)` when the
+    /// file has none (written before checksums existed: it loads unverified); the error says
+    /// what differs.
+    fn verify_checksum(&self) -> Result<bool, String> {
+        let Some(stored) = self.metadata.get(CHECKSUM_KEY) else {
+            return Ok(false);
+        };
+        let tensors = self.tensors.tensors();
+        let actual = checksum(
+            &self.metadata,
+            tensors
+                .iter()
+                .map(|(name, view)| (name.as_str(), view.data())),
+        );
+        match stored.eq_ignore_ascii_case(&actual) {
+            true => Ok(true),
+            false => Err(format!(
+                "checksum mismatch (the file records {}, its contents give {actual})",
+                shorten(stored)
+            )),
+        }
     }
 
     /// Checks the `format` field.
@@ -205,6 +276,49 @@ impl<'a> Contents<'a> {
             item_bias,
         })
     }
+}
+
+/// At most 80 characters of `text`, for messages about values read from a file.
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// Checks what a model file and a checkpoint share, after parsing: K, the y-range, that every
+/// parameter is finite (each `Params` comes with the prefix of its tensor names).
+fn check_loaded(
+    factors: usize,
+    y_range: Option<(f32, f32)>,
+    params: &[(&str, &Params)],
+) -> Result<(), String> {
+    if factors == 0 {
+        return Err("K (`factors` in metadata `config`) is 0; a model needs K >= 1".into());
+    }
+    if let Some((lo, hi)) = y_range
+        && !(lo.is_finite()
+            && hi.is_finite()
+            && lo < hi
+            && lo.abs() <= Y_RANGE_LIMIT
+            && hi.abs() <= Y_RANGE_LIMIT)
+    {
+        return Err(format!(
+            "metadata `y_range` is [{lo}, {hi}]; it must be finite with LO < HI, each within \
+             +-{Y_RANGE_LIMIT:e}"
+        ));
+    }
+    for (prefix, params) in params {
+        for (name, tensor) in Params::TENSOR_NAMES.iter().zip(params.tensors()) {
+            if let Some(index) = tensor.iter().position(|x| !x.is_finite()) {
+                return Err(format!(
+                    "tensor `{prefix}{name}` holds {} at index {index}; every parameter must be finite",
+                    tensor[index]
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `value` as a JSON string: floats in their shortest form (`0.005`, not `0.004999999888`).

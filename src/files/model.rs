@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{Contents, json_string, param_tensors, read_file, serialize, write_file};
+use super::{Contents, check_loaded, json_string, param_tensors, read_file, serialize, write_file};
 use crate::data::{Dataset, IdMap};
 use crate::model::Params;
 use crate::train::TrainConfig;
@@ -44,6 +44,11 @@ pub enum ModelFileError {
     Format { path: PathBuf, message: String },
     #[error("{path}: {message}; the file is damaged or from another program, retrain with `--out`")]
     Content { path: PathBuf, message: String },
+    #[error(
+        "{path} is damaged: {message}; retrain the model (`collabgpu train --out`) or restore the \
+         file from a copy"
+    )]
+    Damaged { path: PathBuf, message: String },
     #[error("cannot save the model: {0}")]
     Shape(String),
 }
@@ -70,7 +75,9 @@ impl ModelFile {
         })
     }
 
-    /// Reads a file written by [`ModelFile::save`].
+    /// Reads a file written by [`ModelFile::save`], verifying its checksum (files from before
+    /// checksums existed have none and load unverified) and its contents: K >= 1, a finite
+    /// y-range LO < HI, finite parameters, unique ascending ids, tensor shapes that match.
     pub fn load(path: &Path) -> Result<ModelFile, ModelFileError> {
         let bytes = read_file(path, |source| ModelFileError::Io {
             path: path.to_path_buf(),
@@ -123,6 +130,12 @@ impl ModelFile {
         };
         let contents = Contents::parse(bytes).map_err(format_error)?;
         contents.expect_format(FORMAT).map_err(content)?;
+        contents
+            .verify_checksum()
+            .map_err(|message| ModelFileError::Damaged {
+                path: path.to_path_buf(),
+                message,
+            })?;
         let mut config: TrainConfig = contents.field("config").map_err(content)?;
         config.y_range = contents.field("y_range").map_err(content)?;
         let users = IdMap::from_sorted(contents.field("user_ids").map_err(content)?);
@@ -131,9 +144,26 @@ impl ModelFile {
             true => Some(contents.field("titles").map_err(content)?),
             false => None,
         };
+        for (what, ids) in [("user_ids", &users), ("item_ids", &items)] {
+            if ids.is_empty() {
+                return Err(content(format!("metadata `{what}` is empty")));
+            }
+            if let Some(problem) = ids.order_problem() {
+                return Err(content(format!(
+                    "metadata `{what}`: {problem}; ids must be unique and ascending (numerically \
+                     when all are integers)"
+                )));
+            }
+        }
+        if config.factors == 0 {
+            return Err(content(
+                "K (`factors` in metadata `config`) is 0; a model needs K >= 1".into(),
+            ));
+        }
         let params = contents
             .params("", users.len(), items.len(), config.factors)
             .map_err(content)?;
+        check_loaded(config.factors, config.y_range, &[("", &params)]).map_err(content)?;
         if let Some(titles) = &titles
             && titles.len() != items.len()
         {

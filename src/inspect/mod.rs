@@ -5,10 +5,11 @@
 //! a data set read later has its own dense indices (its own `U` and `I`), so every rating is mapped
 //! to the model through its raw user and item ids, never through dense indices.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use crate::data::{Dataset, IdMap};
+use crate::data::{Dataset, IdMap, canonical_id};
 use crate::files::ModelFile;
 
 pub mod lookup;
@@ -83,12 +84,13 @@ fn list_candidates(candidates: &[ItemCandidate], count: usize) -> String {
     lines.join("\n")
 }
 
-/// Raw id -> model index, for mapping many ratings at once.
-fn index_by_raw(ids: &IdMap) -> HashMap<&str, u32> {
+/// Raw id ([`canonical_id`], so that a model written before ids were canonical still matches)
+/// -> model index, for mapping many ratings at once.
+fn index_by_raw(ids: &IdMap) -> HashMap<Cow<'_, str>, u32> {
     ids.raw_ids()
         .iter()
         .enumerate()
-        .map(|(index, raw)| (raw.as_str(), index as u32))
+        .map(|(index, raw)| (canonical_id(raw), index as u32))
         .collect()
 }
 
@@ -98,7 +100,7 @@ fn map_to_model(data_ids: &IdMap, model_ids: &IdMap) -> Vec<Option<u32>> {
     data_ids
         .raw_ids()
         .iter()
-        .map(|raw| model.get(raw.as_str()).copied())
+        .map(|raw| model.get(&canonical_id(raw)).copied())
         .collect()
 }
 

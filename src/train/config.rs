@@ -79,6 +79,10 @@ impl Default for TrainConfig {
     }
 }
 
+/// The largest `|LO|` and `|HI|` of `--y-range` (and of a loaded model's y-range): far beyond any
+/// rating scale, and small enough that `HI - LO` and the predictions stay finite.
+pub const Y_RANGE_LIMIT: f32 = 1e6;
+
 impl TrainConfig {
     /// The configuration as a JSON value whose floats keep their shortest f32 form (`0.005`);
     /// `serde_json::to_value` would widen them to f64 first (`0.004999999888241291`).
@@ -125,6 +129,14 @@ impl TrainConfig {
         {
             return bad(format!(
                 "--y-range needs LO < HI, got {lo},{hi} (e.g. --y-range 0,5.5)"
+            ));
+        }
+        if let Some((lo, hi)) = self.y_range
+            && (lo.abs() > Y_RANGE_LIMIT || hi.abs() > Y_RANGE_LIMIT)
+        {
+            return bad(format!(
+                "--y-range {lo},{hi} is beyond +-{Y_RANGE_LIMIT:e}, where HI - LO and the \
+                 predictions overflow; use the range of your ratings (e.g. --y-range 0,5.5)"
             ));
         }
         if !(self.beta2 > 0.0 && self.beta2 < 1.0) {

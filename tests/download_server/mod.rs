@@ -20,6 +20,10 @@ pub enum Reply {
     Truncated { body: Vec<u8>, send: usize },
     /// This status with an empty body.
     Status(u16),
+    /// `200 OK` with this body and no `Content-Length`: the end is when the connection closes.
+    NoLength(Vec<u8>),
+    /// `200 OK` with the true `Content-Length`, one byte of the body every `every`.
+    Trickle { body: Vec<u8>, every: Duration },
 }
 
 /// A running server; `base_url` has no trailing slash.
@@ -86,6 +90,21 @@ fn answer(mut stream: TcpStream, reply: &Reply, seen: &Mutex<Vec<String>>) {
             .write_all(head("200 OK", body.len()).as_bytes())
             .and_then(|_| stream.write_all(&body[..*send])),
         Reply::Status(code) => stream.write_all(head(&format!("{code} Nope"), 0).as_bytes()),
+        Reply::NoLength(body) => stream
+            .write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\nConnection: close\r\n\r\n",
+            )
+            .and_then(|_| stream.write_all(body)),
+        Reply::Trickle { body, every } => stream
+            .write_all(head("200 OK", body.len()).as_bytes())
+            .and_then(|_| {
+                for byte in body {
+                    stream.write_all(std::slice::from_ref(byte))?;
+                    stream.flush()?;
+                    std::thread::sleep(*every);
+                }
+                Ok(())
+            }),
     };
     let _ = stream.flush();
     let _ = stream.shutdown(Shutdown::Both);
