@@ -309,6 +309,17 @@ fn plot_refuses_a_model_without_factors() {
         "--out",
         path(&out),
     ]));
-    assert!(err.contains("K = 0"), "{err}");
+    // Loading refuses the file (K = 0 is no model); the factor map refuses it too when given
+    // one built in memory.
+    assert!(
+        err.contains("K (`factors`") && err.contains("is 0"),
+        "{err}"
+    );
     assert!(!out.exists());
+    let model = ModelFile {
+        params: Params::init(3, 4, 0, 0.5, 7),
+        ..ModelFile::load(&write_model(dir.path(), "k1.safetensors", 3, 4, 1)).unwrap()
+    };
+    let err = collabgpu::inspect::plot::factor_map(&model, None, 5).unwrap_err();
+    assert!(err.to_string().contains("K = 0"), "{err}");
 }
