@@ -311,7 +311,7 @@ fn a_file_written_before_checksums_still_loads() {
     let metadata = header["__metadata__"].as_object_mut().unwrap();
     assert!(metadata.remove("checksum").is_some(), "{metadata:?}");
     let mut text = serde_json::to_string(&header).unwrap();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(' ');
     }
     let mut old = (text.len() as u64).to_le_bytes().to_vec();
