@@ -56,11 +56,40 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            // What `main() -> anyhow::Result` printed, without panicking on a closed stderr.
-            let _ = writeln!(std::io::stderr(), "Error: {error:?}");
+            // Without panicking on a closed stderr.
+            let _ = writeln!(std::io::stderr(), "{}", error_report(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `Error: ...` and its causes, each once: a cause whose text its parent already quotes (an
+/// io::Error inside `PATH: No such file or directory`) is not repeated. A user error is not a
+/// crash: `RUST_BACKTRACE=1`, which many Rust users keep set for panics, does not add a stack
+/// trace; `RUST_LIB_BACKTRACE=1` does.
+fn error_report(error: &anyhow::Error) -> String {
+    let mut text = format!("Error: {error}");
+    let mut shown = error.to_string();
+    let causes: Vec<String> = error
+        .chain()
+        .skip(1)
+        .map(|cause| cause.to_string())
+        .filter(|cause| {
+            let new = !shown.contains(cause.as_str());
+            shown = cause.clone();
+            new
+        })
+        .collect();
+    if !causes.is_empty() {
+        text.push_str("\n\nCaused by:");
+        for cause in causes {
+            text.push_str(&format!("\n    {cause}"));
+        }
+    }
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_some_and(|v| v == "1") {
+        text.push_str(&format!("\n\nStack backtrace:\n{}", error.backtrace()));
+    }
+    text
 }
 
 /// Whether `error` comes from writing to a pipe whose reader has closed it.

@@ -386,7 +386,20 @@ fn a_model_the_binary_trains_can_be_inspected() {
         "--out",
         path(&model),
     ]));
-    let eval = json(&["eval", "--model", path(&model), "--data", data, "--json"]);
+    // The model records its split, so eval scores the held-out 20% by default.
+    let held_out = json(&["eval", "--model", path(&model), "--data", data, "--json"]);
+    assert_eq!(held_out["split"], "valid", "{held_out}");
+    assert_eq!(held_out["evaluated"], 14, "{held_out}");
+    let eval = json(&[
+        "eval",
+        "--model",
+        path(&model),
+        "--data",
+        data,
+        "--split",
+        "all",
+        "--json",
+    ]);
     assert_eq!(eval["evaluated"], 72);
     assert_eq!(eval["skipped"], 0);
     assert!(

@@ -173,6 +173,7 @@ fn line_model(items: usize) -> ModelFile {
             factors: k,
             ..TrainConfig::default()
         },
+        split: None,
     }
 }
 

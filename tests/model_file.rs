@@ -38,6 +38,7 @@ fn sample(titles: bool, y_range: Option<(f32, f32)>) -> ModelFile {
             .to_vec()
         }),
         config,
+        split: None,
     }
 }
 

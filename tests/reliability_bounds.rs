@@ -38,6 +38,7 @@ fn write_model(dir: &Path, name: &str, users: usize, items: usize, k: usize) -> 
             factors: k,
             ..TrainConfig::default()
         },
+        split: None,
     };
     let file = dir.join(name);
     model.save(&file).unwrap();

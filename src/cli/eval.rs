@@ -1,9 +1,14 @@
-//! `collabgpu eval`: MSE, RMSE and MAE of a model on a ratings set.
+//! `collabgpu eval`: MSE, RMSE and MAE of a model on its held-out ratings (or its training ratings,
+//! or a whole ratings set), and ranking metrics on the held-out ratings.
 
 use std::io::Write;
 
-use anyhow::Context;
-use collabgpu::inspect::evaluate;
+use anyhow::{Context, bail};
+use collabgpu::cpu::backend::sum_squared_error;
+use collabgpu::data::{Dataset, Ratings, split_dataset};
+use collabgpu::files::ModelFile;
+use collabgpu::inspect::{EvalReport, RankingOptions, RankingReport, evaluate, evaluate_ranking};
+use serde_json::json;
 
 use super::data_args::DataArgs;
 use super::model_args::{ModelArgs, keyed_by_title, options_for};
@@ -17,41 +22,323 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub data: DataArgs,
 
+    /// Which ratings to score. `valid`: the held-out ratings, split again exactly as `train` split
+    /// them (the model file records how; the data must be the same, which its fingerprint checks),
+    /// so the MSE equals train's last `valid_loss`. `train`: the ratings it trained on. `all`:
+    /// every rating of --data. Default: `valid` when the model records its split, else `all`.
+    #[arg(long, value_enum)]
+    pub split: Option<EvalSplit>,
+
+    /// Ranking metrics on the held-out ratings, comma-separated: ndcg@K, recall@K, map@K, hr@K
+    /// (e.g. ndcg@10,recall@20). Each user's list ranks every item they did not rate in training.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub metrics: Vec<String>,
+
+    /// A held-out rating at or above this makes its item relevant to the user (ranking metrics).
+    #[arg(long, default_value_t = 4.0, allow_negative_numbers = true)]
+    pub relevant: f32,
+
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
 }
 
+/// `--split`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalSplit {
+    Valid,
+    Train,
+    All,
+}
+
+impl EvalSplit {
+    fn name(self) -> &'static str {
+        match self {
+            EvalSplit::Valid => "valid",
+            EvalSplit::Train => "train",
+            EvalSplit::All => "all",
+        }
+    }
+}
+
+/// One requested ranking metric.
+#[derive(Debug, Clone, PartialEq)]
+struct Metric {
+    name: &'static str,
+    k: usize,
+}
+
+impl Metric {
+    fn parse(text: &str) -> anyhow::Result<Metric> {
+        let usage = "a ranking metric is ndcg@K, recall@K, map@K or hr@K with K >= 1, e.g. ndcg@10";
+        let Some((name, k)) = text.trim().split_once('@') else {
+            bail!("--metrics {text:?}: {usage}");
+        };
+        let name = match name.to_ascii_lowercase().as_str() {
+            "ndcg" => "ndcg",
+            "recall" => "recall",
+            "map" => "map",
+            "hr" | "hit" | "hit_rate" => "hr",
+            _ => bail!("--metrics {text:?}: unknown metric {name:?}; {usage}"),
+        };
+        let k = match k.trim().parse::<usize>() {
+            Ok(k) if k >= 1 => k,
+            _ => bail!("--metrics {text:?}: K must be a whole number of at least 1; {usage}"),
+        };
+        Ok(Metric { name, k })
+    }
+
+    fn label(&self) -> String {
+        format!("{}@{}", self.name, self.k)
+    }
+
+    fn value(&self, report: &RankingReport) -> Option<f64> {
+        match self.name {
+            "ndcg" => report.ndcg,
+            "recall" => report.recall,
+            "map" => report.map,
+            _ => report.hit_rate,
+        }
+    }
+}
+
+/// What `eval` scored: the ratings, how they were chosen, and the training ratings beside them
+/// when the model's split was recreated.
+struct Scored {
+    dataset: Dataset,
+    split: EvalSplit,
+    /// The split's training ratings (`None` for `--split all`).
+    train: Option<Ratings>,
+    /// Whether `dataset.ratings` is exactly a split the model was trained with.
+    exact_split: bool,
+}
+
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let metrics = args
+        .metrics
+        .iter()
+        .filter(|m| !m.trim().is_empty())
+        .map(|m| Metric::parse(m))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !args.relevant.is_finite() {
+        bail!("--relevant must be a number, got {}", args.relevant);
+    }
     let model = args.model.load()?;
+    let split = args.split.unwrap_or(match model.split {
+        Some(_) => EvalSplit::Valid,
+        None => EvalSplit::All,
+    });
+    if !metrics.is_empty() && split != EvalSplit::Valid {
+        bail!(
+            "--metrics ranks each user's held-out items, so it needs --split valid (got --split {})",
+            split.name()
+        );
+    }
     let options = options_for(&model, args.data.load_options()?);
     let dataset = collabgpu::data::load(&args.data.data, &options)
         .with_context(|| format!("cannot read --data {}", args.data.data))?;
-    let report = evaluate(&model, &dataset);
+    let scored = choose(&model, args, dataset, split)?;
+    let mut report = evaluate(&model, &scored.dataset);
+    if scored.exact_split && report.skipped == 0 && report.evaluated > 0 {
+        // The very sum the CPU trainer computes for `valid_loss`, so the two agree bit for bit.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .build()
+            .context("starting the evaluation threads")?;
+        let sum = sum_squared_error(
+            &pool,
+            &model.params,
+            &scored.dataset.ratings,
+            model.config.y_range,
+        );
+        let mse = sum / report.evaluated as f64;
+        report.mse = Some(mse);
+        report.rmse = Some(mse.sqrt());
+    }
+    let ranking = ranking_reports(&model, &scored, &metrics, args.relevant);
+    print(args, &model, &scored, &report, &metrics, &ranking)
+}
+
+/// The ratings `split` names: recreated from the model's record for `valid` and `train`.
+fn choose(
+    model: &ModelFile,
+    args: &EvalArgs,
+    dataset: Dataset,
+    split: EvalSplit,
+) -> anyhow::Result<Scored> {
+    if split == EvalSplit::All {
+        return Ok(Scored {
+            dataset,
+            split,
+            train: None,
+            exact_split: false,
+        });
+    }
+    let Some(record) = &model.split else {
+        bail!(
+            "{} does not record how its training data was split (it was written before models \
+             recorded it, or not by `collabgpu train`), so its held-out ratings cannot be found \
+             again; score every rating with --split all, or retrain with --out",
+            args.model.model.display()
+        );
+    };
+    let data =
+        split_dataset(dataset, record.kind, record.valid_pct, record.seed).with_context(|| {
+            format!(
+                "splitting --data {} as the model's training run did",
+                args.data.data
+            )
+        })?;
+    if data.fingerprint != record.data {
+        let shape = |f: &collabgpu::data::DataFingerprint| {
+            format!(
+                "{} users, {} items, {} training and {} held-out ratings, hash {:016x}",
+                f.users, f.items, f.train_ratings, f.valid_ratings, f.hash
+            )
+        };
+        bail!(
+            "--data {} does not give the split the model was trained on: the model records {} \
+             ({}), this data gives {}. Pass the --data (and --format, --columns, --item-key) of \
+             the training run, or score every rating with --split all",
+            args.data.data,
+            record.source,
+            shape(&record.data),
+            shape(&data.fingerprint)
+        );
+    }
+    let (chosen, train) = match split {
+        EvalSplit::Valid => (data.valid, data.train),
+        _ => (data.train.clone(), data.train),
+    };
+    let mut dataset = data.dataset;
+    dataset.ratings = chosen;
+    Ok(Scored {
+        dataset,
+        split,
+        train: Some(train),
+        exact_split: true,
+    })
+}
+
+/// One ranking report per distinct `K` asked for.
+fn ranking_reports(
+    model: &ModelFile,
+    scored: &Scored,
+    metrics: &[Metric],
+    relevant: f32,
+) -> Vec<RankingReport> {
+    let Some(train) = &scored.train else {
+        return Vec::new();
+    };
+    let mut ks: Vec<usize> = metrics.iter().map(|m| m.k).collect();
+    ks.sort_unstable();
+    ks.dedup();
+    ks.into_iter()
+        .map(|k| {
+            evaluate_ranking(
+                model,
+                &scored.dataset.users,
+                &scored.dataset.items,
+                train,
+                &scored.dataset.ratings,
+                RankingOptions { k, relevant },
+            )
+        })
+        .collect()
+}
+
+fn print(
+    args: &EvalArgs,
+    model: &ModelFile,
+    scored: &Scored,
+    report: &EvalReport,
+    metrics: &[Metric],
+    ranking: &[RankingReport],
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let at = |k: usize| ranking.iter().find(|r| r.k == k);
+    let dataset = &scored.dataset;
     if args.json {
-        let mut json = serde_json::to_value(&report)?;
-        json["data"] = dataset.source.clone().into();
-        json["model"] = args.model.model.display().to_string().into();
-        writeln!(out, "{json}")?;
-    } else {
+        let mut value = serde_json::to_value(report)?;
+        value["data"] = dataset.source.clone().into();
+        value["model"] = args.model.model.display().to_string().into();
+        value["split"] = scored.split.name().into();
+        if !metrics.is_empty() {
+            let values: serde_json::Map<String, serde_json::Value> = metrics
+                .iter()
+                .map(|m| (m.label(), json!(at(m.k).and_then(|r| m.value(r)))))
+                .collect();
+            value["metrics"] = values.into();
+            value["ranking"] = serde_json::to_value(ranking)?;
+        }
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
+    let which = match (scored.split, &model.split) {
+        (EvalSplit::Valid, Some(s)) => format!(
+            "the held-out {}% the model was trained without ({} ratings)",
+            s.valid_pct * 100.0,
+            dataset.ratings.len()
+        ),
+        (EvalSplit::Train, _) => format!(
+            "the {} ratings the model was trained on",
+            dataset.ratings.len()
+        ),
+        _ => match model.split {
+            Some(_) => "every rating, the training ones included".to_string(),
+            None => "every rating (the model does not record its split, so this includes the \
+                     ratings it was trained on)"
+                .to_string(),
+        },
+    };
+    writeln!(
+        out,
+        "{}: {which}; model {}",
+        dataset.source,
+        args.model.model.display()
+    )?;
+    writeln!(out, "{report}")?;
+    for metric in metrics {
+        let value = at(metric.k).and_then(|r| metric.value(r));
+        let shown = value.map_or("n/a".to_string(), |v| format!("{v:.6}"));
+        writeln!(out, "{:<18}{shown}", metric.label())?;
+    }
+    if let Some(first) = ranking.first() {
         writeln!(
             out,
-            "{}: model {}",
-            dataset.source,
-            args.model.model.display()
+            "ranked for {} users with a held-out rating >= {} ({} relevant pairs; {} users had \
+             held-out ratings but none relevant)",
+            first.users, first.relevant, first.relevant_pairs, first.users_without_relevant
         )?;
-        writeln!(out, "{report}")?;
-        if report.evaluated == 0 && report.ratings > 0 {
-            let hint = match keyed_by_title(&model) {
-                true => "the model keys items by title; does this data set have titles?",
-                false => "are these the same kind of ids the model was trained on?",
-            };
-            writeln!(
-                out,
-                "note: the model knows none of these ratings' users or items; {hint}"
-            )?;
-        }
+    }
+    if report.evaluated == 0 && report.ratings > 0 {
+        let hint = match keyed_by_title(model) {
+            true => "the model keys items by title; does this data set have titles?",
+            false => "are these the same kind of ids the model was trained on?",
+        };
+        writeln!(
+            out,
+            "note: the model knows none of these ratings' users or items; {hint}"
+        )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_parse_with_their_cutoff() {
+        assert_eq!(
+            Metric::parse("ndcg@10").unwrap(),
+            Metric {
+                name: "ndcg",
+                k: 10
+            }
+        );
+        assert_eq!(Metric::parse(" HR@5").unwrap().label(), "hr@5");
+        for bad in ["ndcg", "ndcg@0", "ndcg@x", "auc@10", "@10"] {
+            assert!(Metric::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

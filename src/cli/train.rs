@@ -9,7 +9,7 @@ use collabgpu::atomic_file::{OutputError, check_output, resolve};
 use collabgpu::backends::{BackendChoice, OpenedBackend};
 use collabgpu::data::split::SplitKind;
 use collabgpu::data::{SplitData, load_split};
-use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile};
+use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile, TrainingSplit};
 use collabgpu::gpu::GpuOptions;
 use collabgpu::train::{
     self, EpochReport, MemoryEstimate, OptimizerKind, Placement, Position, Progress, RunControl,
@@ -625,7 +625,15 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 
     // The model first: no failed output stream costs the trained model.
     if let Some(path) = &args.out {
+        let split = TrainingSplit {
+            source: args.data.data.clone(),
+            kind: args.split_kind(),
+            valid_pct: args.valid_pct,
+            seed: config.seed,
+            data: data.fingerprint,
+        };
         ModelFile::new(report.state.params.clone(), &data.dataset, &config)
+            .with_split(split)
             .save(path)
             .with_context(|| {
                 let kept = match (&args.checkpoint, checkpoints.saved_epochs) {

@@ -247,4 +247,4 @@ pub mod synth;
 
 pub use fingerprint::DataFingerprint;
 pub use load::load;
-pub use prepare::{SplitData, load_split};
+pub use prepare::{SplitData, load_split, split_dataset};

@@ -1,12 +1,15 @@
 //! Train/validation splits (SPEC "Data": random; `--split time`: the most recent ratings).
 
+use serde::{Deserialize, Serialize};
+
 use crate::shuffle::shuffle;
 
 use super::{DataError, Ratings};
 use crate::rng::{RngStream, seeded_rng};
 
-/// How to choose the validation set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How to choose the validation set. Serialised under the CLI's names (`random`, `time`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SplitKind {
     /// A seeded permutation; the first `round(valid_pct * N)` are the validation set.
     #[default]

@@ -16,7 +16,7 @@ pub mod model;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use log::{EpochLine, LogCut, LogFile};
-pub use model::{ModelFile, ModelFileError};
+pub use model::{ModelFile, ModelFileError, TrainingSplit};
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,14 +1,18 @@
 //! The model file: safetensors with the four tensors `user_factors` `[U, K]`, `item_factors`
 //! `[I, K]`, `user_bias` `[U]`, `item_bias` `[I]` (f32, little-endian) and `__metadata__` that makes
 //! the file usable without the data: the training configuration, the y-range, the raw ids of every
-//! user and item in index order, and the titles when known. Every metadata value is a JSON string,
+//! user and item in index order, the titles when known, and how the training data was split
+//! (`split`, so that `eval` can score the held-out ratings alone). Every metadata value is a JSON string,
 //! so Python reads it with `json.loads(safe_open(path, "pt").metadata()["user_ids"])`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{Contents, check_loaded, json_string, param_tensors, read_file, serialize, write_file};
-use crate::data::{Dataset, IdMap};
+use serde::{Deserialize, Serialize};
+
+use crate::data::split::SplitKind;
+use crate::data::{DataFingerprint, Dataset, IdMap};
 use crate::model::Params;
 use crate::train::TrainConfig;
 
@@ -27,6 +31,23 @@ pub struct ModelFile {
     pub titles: Option<Vec<String>>,
     /// The configuration the model was trained with (its `y_range` is the model's y-range).
     pub config: TrainConfig,
+    /// How the training run split its data; `None` for models written before it was recorded,
+    /// or built other than by `train`.
+    pub split: Option<TrainingSplit>,
+}
+
+/// How a training run chose its validation ratings: enough to split the same data again and
+/// check, by the fingerprint, that it is the same split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingSplit {
+    /// The `--data` the run was given, for messages.
+    pub source: String,
+    pub kind: SplitKind,
+    pub valid_pct: f64,
+    /// The split's seed (the run's `--seed`).
+    pub seed: u64,
+    /// The shapes and hash of the split, as a checkpoint records them.
+    pub data: DataFingerprint,
 }
 
 /// Errors from writing or reading a model file. Messages name the file and what to do.
@@ -62,7 +83,14 @@ impl ModelFile {
             items: dataset.items.clone(),
             titles: dataset.titles.clone(),
             config: config.clone(),
+            split: None,
         }
+    }
+
+    /// The model with the record of how its training data was split.
+    pub fn with_split(mut self, split: TrainingSplit) -> ModelFile {
+        self.split = Some(split);
+        self
     }
 
     /// Writes the file atomically: a temporary file in the same directory, flushed and synced, then
@@ -115,6 +143,9 @@ impl ModelFile {
         if let Some(titles) = &self.titles {
             metadata.insert("titles".to_string(), json_string(titles));
         }
+        if let Some(split) = &self.split {
+            metadata.insert("split".to_string(), json_string(split));
+        }
         serialize(&param_tensors("", p), metadata).map_err(ModelFileError::Shape)
     }
 
@@ -144,6 +175,21 @@ impl ModelFile {
             true => Some(contents.field("titles").map_err(content)?),
             false => None,
         };
+        let split: Option<TrainingSplit> = match contents.has("split") {
+            true => Some(contents.field("split").map_err(content)?),
+            false => None,
+        };
+        if let Some(split) = &split
+            && (split.data.users != users.len() || split.data.items != items.len())
+        {
+            return Err(content(format!(
+                "metadata `split` records {} users and {} items for a model of {} and {}",
+                split.data.users,
+                split.data.items,
+                users.len(),
+                items.len()
+            )));
+        }
         for (what, ids) in [("user_ids", &users), ("item_ids", &items)] {
             if ids.is_empty() {
                 return Err(content(format!("metadata `{what}` is empty")));
@@ -179,6 +225,7 @@ impl ModelFile {
             items,
             titles,
             config,
+            split,
         })
     }
 }

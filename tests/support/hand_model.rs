@@ -34,5 +34,6 @@ pub fn hand_model(y_range: Option<(f32, f32)>) -> ModelFile {
             y_range,
             ..TrainConfig::default()
         },
+        split: None,
     }
 }
