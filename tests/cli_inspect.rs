@@ -291,7 +291,10 @@ fn biases_show_lowest_and_highest_with_mean_and_count() {
     assert_eq!(got["lowest"][0]["id"], "7");
     assert_eq!(got["lowest"][0]["ratings"], 0);
     let text = stdout(&collabgpu(&["biases", "--model", path(&model), "--n", "2"]));
-    assert!(text.contains("biases only: give --data"), "{text}");
+    assert!(
+        text.contains("biases only: the model records no rating counts"),
+        "{text}"
+    );
     assert!(
         text.contains("-1.0000       -        -  7         Lambs of God (1994)"),
         "{text}"
@@ -426,6 +429,8 @@ fn a_model_the_binary_trains_can_be_inspected() {
         "film 2",
         "--n",
         "5",
+        "--min-ratings",
+        "0",
         "--json",
     ]);
     assert_eq!(near["item"], "20");

@@ -118,7 +118,7 @@ fn bias_tables_sort_and_carry_mean_and_count() {
     let data = dataset(&[("1", "5", 3.0), ("2", "5", 5.0), ("2", "9", 1.0)]);
     let counts = RatingCounts::of(&model, &data);
     assert_eq!(counts.most_rated_items(), vec![0, 2]);
-    let table = bias_table(&model, false, Some(&counts), 2);
+    let table = bias_table(&model, false, Some(&counts), 0, 2);
     let highest: Vec<(&str, f32)> = table
         .highest
         .iter()
@@ -135,7 +135,16 @@ fn bias_tables_sort_and_carry_mean_and_count() {
     assert_eq!(table.highest[0].ratings, Some(2));
     assert_eq!(table.lowest[0].ratings, Some(0));
     assert_eq!(table.lowest[0].mean_rating, None);
-    let users = bias_table(&model, true, None, 1);
+    // Items with fewer than two ratings leave the table: only "5" (two ratings) stays.
+    let rated = bias_table(&model, false, Some(&counts), 2, 2);
+    let ids = |rows: &[collabgpu::inspect::BiasRow]| -> Vec<String> {
+        rows.iter().map(|r| r.id.clone()).collect()
+    };
+    assert_eq!(
+        (ids(&rated.highest), ids(&rated.lowest)),
+        (vec!["5".to_string()], vec!["5".to_string()])
+    );
+    let users = bias_table(&model, true, None, 0, 1);
     assert_eq!(
         (users.highest[0].id.as_str(), users.lowest[0].id.as_str()),
         ("1", "2")

@@ -174,6 +174,7 @@ fn line_model(items: usize) -> ModelFile {
             ..TrainConfig::default()
         },
         split: None,
+        training: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn sample(titles: bool, y_range: Option<(f32, f32)>) -> ModelFile {
         }),
         config,
         split: None,
+        training: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn write_model(dir: &Path, name: &str, users: usize, items: usize, k: usize) -> 
             ..TrainConfig::default()
         },
         split: None,
+        training: None,
     };
     let file = dir.join(name);
     model.save(&file).unwrap();

@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use collabgpu::inspect::{BiasRow, RatingCounts, bias_table};
+use collabgpu::inspect::{BiasRow, bias_table};
 
-use super::model_args::{ModelArgs, load_data_for, title_or_dash};
+use super::model_args::{ModelArgs, rating_counts, title_or_dash};
 
 /// Arguments of `collabgpu biases`.
 #[derive(Debug, clap::Args)]
@@ -21,9 +21,14 @@ pub struct BiasesArgs {
     pub users: bool,
 
     /// Ratings to show each one's mean rating and number of ratings from (a MovieLens directory or
-    /// file, or a data-set name), usually the training data.
+    /// file, or a data-set name). Default: the model's own record of its training ratings.
     #[arg(long, value_name = "PATH|NAME")]
     pub data: Option<String>,
+
+    /// List only those with at least this many ratings (in training, or in --data). 0, the
+    /// default, lists all, as fastai's chapter 8 does.
+    #[arg(long, default_value_t = 0)]
+    pub min_ratings: usize,
 
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -33,24 +38,36 @@ pub struct BiasesArgs {
 pub fn run(args: &BiasesArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let model = args.model.load()?;
-    let counts = match &args.data {
-        Some(data) => {
-            let dataset = load_data_for(&model, data, "--data")?;
-            Some(RatingCounts::of(&model, &dataset))
-        }
-        None => None,
-    };
-    let table = bias_table(&model, args.users, counts.as_ref(), args.n);
+    let counts = rating_counts(&model, args.data.as_deref())?;
+    let table = bias_table(
+        &model,
+        args.users,
+        counts.as_ref().map(|c| &c.counts),
+        args.min_ratings,
+        args.n,
+    );
     if args.json {
         writeln!(out, "{}", serde_json::to_string(&table)?)?;
         return Ok(());
     }
     let what = if args.users { "user" } else { "item" };
-    if counts.is_none() {
-        writeln!(
+    match &counts {
+        None => writeln!(
             out,
-            "(biases only: give --data DATA for each {what}'s mean rating and number of ratings)"
-        )?;
+            "(biases only: the model records no rating counts; give --data DATA for each \
+             {what}'s mean rating and number of ratings)"
+        )?,
+        Some(c) => {
+            let among = match args.min_ratings {
+                0 => String::new(),
+                n => format!(", among {what}s with at least {n}"),
+            };
+            writeln!(
+                out,
+                "(mean rating and number of ratings in {}{among})",
+                c.source
+            )?
+        }
     }
     for (heading, rows) in [("Lowest", &table.lowest), ("Highest", &table.highest)] {
         writeln!(out, "{heading} {what} biases:")?;

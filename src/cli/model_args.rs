@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use collabgpu::data::{Dataset, ItemKey, LoadOptions};
 use collabgpu::files::ModelFile;
+use collabgpu::inspect::RatingCounts;
 
 /// The trained model to inspect.
 #[derive(Debug, Clone, clap::Args)]
@@ -53,4 +54,29 @@ pub fn load_data_for(model: &ModelFile, data: &str, flag: &str) -> anyhow::Resul
 /// A title for text tables, or `-` when the model has none.
 pub fn title_or_dash(title: &Option<String>) -> &str {
     title.as_deref().unwrap_or("-")
+}
+
+/// Each user's and item's rating count and sum, and where they came from (for messages).
+pub struct Counts {
+    pub counts: RatingCounts,
+    /// `the training ratings` or the data set's source.
+    pub source: String,
+}
+
+/// The rating counts of `--data` when given, else those the model recorded of its training
+/// ratings, else `None` (a model written before models kept them, and no `--data`).
+pub fn rating_counts(model: &ModelFile, data: Option<&str>) -> anyhow::Result<Option<Counts>> {
+    Ok(match data {
+        Some(data) => {
+            let dataset = load_data_for(model, data, "--data")?;
+            Some(Counts {
+                counts: RatingCounts::of(model, &dataset),
+                source: dataset.source.clone(),
+            })
+        }
+        None => RatingCounts::of_training(model).map(|counts| Counts {
+            counts,
+            source: "the training ratings".to_string(),
+        }),
+    })
 }

@@ -7,11 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use collabgpu::atomic_file::check_output;
-use collabgpu::inspect::RatingCounts;
 use collabgpu::inspect::plot::{factor_map, loss_chart, picture_kind, read_log};
 use serde_json::json;
 
-use super::model_args::{load_data_for, load_model};
+use super::model_args::{load_model, rating_counts};
 
 /// Arguments of `collabgpu plot`.
 #[derive(Debug, clap::Args)]
@@ -31,6 +30,7 @@ pub struct PlotArgs {
 
     /// Ratings that say which items are most rated (a MovieLens directory or file, or a data-set
     /// name): the axes are fitted to the 1000 most-rated and the --label most-rated get titles.
+    /// Default: the model's own record of its training ratings.
     #[arg(long, value_name = "PATH|NAME", requires = "model")]
     pub data: Option<String>,
 
@@ -51,14 +51,8 @@ pub fn run(args: &PlotArgs) -> anyhow::Result<()> {
     let (chart, summary) = match (&args.model, &args.log) {
         (Some(path), _) => {
             let model = load_model(path)?;
-            let counts = match &args.data {
-                Some(data) => Some(RatingCounts::of(
-                    &model,
-                    &load_data_for(&model, data, "--data")?,
-                )),
-                None => None,
-            };
-            let map = factor_map(&model, counts.as_ref(), args.label)
+            let counts = rating_counts(&model, args.data.as_deref())?;
+            let map = factor_map(&model, counts.as_ref().map(|c| &c.counts), args.label)
                 .with_context(|| format!("cannot plot --model {}", path.display()))?;
             let summary = json!({
                 "kind": "factors",

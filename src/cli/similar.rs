@@ -2,10 +2,10 @@
 
 use std::io::Write;
 
-use collabgpu::inspect::{RatingCounts, find_item, item_title, similar_items_where};
+use collabgpu::inspect::{find_item, item_title, similar_items_where};
 use serde_json::json;
 
-use super::model_args::{ModelArgs, load_data_for, title_or_dash};
+use super::model_args::{ModelArgs, rating_counts, title_or_dash};
 
 /// Arguments of `collabgpu similar`.
 #[derive(Debug, clap::Args)]
@@ -23,12 +23,13 @@ pub struct SimilarArgs {
     pub n: usize,
 
     /// Ratings (a MovieLens directory or file, or a data-set name) to count each item's ratings
-    /// in, so that rarely rated items, whose factors are mostly noise, can be left out.
+    /// in. Default: the model's own record of its training ratings.
     #[arg(long, value_name = "PATH|NAME")]
     pub data: Option<String>,
 
-    /// With --data: list only items with at least this many ratings there.
-    #[arg(long, default_value_t = 20, requires = "data")]
+    /// List only items with at least this many ratings (in training, or in --data): rarely rated
+    /// items keep factors that are mostly noise. 0 lists every item.
+    #[arg(long, default_value_t = 20)]
     pub min_ratings: usize,
 
     /// Print one JSON object instead of text.
@@ -40,17 +41,11 @@ pub fn run(args: &SimilarArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let model = args.model.load()?;
     let item = find_item(&model, &args.item)?;
-    let counts = match &args.data {
-        Some(data) => Some(RatingCounts::of(
-            &model,
-            &load_data_for(&model, data, "--data")?,
-        )),
-        None => None,
-    };
+    let counts = rating_counts(&model, args.data.as_deref())?;
     let neighbours = similar_items_where(&model, item, args.n, &|other| {
         counts
             .as_ref()
-            .is_none_or(|c| c.items[other as usize].1 >= args.min_ratings)
+            .is_none_or(|c| c.counts.items[other as usize].1 >= args.min_ratings)
     });
     if args.json {
         let line = json!({
@@ -68,8 +63,14 @@ pub fn run(args: &SimilarArgs) -> anyhow::Result<()> {
         item_title(&model, item),
         model.items.raw(item),
         match &counts {
-            Some(_) => format!(", among items with at least {} ratings", args.min_ratings),
-            None => String::new(),
+            Some(c) if args.min_ratings > 0 => format!(
+                ", among items with at least {} ratings in {}",
+                args.min_ratings, c.source
+            ),
+            Some(_) => String::new(),
+            None => ", among all items (the model records no rating counts: give --data to \
+                      leave out rarely rated ones)"
+                .to_string(),
         }
     )?;
     writeln!(

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use collabgpu::atomic_file::{OutputError, check_output, resolve};
 use collabgpu::backends::{BackendChoice, OpenedBackend};
 use collabgpu::data::split::SplitKind;
-use collabgpu::data::{SplitData, load_split};
+use collabgpu::data::{RatingIndex, SplitData, load_split};
 use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile, TrainingSplit};
 use collabgpu::gpu::GpuOptions;
 use collabgpu::train::{
@@ -632,8 +632,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             seed: config.seed,
             data: data.fingerprint,
         };
+        let training = RatingIndex::of(&data.train, data.users(), data.items());
         ModelFile::new(report.state.params.clone(), &data.dataset, &config)
             .with_split(split)
+            .with_training(training)
             .save(path)
             .with_context(|| {
                 let kept = match (&args.checkpoint, checkpoints.saved_epochs) {

@@ -94,11 +94,29 @@ fn write_file<E>(
     crate::atomic_file::write_bytes_atomically(path, bytes).map_err(io_error)
 }
 
-/// One tensor ready to serialise: name, shape and little-endian f32 bytes.
+/// One tensor ready to serialise: name, element type, shape and little-endian bytes.
 struct NamedTensor {
     name: String,
+    dtype: Dtype,
     shape: Vec<usize>,
     bytes: Vec<u8>,
+}
+
+impl NamedTensor {
+    /// A one-dimensional tensor of `values`, each written by `to_le` as `dtype`.
+    fn vector<T: Copy, const N: usize>(
+        name: &str,
+        dtype: Dtype,
+        values: &[T],
+        to_le: impl Fn(T) -> [u8; N],
+    ) -> NamedTensor {
+        NamedTensor {
+            name: name.to_string(),
+            dtype,
+            shape: vec![values.len()],
+            bytes: values.iter().flat_map(|&x| to_le(x)).collect(),
+        }
+    }
 }
 
 /// The four tensors of `params`, named `{prefix}{user_factors, item_factors, user_bias, item_bias}`.
@@ -111,6 +129,7 @@ fn param_tensors(prefix: &str, params: &Params) -> Vec<NamedTensor> {
         .zip(params.tensors())
         .map(|((name, shape), tensor)| NamedTensor {
             name: format!("{prefix}{name}"),
+            dtype: Dtype::F32,
             shape,
             bytes: tensor.iter().flat_map(|x| x.to_le_bytes()).collect(),
         })
@@ -171,7 +190,7 @@ fn serialize(
     metadata.insert(CHECKSUM_KEY.to_string(), sum);
     let mut views = Vec::with_capacity(tensors.len());
     for tensor in tensors {
-        let view = TensorView::new(Dtype::F32, tensor.shape.clone(), &tensor.bytes)
+        let view = TensorView::new(tensor.dtype, tensor.shape.clone(), &tensor.bytes)
             .map_err(|e| format!("{}: {e}", tensor.name))?;
         views.push((tensor.name.as_str(), view));
     }
@@ -240,6 +259,42 @@ impl<'a> Contents<'a> {
             .get(key)
             .ok_or_else(|| format!("metadata has no `{key}`"))?;
         serde_json::from_str(text).map_err(|e| format!("metadata `{key}` ({text:.80}): {e}"))
+    }
+
+    /// Whether the file has a tensor named `name`.
+    fn has_tensor(&self, name: &str) -> bool {
+        self.tensors.names().contains(&name)
+    }
+
+    /// The one-dimensional tensor `name`, which must be `dtype` with `len` entries (`None`: any
+    /// length), each decoded by `from_le`.
+    fn vector<T, const N: usize>(
+        &self,
+        name: &str,
+        dtype: Dtype,
+        len: Option<usize>,
+        from_le: impl Fn([u8; N]) -> T,
+    ) -> Result<Vec<T>, String> {
+        let view = self
+            .tensors
+            .tensor(name)
+            .map_err(|e| format!("tensor `{name}`: {e}"))?;
+        let shape = view.shape();
+        if view.dtype() != dtype || shape.len() != 1 || len.is_some_and(|n| shape[0] != n) {
+            let expected = match len {
+                Some(n) => format!("[{n}]"),
+                None => "one-dimensional".to_string(),
+            };
+            return Err(format!(
+                "tensor `{name}` is {:?} {shape:?}, expected {dtype:?} {expected}",
+                view.dtype()
+            ));
+        }
+        Ok(view
+            .data()
+            .chunks_exact(N)
+            .map(|b| from_le(b.try_into().expect("N bytes")))
+            .collect())
     }
 
     /// The four parameter tensors under `prefix`, which must have the shapes `U`, `I` and `K` give.

@@ -4,15 +4,25 @@
 //! user and item in index order, the titles when known, and how the training data was split
 //! (`split`, so that `eval` can score the held-out ratings alone). Every metadata value is a JSON string,
 //! so Python reads it with `json.loads(safe_open(path, "pt").metadata()["user_ids"])`.
+//!
+//! A model written by `train` also records who rated what in training ([`RatingIndex`]), as six
+//! more tensors: `user_counts` `[U]` and `item_counts` `[I]` (I32, ratings per row),
+//! `user_rating_sums` `[U]` and `item_rating_sums` `[I]` (F64), `rated_offsets` `[U + 1]` (I64)
+//! and `rated_items` (I32, each user's distinct rated item indices, ascending, user `u`'s at
+//! `rated_offsets[u]..rated_offsets[u + 1]`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::{Contents, check_loaded, json_string, param_tensors, read_file, serialize, write_file};
+use super::{
+    Contents, NamedTensor, check_loaded, json_string, param_tensors, read_file, serialize,
+    write_file,
+};
+use safetensors::tensor::Dtype;
 use serde::{Deserialize, Serialize};
 
 use crate::data::split::SplitKind;
-use crate::data::{DataFingerprint, Dataset, IdMap};
+use crate::data::{DataFingerprint, Dataset, IdMap, RatingIndex};
 use crate::model::Params;
 use crate::train::TrainConfig;
 
@@ -34,6 +44,9 @@ pub struct ModelFile {
     /// How the training run split its data; `None` for models written before it was recorded,
     /// or built other than by `train`.
     pub split: Option<TrainingSplit>,
+    /// Who rated what in the training ratings; `None` for models written before it was
+    /// recorded, or built other than by `train`.
+    pub training: Option<RatingIndex>,
 }
 
 /// How a training run chose its validation ratings: enough to split the same data again and
@@ -84,7 +97,14 @@ impl ModelFile {
             titles: dataset.titles.clone(),
             config: config.clone(),
             split: None,
+            training: None,
         }
+    }
+
+    /// The model with the record of its training ratings, indexed as the model is.
+    pub fn with_training(mut self, training: RatingIndex) -> ModelFile {
+        self.training = Some(training);
+        self
     }
 
     /// The model with the record of how its training data was split.
@@ -146,7 +166,18 @@ impl ModelFile {
         if let Some(split) = &self.split {
             metadata.insert("split".to_string(), json_string(split));
         }
-        serialize(&param_tensors("", p), metadata).map_err(ModelFileError::Shape)
+        let mut tensors = param_tensors("", p);
+        if let Some(index) = &self.training {
+            if index.users() != users || index.items_len() != items {
+                return Err(ModelFileError::Shape(format!(
+                    "a rating index of {} users and {} items for a model of {users} and {items}",
+                    index.users(),
+                    index.items_len()
+                )));
+            }
+            tensors.extend(training_tensors(index));
+        }
+        serialize(&tensors, metadata).map_err(ModelFileError::Shape)
     }
 
     /// Parses the bytes of a model file; `path` is for messages.
@@ -219,6 +250,10 @@ impl ModelFile {
                 items.len()
             )));
         }
+        let training = match contents.has_tensor(RATED_ITEMS) {
+            true => Some(read_training(&contents, users.len(), items.len()).map_err(content)?),
+            false => None,
+        };
         Ok(ModelFile {
             params,
             users,
@@ -226,6 +261,96 @@ impl ModelFile {
             titles,
             config,
             split,
+            training,
         })
+    }
+}
+
+/// The tensor whose presence says the file records its training ratings.
+const RATED_ITEMS: &str = "rated_items";
+
+/// The six tensors of a [`RatingIndex`] (see the module docs).
+fn training_tensors(index: &RatingIndex) -> Vec<NamedTensor> {
+    let i32s = |v: &[u32]| v.iter().map(|&x| x as i32).collect::<Vec<i32>>();
+    vec![
+        NamedTensor::vector(
+            "user_counts",
+            Dtype::I32,
+            &i32s(&index.user_counts),
+            i32::to_le_bytes,
+        ),
+        NamedTensor::vector(
+            "item_counts",
+            Dtype::I32,
+            &i32s(&index.item_counts),
+            i32::to_le_bytes,
+        ),
+        NamedTensor::vector(
+            "user_rating_sums",
+            Dtype::F64,
+            &index.user_sums,
+            f64::to_le_bytes,
+        ),
+        NamedTensor::vector(
+            "item_rating_sums",
+            Dtype::F64,
+            &index.item_sums,
+            f64::to_le_bytes,
+        ),
+        NamedTensor::vector(
+            "rated_offsets",
+            Dtype::I64,
+            &index
+                .offsets
+                .iter()
+                .map(|&x| x as i64)
+                .collect::<Vec<i64>>(),
+            i64::to_le_bytes,
+        ),
+        NamedTensor::vector(
+            RATED_ITEMS,
+            Dtype::I32,
+            &i32s(&index.items),
+            i32::to_le_bytes,
+        ),
+    ]
+}
+
+/// Reads the [`training_tensors`] back and checks them against each other and the shapes.
+fn read_training(contents: &Contents, users: usize, items: usize) -> Result<RatingIndex, String> {
+    let count = |name: &str, len: usize| -> Result<Vec<u32>, String> {
+        contents
+            .vector(name, Dtype::I32, Some(len), i32::from_le_bytes)?
+            .into_iter()
+            .map(|c| u32::try_from(c).map_err(|_| format!("tensor `{name}` holds {c}")))
+            .collect()
+    };
+    let sums =
+        |name: &str, len: usize| contents.vector(name, Dtype::F64, Some(len), f64::from_le_bytes);
+    let offsets = contents
+        .vector(
+            "rated_offsets",
+            Dtype::I64,
+            Some(users + 1),
+            i64::from_le_bytes,
+        )?
+        .into_iter()
+        .map(|o| u64::try_from(o).map_err(|_| format!("tensor `rated_offsets` holds {o}")))
+        .collect::<Result<Vec<u64>, String>>()?;
+    let index = RatingIndex {
+        user_counts: count("user_counts", users)?,
+        item_counts: count("item_counts", items)?,
+        user_sums: sums("user_rating_sums", users)?,
+        item_sums: sums("item_rating_sums", items)?,
+        offsets,
+        items: contents
+            .vector(RATED_ITEMS, Dtype::I32, None, i32::from_le_bytes)?
+            .into_iter()
+            .map(|i| u32::try_from(i).map_err(|_| format!("tensor `{RATED_ITEMS}` holds {i}")))
+            .collect::<Result<Vec<u32>, String>>()?,
+    };
+    match index.problem() {
+        Some(problem) => Err(format!("the training rating tensors disagree: {problem}")),
+        None => Ok(index),
     }
 }

@@ -137,6 +137,22 @@ impl RatingCounts {
         RatingCounts { users, items }
     }
 
+    /// The counts the model recorded of its own training ratings; `None` when it has no record
+    /// (written before models kept one).
+    pub fn of_training(model: &ModelFile) -> Option<RatingCounts> {
+        let index = model.training.as_ref()?;
+        let pair = |sums: &[f64], counts: &[u32]| {
+            sums.iter()
+                .zip(counts)
+                .map(|(&sum, &count)| (sum, count as usize))
+                .collect()
+        };
+        Some(RatingCounts {
+            users: pair(&index.user_sums, &index.user_counts),
+            items: pair(&index.item_sums, &index.item_counts),
+        })
+    }
+
     /// The model item indices, most-rated first (ties by index), with at least one rating.
     pub fn most_rated_items(&self) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.items.len() as u32)
@@ -153,6 +169,13 @@ pub fn item_title(model: &ModelFile, item: u32) -> &str {
         Some(titles) => &titles[item as usize],
         None => model.items.raw(item),
     }
+}
+
+/// The model item indices that user `user` rated in the model's training ratings; `None` when the
+/// model has no record of them.
+pub fn rated_in_training(model: &ModelFile, user: u32) -> Option<HashSet<u32>> {
+    let index = model.training.as_ref()?;
+    Some(index.rated(user).iter().copied().collect())
 }
 
 /// The model item indices that user `raw_user` rated in `dataset`; `None` when the data set has

@@ -125,20 +125,29 @@ pub struct BiasTable {
 }
 
 /// The `n` lowest and `n` highest item biases (`bi`), or user biases (`bu`) when `users`, with
-/// each one's mean rating and count when `counts` are given.
+/// each one's mean rating and count when `counts` are given, among those with at least
+/// `min_ratings` ratings there (all when `counts` is `None`).
 pub fn bias_table(
     model: &ModelFile,
     users: bool,
     counts: Option<&RatingCounts>,
+    min_ratings: usize,
     n: usize,
 ) -> BiasTable {
     let biases = match users {
         true => &model.params.user_bias,
         false => &model.params.item_bias,
     };
+    let enough = |index: usize| {
+        counts.is_none_or(|c| {
+            let per = if users { &c.users } else { &c.items };
+            per[index].1 >= min_ratings
+        })
+    };
     let mut order: Vec<(u32, f32)> = biases
         .iter()
         .enumerate()
+        .filter(|&(index, _)| enough(index))
         .map(|(index, &bias)| (index as u32, bias))
         .collect();
     order.sort_by(by_score_descending);

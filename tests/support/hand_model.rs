@@ -35,5 +35,6 @@ pub fn hand_model(y_range: Option<(f32, f32)>) -> ModelFile {
             ..TrainConfig::default()
         },
         split: None,
+        training: None,
     }
 }
