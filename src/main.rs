@@ -35,6 +35,8 @@ enum Command {
     Predict(cli::predict::PredictArgs),
     /// The top-N items a user has not rated, with titles and predicted ratings.
     Recommend(cli::recommend::RecommendArgs),
+    /// Add users who were not in training to a model, from a CSV of their ratings.
+    FoldIn(cli::fold_in::FoldInArgs),
     /// The items nearest to one item by cosine similarity of item factors.
     Similar(cli::similar::SimilarArgs),
     /// The lowest and highest item (or user) biases, beside mean rating and number of ratings.
@@ -111,6 +113,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Eval(args) => cli::eval::run(args),
         Command::Predict(args) => cli::predict::run(args),
         Command::Recommend(args) => cli::recommend::run(args),
+        Command::FoldIn(args) => cli::fold_in::run(args),
         Command::Similar(args) => cli::similar::run(args),
         Command::Biases(args) => cli::biases::run(args),
         Command::Plot(args) => cli::plot::run(args),

@@ -6,6 +6,7 @@ pub mod biases;
 pub mod data_args;
 pub mod download;
 pub mod eval;
+pub mod fold_in;
 pub mod info;
 pub mod model_args;
 pub mod plot;

@@ -4,8 +4,12 @@ use std::io::Write;
 
 use std::collections::HashSet;
 
-use anyhow::bail;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use collabgpu::data::canonical_id;
 use collabgpu::files::ModelFile;
+use collabgpu::inspect::fold_in::{DEFAULT_LAMBDA, NewRatings, fold_in};
 use collabgpu::inspect::{RatingCounts, find_user, rated_by, rated_in_training, recommend};
 use serde_json::json;
 
@@ -17,9 +21,20 @@ pub struct RecommendArgs {
     #[command(flatten)]
     pub model: ModelArgs,
 
-    /// The user's raw id, as in the data file.
-    #[arg(long)]
-    pub user: String,
+    /// The user's raw id, as in the data file (or in --ratings). May be left out when --ratings
+    /// holds one user.
+    #[arg(long, required_unless_present = "ratings")]
+    pub user: Option<String>,
+
+    /// Recommend for users who were not in training, from their ratings: a CSV file with a header
+    /// naming `user`, `item` and `rating` (items as raw ids or whole titles), as `fold-in` reads.
+    /// They are folded in for this command only; their rated items are left out.
+    #[arg(long, value_name = "NEW.csv", conflicts_with = "exclude_rated")]
+    pub ratings: Option<PathBuf>,
+
+    /// With --ratings: the fold-in's ridge penalty (see `fold-in --help`).
+    #[arg(long, default_value_t = DEFAULT_LAMBDA, requires = "ratings", allow_negative_numbers = true)]
+    pub lambda: f64,
 
     /// How many items to list.
     #[arg(long, default_value_t = 10)]
@@ -46,8 +61,46 @@ pub struct RecommendArgs {
 pub fn run(args: &RecommendArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let model = args.model.load()?;
-    let user = find_user(&model, &args.user)?;
-    let (rated, excluded_note) = excluded(args, &model, user)?;
+    let (model, user, new_rated) = match &args.ratings {
+        Some(path) => {
+            let new = NewRatings::read(path, &model)
+                .with_context(|| format!("cannot read --ratings {}", path.display()))?;
+            let raw = match (&args.user, new.users.as_slice()) {
+                (Some(user), _) => canonical_id(user).into_owned(),
+                (None, [one]) => one.clone(),
+                (None, many) => bail!(
+                    "--ratings {} holds {} users; name one with --user",
+                    path.display(),
+                    many.len()
+                ),
+            };
+            if !new.users.contains(&raw) {
+                bail!(
+                    "user {raw:?} has no ratings in --ratings {}",
+                    path.display()
+                );
+            }
+            let folded = fold_in(&model, &new, args.lambda)?;
+            let user = find_user(&folded, &raw)?;
+            let slot = new.users.iter().position(|u| *u == raw).expect("checked");
+            let rated: HashSet<u32> = new.ratings[slot].iter().map(|&(item, _)| item).collect();
+            (folded, user, Some(rated))
+        }
+        None => {
+            let user = find_user(&model, args.user.as_deref().expect("clap requires --user"))?;
+            (model, user, None)
+        }
+    };
+    let (rated, excluded_note) = match new_rated {
+        Some(rated) if !args.include_rated => {
+            let note = format!(
+                "folded in from --ratings; leaving out the {} items they rated there",
+                rated.len()
+            );
+            (rated, note)
+        }
+        _ => excluded(args, &model, user)?,
+    };
     let mut skip = rated.clone();
     if args.min_ratings > 0 {
         let Some(counts) = RatingCounts::of_training(&model) else {

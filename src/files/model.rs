@@ -210,8 +210,9 @@ impl ModelFile {
             true => Some(contents.field("split").map_err(content)?),
             false => None,
         };
+        // Fold-in adds users after training, so a model may know more users than its split.
         if let Some(split) = &split
-            && (split.data.users != users.len() || split.data.items != items.len())
+            && (split.data.users > users.len() || split.data.items != items.len())
         {
             return Err(content(format!(
                 "metadata `split` records {} users and {} items for a model of {} and {}",

@@ -35,9 +35,20 @@ pub fn find_user(model: &ModelFile, raw: &str) -> Result<u32, InspectError> {
 ///
 /// In order: a raw item id; else a title equal to the query when case, the year and a leading or
 /// trailing article are ignored (`the silence of the lambs` equals `Silence of the Lambs, The
-/// (1991)`); else a title that contains the query, ignoring case. When several items match at the
-/// first step that finds any, the error lists them rather than guessing.
+/// (1991)`); else a title that contains the query, ignoring case and the title's `(year)` (so
+/// `50` finds no film of 1950). When several items match at the first step that finds any, the
+/// error lists them rather than guessing.
 pub fn find_item(model: &ModelFile, query: &str) -> Result<u32, InspectError> {
+    find(model, query, true)
+}
+
+/// [`find_item`] without its last step: a raw item id or a whole title, for files of ratings,
+/// where a part of a title is more likely a mistake than a search.
+pub fn find_item_exactly(model: &ModelFile, query: &str) -> Result<u32, InspectError> {
+    find(model, query, false)
+}
+
+fn find(model: &ModelFile, query: &str, by_part: bool) -> Result<u32, InspectError> {
     let query = query.trim();
     if let Some(index) = model.items.index_of(query) {
         return Ok(index);
@@ -56,11 +67,11 @@ pub fn find_item(model: &ModelFile, query: &str) -> Result<u32, InspectError> {
             title.to_lowercase() == lower || canonical_title(title) == canonical_query
         })
         .collect();
-    let matches = if exact.is_empty() {
+    let matches = if exact.is_empty() && by_part {
         (0..titles.len() as u32)
             .filter(|&i| {
                 let title = &titles[i as usize];
-                title.to_lowercase().contains(&lower)
+                without_year(title).to_lowercase().contains(&lower)
                     || (!canonical_query.is_empty()
                         && canonical_title(title).contains(&canonical_query))
             })
@@ -72,7 +83,10 @@ pub fn find_item(model: &ModelFile, query: &str) -> Result<u32, InspectError> {
         [one] => Ok(*one),
         [] => Err(InspectError::UnknownItem {
             query: query.to_string(),
-            titles: " and no title contains it".into(),
+            titles: match by_part {
+                true => " and no title contains it".into(),
+                false => " nor a whole title".into(),
+            },
         }),
         many => Err(InspectError::AmbiguousItem {
             query: query.to_string(),
@@ -88,6 +102,20 @@ pub fn find_item(model: &ModelFile, query: &str) -> Result<u32, InspectError> {
                 .collect(),
         }),
     }
+}
+
+/// `title` without a trailing `(year)`: `Sunset Blvd. (1950)` gives `Sunset Blvd.`.
+fn without_year(title: &str) -> &str {
+    let trimmed = title.trim_end();
+    if let Some(open) = trimmed.rfind('(')
+        && trimmed.ends_with(')')
+    {
+        let inside = &trimmed[open + 1..trimmed.len() - 1];
+        if !inside.is_empty() && inside.chars().all(|c| c.is_ascii_digit()) {
+            return trimmed[..open].trim_end();
+        }
+    }
+    trimmed
 }
 
 /// A title in lower case without its trailing `(year)` and without a leading or trailing article
@@ -134,5 +162,13 @@ mod tests {
         // A parenthesis that is not a year stays.
         assert_eq!(canonical_title("Seven (Se7en) (1995)"), "seven (se7en)");
         assert_eq!(canonical_title("Theodore Rex (1995)"), "theodore rex");
+    }
+
+    #[test]
+    fn without_year_strips_only_a_trailing_year() {
+        assert_eq!(without_year("Sunset Blvd. (1950)"), "Sunset Blvd.");
+        assert_eq!(without_year("Seven (Se7en) (1995)"), "Seven (Se7en)");
+        assert_eq!(without_year("Seven (Se7en)"), "Seven (Se7en)");
+        assert_eq!(without_year("2001 (ok)"), "2001 (ok)");
     }
 }

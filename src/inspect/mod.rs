@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use crate::data::{Dataset, IdMap, canonical_id};
 use crate::files::ModelFile;
 
+pub mod fold_in;
 pub mod lookup;
 pub mod metrics;
 pub mod pca;
@@ -19,7 +20,8 @@ pub mod plot;
 pub mod rank;
 pub mod ranking;
 
-pub use lookup::{ItemCandidate, find_item, find_user};
+pub use fold_in::{NewRatings, fold_in};
+pub use lookup::{ItemCandidate, find_item, find_item_exactly, find_user};
 pub use metrics::{EvalReport, evaluate};
 pub use pca::Pca;
 pub use rank::{
@@ -64,6 +66,12 @@ pub enum InspectError {
     },
     #[error("{path}, line {line}: {message}")]
     BadLogLine {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}, line {line}: {message}")]
+    BadRatingsLine {
         path: PathBuf,
         line: usize,
         message: String,
