@@ -11,7 +11,9 @@ mod hand;
 #[path = "support/prerequisite.rs"]
 mod prerequisite;
 
-use cli::{collabgpu, json, path, stderr_of_failure, stdout, write_u_data, write_u_item};
+use cli::{
+    collabgpu, json, path, small_ml100k, stderr_of_failure, stdout, write_u_data, write_u_item,
+};
 use prerequisite::ml100k_dir;
 use serde_json::Value;
 
@@ -263,7 +265,7 @@ fn similar_lists_neighbours_by_cosine() {
         "{text}"
     );
     assert!(
-        text.contains("0.1961  11        Star Wars Holiday Special (1978)"),
+        text.contains("0.1961  11  Star Wars Holiday Special (1978)"),
         "{text}"
     );
 }
@@ -296,7 +298,7 @@ fn biases_show_lowest_and_highest_with_mean_and_count() {
         "{text}"
     );
     assert!(
-        text.contains("-1.0000       -        -  7         Lambs of God (1994)"),
+        text.contains("-1.0000       -        -  7   Lambs of God (1994)"),
         "{text}"
     );
     let text = stdout(&collabgpu(&[
@@ -505,5 +507,63 @@ fn ml_100k_biases_put_classics_on_top() {
     // The most-liked items are well rated on average: every top-15 item has a mean rating above 3.5.
     for row in got["highest"].as_array().unwrap() {
         assert!(number(&row["mean_rating"]) > 3.5, "{row}");
+    }
+}
+
+/// A model keyed by title (the book's `--item-key title`) has its titles as ids: tables write
+/// each title once, under one heading.
+#[test]
+fn title_keyed_models_print_each_title_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_ml100k(dir.path(), 10);
+    write_u_item(
+        &data,
+        (1..=20).map(|item| (item * 10, format!("Film number {item} (1990)"))),
+    );
+    let model = dir.path().join("m.safetensors");
+    stdout(&collabgpu(&[
+        "train",
+        "--data",
+        path(&data),
+        "--item-key",
+        "title",
+        "--epochs",
+        "1",
+        "--factors",
+        "3",
+        "--bs",
+        "16",
+        "--quiet",
+        "--out",
+        path(&model),
+    ]));
+    for args in [
+        &[
+            "recommend",
+            "--model",
+            path(&model),
+            "--user",
+            "1",
+            "--n",
+            "3",
+        ][..],
+        &[
+            "similar",
+            "--model",
+            path(&model),
+            "--item",
+            "film number 2",
+            "--min-ratings",
+            "0",
+        ][..],
+        &["biases", "--model", path(&model), "--n", "3"][..],
+    ] {
+        let text = stdout(&collabgpu(args));
+        let rows: Vec<&str> = text.lines().filter(|l| l.contains("Film number")).collect();
+        assert!(!rows.is_empty(), "{text}");
+        for row in rows {
+            assert_eq!(row.matches("Film number").count(), 1, "{args:?}: {text}");
+        }
+        assert!(!text.contains("  id  "), "{args:?}: {text}");
     }
 }

@@ -162,6 +162,15 @@ fn items_are_found_by_id_title_part_or_exact_title() {
     assert_eq!(find_item(&model, "HOLIDAY").unwrap(), 3);
     // "star wars" is a part of two titles, but the whole of one (ignoring the year): that one wins.
     assert_eq!(find_item(&model, "star wars").unwrap(), 2);
+    // A number is not searched for in the years: "99" is no id, and "(1991)" does not count.
+    assert!(matches!(
+        find_item(&model, "99"),
+        Err(InspectError::UnknownItem { .. })
+    ));
+    assert!(matches!(
+        find_item(&model, "197"),
+        Err(InspectError::UnknownItem { .. })
+    ));
 }
 
 #[test]

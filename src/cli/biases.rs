@@ -4,7 +4,7 @@ use std::io::Write;
 
 use collabgpu::inspect::{BiasRow, bias_table};
 
-use super::model_args::{ModelArgs, rating_counts, title_or_dash};
+use super::model_args::{ItemColumns, ModelArgs, rating_counts};
 
 /// Arguments of `collabgpu biases`.
 #[derive(Debug, clap::Args)]
@@ -69,41 +69,32 @@ pub fn run(args: &BiasesArgs) -> anyhow::Result<()> {
             )?
         }
     }
+    let listed = table.lowest.iter().chain(&table.highest);
+    let columns = ItemColumns::new(&model, listed.map(|row| row.id.as_str()));
     for (heading, rows) in [("Lowest", &table.lowest), ("Highest", &table.highest)] {
         writeln!(out, "{heading} {what} biases:")?;
-        writeln!(
-            out,
-            "{:>8}  {:>6}  {:>7}  {:<8}  {}",
-            "bias",
-            "mean",
-            "ratings",
-            "id",
-            if args.users { "" } else { "title" }
-        )?;
+        let ids = match args.users {
+            true => "id".to_string(),
+            false => columns.header(),
+        };
+        writeln!(out, "{:>8}  {:>6}  {:>7}  {ids}", "bias", "mean", "ratings")?;
         for row in rows {
-            writeln!(out, "{}", format_row(row))?;
+            writeln!(out, "{}", format_row(row, &columns, args.users))?;
         }
     }
     Ok(())
 }
 
-fn format_row(row: &BiasRow) -> String {
+fn format_row(row: &BiasRow, columns: &ItemColumns, users: bool) -> String {
     let mean = row
         .mean_rating
         .map_or("-".to_string(), |m| format!("{m:.2}"));
     let count = row.ratings.map_or("-".to_string(), |c| c.to_string());
-    format!(
-        "{:>8.4}  {:>6}  {:>7}  {:<8}  {}",
-        row.bias,
-        mean,
-        count,
-        row.id,
-        if row.title.is_some() {
-            title_or_dash(&row.title)
-        } else {
-            ""
-        }
-    )
-    .trim_end()
-    .to_string()
+    let who = match users {
+        true => row.id.clone(),
+        false => columns.cells(&row.id, &row.title),
+    };
+    format!("{:>8.4}  {:>6}  {:>7}  {who}", row.bias, mean, count)
+        .trim_end()
+        .to_string()
 }

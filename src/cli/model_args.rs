@@ -51,9 +51,40 @@ pub fn load_data_for(model: &ModelFile, data: &str, flag: &str) -> anyhow::Resul
         .with_context(|| format!("cannot read {flag} {data}"))
 }
 
-/// A title for text tables, or `-` when the model has none.
-pub fn title_or_dash(title: &Option<String>) -> &str {
-    title.as_deref().unwrap_or("-")
+/// How a text table writes its item columns: the raw id padded to the longest listed id, then the
+/// title; or the title alone for a model keyed by title (whose ids are its titles), so the title
+/// is not written twice.
+pub struct ItemColumns {
+    title_only: bool,
+    width: usize,
+}
+
+impl ItemColumns {
+    /// The columns for a table of the items `ids`.
+    pub fn new<'a>(model: &ModelFile, ids: impl IntoIterator<Item = &'a str>) -> ItemColumns {
+        let longest = ids.into_iter().map(|id| id.chars().count()).max();
+        ItemColumns {
+            title_only: keyed_by_title(model),
+            width: longest.unwrap_or(0).max(2),
+        }
+    }
+
+    /// The heading of the item columns.
+    pub fn header(&self) -> String {
+        match self.title_only {
+            true => "title".to_string(),
+            false => format!("{:<w$}  title", "id", w = self.width),
+        }
+    }
+
+    /// One row's item columns: `-` for a missing title.
+    pub fn cells(&self, id: &str, title: &Option<String>) -> String {
+        let title = title.as_deref().unwrap_or("-");
+        match self.title_only {
+            true => title.to_string(),
+            false => format!("{id:<w$}  {title}", w = self.width),
+        }
+    }
 }
 
 /// Each user's and item's rating count and sum, and where they came from (for messages).

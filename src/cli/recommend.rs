@@ -13,7 +13,7 @@ use collabgpu::inspect::fold_in::{DEFAULT_LAMBDA, NewRatings, fold_in};
 use collabgpu::inspect::{RatingCounts, find_user, rated_by, rated_in_training, recommend};
 use serde_json::json;
 
-use super::model_args::{ModelArgs, load_data_for, title_or_dash};
+use super::model_args::{ItemColumns, ModelArgs, load_data_for};
 
 /// Arguments of `collabgpu recommend`.
 #[derive(Debug, clap::Args)]
@@ -132,15 +132,21 @@ pub fn run(args: &RecommendArgs) -> anyhow::Result<()> {
         top.len(),
         model.users.raw(user)
     )?;
-    writeln!(out, "{:>4}  {:>9}  {:<8}  title", "rank", "predicted", "id")?;
+    let columns = ItemColumns::new(&model, top.iter().map(|item| item.id.as_str()));
+    writeln!(
+        out,
+        "{:>4}  {:>9}  {}",
+        "rank",
+        "predicted",
+        columns.header()
+    )?;
     for (rank, item) in top.iter().enumerate() {
         writeln!(
             out,
-            "{:>4}  {:>9.4}  {:<8}  {}",
+            "{:>4}  {:>9.4}  {}",
             rank + 1,
             item.score,
-            item.id,
-            title_or_dash(&item.title)
+            columns.cells(&item.id, &item.title)
         )?;
     }
     Ok(())

@@ -5,7 +5,7 @@ use std::io::Write;
 use collabgpu::inspect::{find_item, item_title, similar_items_where};
 use serde_json::json;
 
-use super::model_args::{ModelArgs, rating_counts, title_or_dash};
+use super::model_args::{ItemColumns, ModelArgs, keyed_by_title, rating_counts};
 
 /// Arguments of `collabgpu similar`.
 #[derive(Debug, clap::Args)]
@@ -59,9 +59,12 @@ pub fn run(args: &SimilarArgs) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "Items most similar to {} (id {}), by cosine similarity of item factors{}:",
+        "Items most similar to {}{}, by cosine similarity of item factors{}:",
         item_title(&model, item),
-        model.items.raw(item),
+        match keyed_by_title(&model) {
+            true => String::new(),
+            false => format!(" (id {})", model.items.raw(item)),
+        },
         match &counts {
             Some(c) if args.min_ratings > 0 => format!(
                 ", among items with at least {} ratings in {}",
@@ -73,19 +76,21 @@ pub fn run(args: &SimilarArgs) -> anyhow::Result<()> {
                 .to_string(),
         }
     )?;
+    let columns = ItemColumns::new(&model, neighbours.iter().map(|n| n.id.as_str()));
     writeln!(
         out,
-        "{:>4}  {:>10}  {:<8}  title",
-        "rank", "similarity", "id"
+        "{:>4}  {:>10}  {}",
+        "rank",
+        "similarity",
+        columns.header()
     )?;
     for (rank, other) in neighbours.iter().enumerate() {
         writeln!(
             out,
-            "{:>4}  {:>10.4}  {:<8}  {}",
+            "{:>4}  {:>10.4}  {}",
             rank + 1,
             other.score,
-            other.id,
-            title_or_dash(&other.title)
+            columns.cells(&other.id, &other.title)
         )?;
     }
     Ok(())
