@@ -29,6 +29,11 @@ pub fn load(data: &str, options: &LoadOptions) -> Result<Dataset, DataError> {
         .flatten()
     {
         load_path(&dir, options)?
+    } else if let Some(name) = did_you_mean(data) {
+        return Err(DataError::Invalid(format!(
+            "--data {data:?} is not an existing file or directory nor a data-set name; did you mean \
+             {name}?"
+        )));
     } else {
         return Err(DataError::Invalid(format!(
             "--data {data:?} is not an existing file or directory, a known data-set name, or synthetic:NAME; \
@@ -41,6 +46,44 @@ pub fn load(data: &str, options: &LoadOptions) -> Result<Dataset, DataError> {
         ItemKey::Id => Ok(dataset),
         ItemKey::Title => key_items_by_title(dataset),
     }
+}
+
+/// The data-set name (`ml-100k`, `synthetic:ml-1m`, ...) that `data` looks like a misspelling
+/// of: equal once case and everything but letters and digits are ignored, or within two edits.
+fn did_you_mean(data: &str) -> Option<String> {
+    let squash = |text: &str| -> String {
+        text.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let names = download::KNOWN.iter().map(|k| k.name.to_string()).chain(
+        synth::Preset::ALL
+            .iter()
+            .map(|preset| format!("synthetic:{}", preset.name())),
+    );
+    let wanted = squash(data);
+    names
+        .map(|name| (edit_distance(&squash(&name), &wanted), name))
+        .filter(|(distance, _)| *distance <= 2)
+        .min()
+        .map(|(_, name)| name)
+}
+
+/// The Levenshtein distance between two strings, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for j in 0..b.len() {
+            let substitute = previous + usize::from(ca != b[j]);
+            previous = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// `data` when it could be a data-set name (no path separators), for the download cache.
@@ -180,4 +223,26 @@ pub fn key_items_by_title(mut dataset: Dataset) -> Result<Dataset, DataError> {
     dataset.titles = Some(items.raw_ids().to_vec());
     dataset.items = items;
     Ok(dataset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misspelt_names_get_a_suggestion() {
+        assert_eq!(did_you_mean("ml100k").as_deref(), Some("ml-100k"));
+        assert_eq!(did_you_mean("ML_1M").as_deref(), Some("ml-1m"));
+        assert_eq!(did_you_mean("ml-25").as_deref(), Some("ml-25m"));
+        assert_eq!(did_you_mean("synthetic-ml-1m").as_deref(), Some("synthetic:ml-1m"));
+        assert_eq!(did_you_mean("my-ratings.csv"), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn the_message_names_the_suggestion() {
+        let err = load("ml100k", &LoadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("did you mean ml-100k?"), "{err}");
+    }
 }
