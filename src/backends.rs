@@ -18,6 +18,22 @@ pub enum BackendChoice {
 pub struct OpenedBackend {
     pub backend: Box<dyn Backend>,
     pub adapter: String,
+    /// A GPU adapter that runs on the CPU (lavapipe): worth a word to the user about speed.
+    pub software: bool,
+}
+
+impl OpenedBackend {
+    /// The note to show when the adapter is a software one, `None` otherwise.
+    pub fn software_note(&self) -> Option<String> {
+        self.software.then(|| {
+            format!(
+                "note: the GPU adapter {:?} is a software adapter that runs on the CPU (as Mesa's \
+                 lavapipe does): right for checking the GPU path, but many times slower than \
+                 --backend cpu; install the GPU's driver to train on the GPU",
+                self.adapter
+            )
+        })
+    }
 }
 
 impl BackendChoice {
@@ -27,13 +43,16 @@ impl BackendChoice {
             BackendChoice::Cpu { threads } => Ok(OpenedBackend {
                 backend: Box::new(CpuBackend::new(*threads)?),
                 adapter: "cpu".to_string(),
+                software: false,
             }),
             BackendChoice::Gpu(options) => {
                 let backend = GpuBackend::new(options)?;
                 let adapter = backend.adapter_name().to_string();
+                let software = backend.is_software();
                 Ok(OpenedBackend {
                     backend: Box::new(backend),
                     adapter,
+                    software,
                 })
             }
         }

@@ -48,6 +48,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_wayland_probe();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -101,6 +102,21 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// On a machine without a desktop session, opening a Vulkan instance makes libwayland-client
+/// (loaded by the driver stack to probe for a compositor) print "error: XDG_RUNTIME_DIR is
+/// invalid or not set in the environment." to stderr, twice, on every GPU command. Without
+/// `XDG_RUNTIME_DIR` no compositor can be reached anyway, so point the probe at a display path
+/// that does not exist, which libwayland tries without a word. A real session (either variable
+/// set) is left alone.
+fn quiet_wayland_probe() {
+    let session = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if !session("XDG_RUNTIME_DIR") && !session("WAYLAND_DISPLAY") {
+        // SAFETY: called first thing in `main`, before any thread exists that could read the
+        // environment concurrently.
+        unsafe { std::env::set_var("WAYLAND_DISPLAY", "/nonexistent/collabgpu-no-session") };
+    }
 }
 
 fn run(cli: &Cli) -> anyhow::Result<()> {

@@ -150,3 +150,25 @@ fn bad_flags_say_what_to_do() {
     let output = bin().args(["bench", "--backends", "tpu"]).output().unwrap();
     assert!(!output.status.success());
 }
+
+/// Without --data, `bench` measures what `train` trains on: the real ML-100K (it used synthetic
+/// data, whose valid MSE of 0.99 read as a bad model), found as `train` finds it.
+#[test]
+fn without_data_bench_uses_the_real_ml_100k_as_train_does() {
+    let Some(dir) = support::ml100k_dir() else {
+        return;
+    };
+    let cache = dir.parent().unwrap();
+    let output = run_ok(
+        bin()
+            .env(collabgpu::data::download::CACHE_VAR, cache)
+            .args(["bench", "--backends", "cpu", "--epochs", "1", "--json"]),
+    );
+    let rows = json_lines(&output.stdout);
+    let data = rows[0]["data"].as_str().unwrap();
+    assert!(
+        data.ends_with("u.data") && data.contains("ml-100k"),
+        "{data}"
+    );
+    assert_eq!(rows[0]["ratings_trained"], 80_000);
+}

@@ -106,3 +106,48 @@ fn adapter_flags_without_the_gpu_backend_are_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("add --backend gpu"), "{stderr}");
 }
+
+/// Without a desktop session the driver stack's Wayland probe printed "error: XDG_RUNTIME_DIR is
+/// invalid" twice per GPU command; a software adapter (lavapipe) trained 50x slower than the CPU
+/// without a word. Now the probe is quiet and a software adapter is named as such.
+#[test]
+fn gpu_commands_say_when_the_adapter_is_software_and_nothing_about_wayland() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = tiny_ml100k(dir.path());
+    let output = bin()
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("WAYLAND_DISPLAY")
+        .args(["train", "--epochs", "1", "--backend", "gpu", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() && stderr.contains("no GPU adapter") {
+        skip_or_fail(REQUIRE_GPU, &format!("no GPU adapter: {stderr}"));
+        return;
+    }
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+    let info = bin()
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("WAYLAND_DISPLAY")
+        .args(["info", "--json"])
+        .output()
+        .unwrap();
+    let info_err = String::from_utf8_lossy(&info.stderr);
+    assert!(!info_err.contains("XDG_RUNTIME_DIR"), "{info_err}");
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let kinds: Vec<bool> = info["adapters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["device_type"] == "Cpu")
+        .collect();
+    let noted = stderr.contains("is a software adapter that runs on the CPU");
+    // Training picks a hardware adapter over a software one when there is both.
+    if kinds.iter().all(|&software| software) {
+        assert!(noted, "{stderr}");
+    } else if kinds.iter().all(|&software| !software) {
+        assert!(!noted, "{stderr}");
+    }
+}

@@ -477,10 +477,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             Position::default(),
         ),
     };
+    let opened = args.backend_choice()?.open()?;
+    if let Some(note) = opened.software_note()
+        && !args.quiet
+    {
+        eprintln!("{note}");
+    }
     let OpenedBackend {
         mut backend,
         adapter,
-    } = args.backend_choice()?.open()?;
+        ..
+    } = opened;
     let mut log = open_log(args, start)?;
 
     let mut printer = Printer::new();

@@ -234,7 +234,10 @@ mod tests {
         assert_eq!(did_you_mean("ml100k").as_deref(), Some("ml-100k"));
         assert_eq!(did_you_mean("ML_1M").as_deref(), Some("ml-1m"));
         assert_eq!(did_you_mean("ml-25").as_deref(), Some("ml-25m"));
-        assert_eq!(did_you_mean("synthetic-ml-1m").as_deref(), Some("synthetic:ml-1m"));
+        assert_eq!(
+            did_you_mean("synthetic-ml-1m").as_deref(),
+            Some("synthetic:ml-1m")
+        );
         assert_eq!(did_you_mean("my-ratings.csv"), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
@@ -242,7 +245,9 @@ mod tests {
 
     #[test]
     fn the_message_names_the_suggestion() {
-        let err = load("ml100k", &LoadOptions::default()).unwrap_err().to_string();
+        let err = load("ml100k", &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("did you mean ml-100k?"), "{err}");
     }
 }

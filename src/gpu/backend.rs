@@ -189,6 +189,11 @@ impl GpuBackend {
         self.device.adapter_name()
     }
 
+    /// Whether the adapter runs on the CPU ([`Device::is_software`]).
+    pub fn is_software(&self) -> bool {
+        self.device.is_software()
+    }
+
     /// The device this backend runs on.
     pub fn device(&self) -> &Device {
         &self.device

@@ -129,6 +129,12 @@ impl Device {
         &self.info.name
     }
 
+    /// Whether the adapter is a software one that runs on the CPU (Mesa's lavapipe and llvmpipe,
+    /// WARP): right for checking the GPU path, far slower than the CPU backend for training.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// Whether the device was opened with native float atomics.
     pub fn has_float_atomics(&self) -> bool {
         self.device
