@@ -503,7 +503,17 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         && !args.quiet
         && std::io::stdout().is_terminal()
         && std::io::stderr().is_terminal())
-    .then(|| indicatif::ProgressBar::new(0).with_style(progress_style()));
+    .then(|| {
+        // Sized and named before the first report, so it never shows 0/0 or an empty message.
+        let per_epoch = train::batches::batches_per_epoch(
+            data.train.len(),
+            config.batch_size,
+            config.drop_last,
+        );
+        indicatif::ProgressBar::new(per_epoch as u64)
+            .with_style(progress_style())
+            .with_message(starting_message(start.epoch))
+    });
     let mut log_error: Option<(usize, std::io::Error)> = None;
     let mut checkpoints = CheckpointRecord::default();
     // A checkpoint that cannot be written (a full disk) is a warning: the previous one stays, and
@@ -569,15 +579,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 ratings_per_second,
             } => {
                 if let Some(bar) = &bar {
-                    bar.set_length(total as u64);
-                    bar.set_position(done as u64);
+                    // Each call draws: length and position in one update, then the text.
+                    bar.update(|state| {
+                        state.set_len(total as u64);
+                        state.set_pos(done as u64);
+                    });
                     bar.set_message(format!(
                         "epoch {epoch}: loss {running_loss:.4}, {ratings_per_second:.0} ratings/s"
                     ));
                 }
             }
             Progress::Epoch(epoch) => {
+                // The next epoch starts from nothing: no batches and none of this epoch's
+                // loss or rate, which the bar kept showing until the next epoch's first report.
                 if let Some(bar) = &bar {
+                    bar.set_message(starting_message(epoch.epoch + 1));
                     bar.set_position(0);
                     bar.reset_eta();
                 }
@@ -862,6 +878,11 @@ fn write_summary(
         }
     }
     Ok(())
+}
+
+/// The bar's message before an epoch's first report.
+fn starting_message(epoch: usize) -> String {
+    format!("epoch {epoch}: starting")
 }
 
 fn progress_style() -> indicatif::ProgressStyle {
