@@ -285,3 +285,52 @@ fn resume_with_other_flags_is_refused_naming_the_flag() {
     assert_eq!(summary["epochs"], 0, "{summary}");
     assert_eq!(summary["adapter"], "cpu");
 }
+
+/// Resuming a checkpoint that has trained every epoch said "no validation ratings" and "0
+/// ratings/s". Now it says the run is finished, with the validation loss of the run, and `--out`
+/// saves the very model the run would have saved.
+#[test]
+fn resuming_a_finished_checkpoint_says_so_and_saves_its_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_ml100k(dir.path(), 1);
+    let (checkpoint, model) = (dir.path().join("run.ckpt"), dir.path().join("m.st"));
+    let flags = ["--epochs", "2", "--factors", "4", "--bs", "16", "--json"];
+    let first = run_ok(
+        bin()
+            .args(["train", "--data"])
+            .arg(&data)
+            .args(flags)
+            .arg("--checkpoint")
+            .arg(&checkpoint)
+            .arg("--out")
+            .arg(&model),
+    );
+    let summary = json_lines(&first.stdout).pop().unwrap();
+    let again = dir.path().join("again.st");
+    let resumed = run_ok(
+        bin()
+            .args(["train", "--data"])
+            .arg(&data)
+            .args(flags)
+            .arg("--resume")
+            .arg(&checkpoint)
+            .arg("--out")
+            .arg(&again),
+    );
+    let line = json_lines(&resumed.stdout).pop().unwrap();
+    assert_eq!(line["finished"], true, "{line}");
+    assert_eq!(line["epochs"], 2, "{line}");
+    assert_eq!(line["valid_loss"], summary["valid_loss"], "{line} vs {summary}");
+    assert_same_model(&model, &again);
+    let text = run_ok(
+        bin()
+            .args(["train", "--data"])
+            .arg(&data)
+            .args(&flags[..6])
+            .arg("--resume")
+            .arg(&checkpoint),
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("has finished all 2 epochs"), "{text}");
+    assert!(!text.contains("0 ratings/s"), "{text}");
+}

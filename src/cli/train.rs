@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, bail};
 use collabgpu::atomic_file::{OutputError, check_output, resolve};
 use collabgpu::backends::{BackendChoice, OpenedBackend};
+use collabgpu::cpu::backend::sum_squared_error;
 use collabgpu::data::split::SplitKind;
 use collabgpu::data::{RatingIndex, SplitData, load_split};
 use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile, TrainingSplit};
 use collabgpu::gpu::GpuOptions;
+use collabgpu::model::Params;
 use collabgpu::train::{
     self, EpochReport, MemoryEstimate, OptimizerKind, Placement, Position, Progress, RunControl,
     ScheduleKind, Snapshot, TrainConfig, TrainError, TrainReport,
@@ -470,6 +472,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         Some(path) => {
             let checkpoint = Checkpoint::load(path)?;
             checkpoint.check_resumable(&config, &data.fingerprint, path)?;
+            if checkpoint.position.epoch >= config.epochs {
+                return finished_checkpoint(args, &config, &data, &checkpoint, path);
+            }
             (checkpoint.state, checkpoint.position)
         }
         None => (
@@ -648,17 +653,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
 
     // The model first: no failed output stream costs the trained model.
     if let Some(path) = &args.out {
-        let split = TrainingSplit {
-            source: args.data.data.clone(),
-            kind: args.split_kind(),
-            valid_pct: args.valid_pct,
-            seed: config.seed,
-            data: data.fingerprint,
-        };
-        let training = RatingIndex::of(&data.train, data.users(), data.items());
-        ModelFile::new(report.state.params.clone(), &data.dataset, &config)
-            .with_split(split)
-            .with_training(training)
+        model_file(args, &config, &data, &report.state.params)
             .save(path)
             .with_context(|| {
                 let kept = match (&args.checkpoint, checkpoints.saved_epochs) {
@@ -876,6 +871,83 @@ fn write_summary(
         if let Some(path) = &args.out {
             writeln!(out, "saved the model to {}", path.display())?;
         }
+    }
+    Ok(())
+}
+
+/// The model file of `params` trained on `data`: ids, titles, configuration, how the data was
+/// split and who rated what in training.
+fn model_file(
+    args: &TrainArgs,
+    config: &TrainConfig,
+    data: &SplitData,
+    params: &Params,
+) -> ModelFile {
+    let split = TrainingSplit {
+        source: args.data.data.clone(),
+        kind: args.split_kind(),
+        valid_pct: args.valid_pct,
+        seed: config.seed,
+        data: data.fingerprint,
+    };
+    let training = RatingIndex::of(&data.train, data.users(), data.items());
+    ModelFile::new(params.clone(), &data.dataset, config)
+        .with_split(split)
+        .with_training(training)
+}
+
+/// `--resume` of a checkpoint that has trained every epoch: nothing to train, so say so with the
+/// model's validation loss, and save it when `--out` asks (it used to print "no validation
+/// ratings" and "0 ratings/s").
+fn finished_checkpoint(
+    args: &TrainArgs,
+    config: &TrainConfig,
+    data: &SplitData,
+    checkpoint: &Checkpoint,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let params = &checkpoint.state.params;
+    let mse = match data.valid.is_empty() {
+        true => None,
+        false => {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .build()
+                .context("starting the evaluation threads")?;
+            let sum = sum_squared_error(&pool, params, &data.valid, config.y_range);
+            Some(sum / data.valid.len() as f64)
+        }
+    };
+    if let Some(target) = &args.out {
+        model_file(args, config, data, params)
+            .save(target)
+            .with_context(|| format!("saving the model to --out {}", target.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let line = json!({
+            "finished": true,
+            "checkpoint": path.display().to_string(),
+            "epochs": config.epochs,
+            "valid_loss": mse,
+            "valid_rmse": mse.map(f64::sqrt),
+            "out": args.out.as_ref().map(|p| p.display().to_string()),
+        });
+        writeln!(out, "{line}")?;
+        return Ok(());
+    }
+    let valid = match mse {
+        None => "no validation ratings".to_string(),
+        Some(mse) => format!("valid_loss {mse:.6} (RMSE {:.6})", mse.sqrt()),
+    };
+    writeln!(
+        out,
+        "{} has finished all {} epochs, so there is nothing to train: {valid}. To train longer, \
+         start a new run with a larger --epochs (the schedule depends on the epoch count).",
+        path.display(),
+        config.epochs
+    )?;
+    if let Some(target) = &args.out {
+        writeln!(out, "saved the model to {}", target.display())?;
     }
     Ok(())
 }
