@@ -20,6 +20,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Train a model (default: fastai's chapter 8 recipe on MovieLens 100K).
+    ///
+    /// The defaults are the fastai book's chapter 8 run: DotProductBias with K = 50 and y-range
+    /// (0, 5.5), adamw with one-cycle to lr 5e-3, wd 0.1, batches of 64, 5 epochs, a random 80/20
+    /// split. On the real ML-100K it ends at a validation MSE of about 0.80 (0.798 to 0.821 over
+    /// seeds 1, 2, 3 and 42 on the CPU). The book keys items by title, merging the films that
+    /// share one: add `--item-key title` to do the same. `--out m.safetensors` saves the model
+    /// for `eval`, `recommend`, `similar`, `biases`, `plot` and `fold-in`.
     Train(cli::train::TrainArgs),
     /// Describe a data set: users, items, ratings, histogram, activity, time range.
     Stats(cli::stats::StatsArgs),
