@@ -320,7 +320,10 @@ fn resuming_a_finished_checkpoint_says_so_and_saves_its_model() {
     let line = json_lines(&resumed.stdout).pop().unwrap();
     assert_eq!(line["finished"], true, "{line}");
     assert_eq!(line["epochs"], 2, "{line}");
-    assert_eq!(line["valid_loss"], summary["valid_loss"], "{line} vs {summary}");
+    assert_eq!(
+        line["valid_loss"], summary["valid_loss"],
+        "{line} vs {summary}"
+    );
     assert_same_model(&model, &again);
     let text = run_ok(
         bin()

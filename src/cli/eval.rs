@@ -5,13 +5,14 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use collabgpu::cpu::backend::sum_squared_error;
-use collabgpu::data::{Dataset, Ratings, split_dataset};
-use collabgpu::files::ModelFile;
+use collabgpu::data::split::Fold;
+use collabgpu::data::{Dataset, Ratings, split_dataset, split_dataset_fold};
+use collabgpu::files::{ModelFile, fold_path};
 use collabgpu::inspect::{EvalReport, RankingOptions, RankingReport, evaluate, evaluate_ranking};
 use serde_json::json;
 
 use super::data_args::DataArgs;
-use super::model_args::{ModelArgs, keyed_by_title, options_for};
+use super::model_args::{ModelArgs, keyed_by_title, load_model, options_for};
 
 /// Arguments of `collabgpu eval`.
 #[derive(Debug, clap::Args)]
@@ -37,6 +38,11 @@ pub struct EvalArgs {
     /// A held-out rating at or above this makes its item relevant to the user (ranking metrics).
     #[arg(long, default_value_t = 4.0, allow_negative_numbers = true)]
     pub relevant: f32,
+
+    /// Score the K models of `train --folds K --out M`: M.fold1 ... M.foldK, each on the fold it
+    /// held out, and report each metric's mean and spread over the folds.
+    #[arg(long, value_name = "K", conflicts_with = "split")]
+    pub folds: Option<usize>,
 
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -123,6 +129,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if !args.relevant.is_finite() {
         bail!("--relevant must be a number, got {}", args.relevant);
     }
+    if let Some(count) = args.folds {
+        return eval_folds(args, count, &metrics);
+    }
     let model = args.model.load()?;
     let split = args.split.unwrap_or(match model.split {
         Some(_) => EvalSplit::Valid,
@@ -137,10 +146,17 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let options = options_for(&model, args.data.load_options()?);
     let dataset = collabgpu::data::load(&args.data.data, &options)
         .with_context(|| format!("cannot read --data {}", args.data.data))?;
-    let scored = choose(&model, args, dataset, split)?;
-    let mut report = evaluate(&model, &scored.dataset);
+    let scored = choose(&model, &args.model.model, args, dataset, split)?;
+    let report = score(&model, &scored)?;
+    let ranking = ranking_reports(&model, &scored, &metrics, args.relevant);
+    print(args, &model, &scored, &report, &metrics, &ranking)
+}
+
+/// MSE, RMSE and MAE of `model` on the chosen ratings; on an exact split the MSE is the very sum
+/// the CPU trainer computes for `valid_loss`, so the two agree bit for bit.
+fn score(model: &ModelFile, scored: &Scored) -> anyhow::Result<EvalReport> {
+    let mut report = evaluate(model, &scored.dataset);
     if scored.exact_split && report.skipped == 0 && report.evaluated > 0 {
-        // The very sum the CPU trainer computes for `valid_loss`, so the two agree bit for bit.
         let pool = rayon::ThreadPoolBuilder::new()
             .build()
             .context("starting the evaluation threads")?;
@@ -154,13 +170,123 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         report.mse = Some(mse);
         report.rmse = Some(mse.sqrt());
     }
-    let ranking = ranking_reports(&model, &scored, &metrics, args.relevant);
-    print(args, &model, &scored, &report, &metrics, &ranking)
+    Ok(report)
+}
+
+/// `eval --folds K`: each fold's model on the ratings it held out, then each metric's mean and
+/// spread (the population standard deviation, as `train --folds` and Surprise report it).
+fn eval_folds(args: &EvalArgs, count: usize, metrics: &[Metric]) -> anyhow::Result<()> {
+    if !(2..=100).contains(&count) {
+        bail!("--folds must be 2 to 100, as train --folds takes, got {count}");
+    }
+    let mut data: Option<Dataset> = None;
+    let mut rows: Vec<(String, Vec<Option<f64>>)> = ["mse", "rmse", "mae"]
+        .iter()
+        .map(|name| (name.to_string(), Vec::new()))
+        .chain(metrics.iter().map(|m| (m.label(), Vec::new())))
+        .collect();
+    let mut paths = Vec::with_capacity(count);
+    for index in 0..count {
+        let path = fold_path(&args.model.model, index);
+        let model = load_model(&path).with_context(|| {
+            format!(
+                "--folds {count} reads the models `train --folds {count} --out {}` writes",
+                args.model.model.display()
+            )
+        })?;
+        let recorded = model.split.as_ref().and_then(|s| s.fold);
+        if recorded != Some(Fold { index, count }) {
+            let got = match recorded {
+                Some(f) => format!("fold {} of {}", f.index + 1, f.count),
+                None => "no fold".to_string(),
+            };
+            bail!(
+                "{} records {got}, not fold {} of {count}; was it written by `train --folds {count}`?",
+                path.display(),
+                index + 1
+            );
+        }
+        if data.is_none() {
+            let options = options_for(&model, args.data.load_options()?);
+            data = Some(
+                collabgpu::data::load(&args.data.data, &options)
+                    .with_context(|| format!("cannot read --data {}", args.data.data))?,
+            );
+        }
+        let dataset = data.clone().expect("read above");
+        let scored = choose(&model, &path, args, dataset, EvalSplit::Valid)?;
+        let report = score(&model, &scored)?;
+        let ranking = ranking_reports(&model, &scored, metrics, args.relevant);
+        let at = |k: usize| ranking.iter().find(|r| r.k == k);
+        let values = [report.mse, report.rmse, report.mae]
+            .into_iter()
+            .chain(metrics.iter().map(|m| at(m.k).and_then(|r| m.value(r))));
+        for (row, value) in rows.iter_mut().zip(values) {
+            row.1.push(value);
+        }
+        paths.push(path.display().to_string());
+    }
+    let summary = |values: &[Option<f64>]| -> Option<(f64, f64)> {
+        let values: Option<Vec<f64>> = values.iter().copied().collect();
+        let values = values?;
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        Some((mean, std))
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let metrics: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(name, values)| {
+                let stats = summary(values);
+                (
+                    name.clone(),
+                    json!({
+                        "mean": stats.map(|s| s.0),
+                        "std": stats.map(|s| s.1),
+                        "folds": values,
+                    }),
+                )
+            })
+            .collect();
+        let line = json!({"folds": count, "models": paths, "metrics": metrics});
+        writeln!(out, "{line}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{count} fold models of {}, each on the ratings it held out of {}:",
+        args.model.model.display(),
+        args.data.data
+    )?;
+    let mut head = format!("{:<11}", "");
+    for index in 0..count {
+        head.push_str(&format!(" {:>9}", format!("fold {}", index + 1)));
+    }
+    head.push_str(&format!(" {:>9} {:>9}", "mean", "std"));
+    writeln!(out, "{head}")?;
+    let cell = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    for (name, values) in &rows {
+        let mut line = format!("{name:<11}");
+        for &value in values {
+            line.push_str(&format!(" {:>9}", cell(value)));
+        }
+        let stats = summary(values);
+        line.push_str(&format!(
+            " {:>9} {:>9}",
+            cell(stats.map(|s| s.0)),
+            cell(stats.map(|s| s.1))
+        ));
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }
 
 /// The ratings `split` names: recreated from the model's record for `valid` and `train`.
 fn choose(
     model: &ModelFile,
+    model_path: &std::path::Path,
     args: &EvalArgs,
     dataset: Dataset,
     split: EvalSplit,
@@ -178,16 +304,19 @@ fn choose(
             "{} does not record how its training data was split (it was written before models \
              recorded it, or not by `collabgpu train`), so its held-out ratings cannot be found \
              again; score every rating with --split all, or retrain with --out",
-            args.model.model.display()
+            model_path.display()
         );
     };
-    let data =
-        split_dataset(dataset, record.kind, record.valid_pct, record.seed).with_context(|| {
-            format!(
-                "splitting --data {} as the model's training run did",
-                args.data.data
-            )
-        })?;
+    let data = match record.fold {
+        Some(fold) => split_dataset_fold(dataset, fold, record.seed),
+        None => split_dataset(dataset, record.kind, record.valid_pct, record.seed),
+    }
+    .with_context(|| {
+        format!(
+            "splitting --data {} as the model's training run did",
+            args.data.data
+        )
+    })?;
     if data.fingerprint != record.data {
         let shape = |f: &collabgpu::data::DataFingerprint| {
             format!(

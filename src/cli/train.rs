@@ -8,9 +8,9 @@ use anyhow::{Context, bail};
 use collabgpu::atomic_file::{OutputError, check_output, resolve};
 use collabgpu::backends::{BackendChoice, OpenedBackend};
 use collabgpu::cpu::backend::sum_squared_error;
-use collabgpu::data::split::SplitKind;
-use collabgpu::data::{RatingIndex, SplitData, load_split};
-use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile, TrainingSplit};
+use collabgpu::data::split::{Fold, SplitKind};
+use collabgpu::data::{Dataset, RatingIndex, SplitData, split_dataset, split_dataset_fold};
+use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile, TrainingSplit, fold_path};
 use collabgpu::gpu::GpuOptions;
 use collabgpu::model::Params;
 use collabgpu::train::{
@@ -22,7 +22,7 @@ use serde_json::json;
 use super::data_args::DataArgs;
 
 /// Arguments of `collabgpu train`. Defaults are SPEC's default recipe (fastai's chapter 8).
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
@@ -138,6 +138,22 @@ pub struct TrainArgs {
     /// No progress bar and no epoch table; only the final line (or the JSON summary).
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Cross-validate: train K models, each holding out one of K equal parts of the ratings (the
+    /// random split's seeded permutation cut into K blocks; fold 1 of 5 is the default split),
+    /// and report the mean and spread of their final metrics, as Surprise's cross_validate does.
+    /// With --out m.safetensors fold N's model is saved as m.foldN.safetensors, which
+    /// `eval --model m.safetensors --folds K` scores.
+    #[arg(
+        long,
+        value_name = "K",
+        conflicts_with_all = ["resume", "checkpoint", "log", "valid_pct", "split"]
+    )]
+    pub folds: Option<usize>,
+
+    /// The fold this run holds out: set by --folds for each of its runs.
+    #[arg(skip)]
+    pub fold: Option<Fold>,
 }
 
 /// `--wgpu-backend`.
@@ -450,6 +466,115 @@ impl TrainArgs {
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    match args.folds {
+        Some(count) => cross_validate(args, count),
+        None => run_one(args, None).map(drop),
+    }
+}
+
+/// `train --folds K`: one run per fold on the data read once, then the mean and spread.
+fn cross_validate(args: &TrainArgs, count: usize) -> anyhow::Result<()> {
+    if !(2..=100).contains(&count) {
+        bail!("--folds must be 2 to 100 (5 is usual), got {count}");
+    }
+    let runs: Vec<TrainArgs> = (0..count)
+        .map(|index| {
+            let mut run = args.clone();
+            run.folds = None;
+            run.fold = Some(Fold { index, count });
+            run.out = args.out.as_deref().map(|out| fold_path(out, index));
+            run
+        })
+        .collect();
+    for run in &runs {
+        if let Some(out) = &run.out {
+            check_output(out).with_context(|| format!("--out (fold model {})", out.display()))?;
+        }
+    }
+    let options = args.data.load_options()?;
+    let dataset = collabgpu::data::load(&args.data.data, &options)
+        .with_context(|| format!("cannot read --data {}", args.data.data))?;
+    let mut reports = Vec::with_capacity(count);
+    for (index, run) in runs.iter().enumerate() {
+        if !args.json {
+            println!(
+                "{}fold {} of {count}:",
+                if index == 0 { "" } else { "\n" },
+                index + 1
+            );
+        }
+        let report = run_one(run, Some(&dataset))?
+            .expect("a fold run starts from scratch, never from a finished checkpoint");
+        reports.push(report);
+    }
+    let metric = |name: &str, values: Vec<f64>| {
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        // The population standard deviation, as Surprise's cross_validate reports it.
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+        (name.to_string(), values, mean, std)
+    };
+    let valid: Vec<f64> = reports
+        .iter()
+        .map(|r| r.final_valid_loss().unwrap_or(f64::NAN))
+        .collect();
+    let rows = [
+        metric("valid_loss", valid.clone()),
+        metric("valid_rmse", valid.iter().map(|v| v.sqrt()).collect()),
+        metric(
+            "train_loss",
+            reports
+                .iter()
+                .map(|r| r.epochs.last().map_or(f64::NAN, |e| e.train_loss))
+                .collect(),
+        ),
+        metric("seconds", reports.iter().map(|r| r.train_seconds).collect()),
+    ];
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let metrics: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|(name, values, mean, std)| {
+                (
+                    name.clone(),
+                    json!({"mean": mean, "std": std, "folds": values}),
+                )
+            })
+            .collect();
+        let line = json!({
+            "type": "cross_validation",
+            "folds": count,
+            "metrics": metrics,
+            "out": runs.iter().map(|r| r.out.as_ref().map(|p| p.display().to_string())).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{line}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\n{count}-fold cross-validation (std: the population standard deviation, as Surprise reports):"
+    )?;
+    let mut head = format!("{:<11}", "");
+    for index in 0..count {
+        head.push_str(&format!(" {:>9}", format!("fold {}", index + 1)));
+    }
+    head.push_str(&format!(" {:>9} {:>9}", "mean", "std"));
+    writeln!(out, "{head}")?;
+    for (name, values, mean, std) in &rows {
+        let mut line = format!("{name:<11}");
+        for value in values {
+            line.push_str(&format!(" {value:>9.4}"));
+        }
+        line.push_str(&format!(" {mean:>9.4} {std:>9.4}"));
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// One training run (one fold of `--folds`, or the whole of a plain `train`); `preloaded` is
+/// the data when a cross-validation has read it already. `None` when it resumed a finished
+/// checkpoint.
+fn run_one(args: &TrainArgs, preloaded: Option<&Dataset>) -> anyhow::Result<Option<TrainReport>> {
     let config = args.config()?;
     if !(0.0..1.0).contains(&args.valid_pct) {
         bail!("--valid-pct must lie in [0, 1), got {}", args.valid_pct);
@@ -457,15 +582,19 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     check_outputs(args)?;
     // From here on a signal stops the run with a checkpoint instead of killing it.
     install_signal_handler()?;
-    let options = args.data.load_options()?;
-    let data = load_split(
-        &args.data.data,
-        &options,
-        args.split_kind(),
-        args.valid_pct,
-        config.seed,
-    )
-    .with_context(|| format!("cannot read --data {}", args.data.data))?;
+    let dataset = match preloaded {
+        Some(dataset) => dataset.clone(),
+        None => {
+            let options = args.data.load_options()?;
+            collabgpu::data::load(&args.data.data, &options)
+                .with_context(|| format!("cannot read --data {}", args.data.data))?
+        }
+    };
+    let data = match args.fold {
+        Some(fold) => split_dataset_fold(dataset, fold, config.seed),
+        None => split_dataset(dataset, args.split_kind(), args.valid_pct, config.seed),
+    }
+    .with_context(|| format!("cannot split --data {}", args.data.data))?;
     check_memory(args, &config, &data)?;
 
     let (state, start) = match &args.resume {
@@ -473,7 +602,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             let checkpoint = Checkpoint::load(path)?;
             checkpoint.check_resumable(&config, &data.fingerprint, path)?;
             if checkpoint.position.epoch >= config.epochs {
-                return finished_checkpoint(args, &config, &data, &checkpoint, path);
+                return finished_checkpoint(args, &config, &data, &checkpoint, path).map(|_| None);
             }
             (checkpoint.state, checkpoint.position)
         }
@@ -695,7 +824,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         };
         bail!("training finished{saved}, but {}", problems.join("; "));
     }
-    Ok(())
+    Ok(Some(report))
 }
 
 /// Refuses a run whose parameters, optimiser state and buffers cannot fit in the available host
@@ -856,6 +985,7 @@ fn write_summary(
             "out": args.out.as_ref().map(|p| p.display().to_string()),
             "checkpoint": args.checkpoint.as_ref().map(|p| p.display().to_string()),
             "resumed_from": args.resume.as_ref().map(|p| p.display().to_string()),
+            "fold": args.fold.map(|f| json!({"number": f.index + 1, "count": f.count})),
         });
         writeln!(out, "{summary}")?;
     } else {
@@ -885,9 +1015,16 @@ fn model_file(
 ) -> ModelFile {
     let split = TrainingSplit {
         source: args.data.data.clone(),
-        kind: args.split_kind(),
-        valid_pct: args.valid_pct,
+        kind: match args.fold {
+            Some(_) => SplitKind::Random,
+            None => args.split_kind(),
+        },
+        valid_pct: match args.fold {
+            Some(fold) => 1.0 / fold.count as f64,
+            None => args.valid_pct,
+        },
         seed: config.seed,
+        fold: args.fold,
         data: data.fingerprint,
     };
     let training = RatingIndex::of(&data.train, data.users(), data.items());

@@ -248,5 +248,5 @@ pub mod synth;
 
 pub use fingerprint::DataFingerprint;
 pub use load::load;
-pub use prepare::{SplitData, load_split, split_dataset};
+pub use prepare::{SplitData, load_split, split_dataset, split_dataset_fold};
 pub use rating_index::RatingIndex;

@@ -1,7 +1,7 @@
 //! Reading a data set and splitting it for training, as every training command does: load, take
 //! SPEC's split, and keep only what training reads.
 
-use super::split::{SplitKind, split};
+use super::split::{Fold, SplitKind, split, split_fold};
 use super::{DataError, DataFingerprint, Dataset, LoadOptions, Ratings};
 
 /// A data set split for training. `dataset` keeps its id maps, titles and source for the model
@@ -53,8 +53,26 @@ pub fn split_dataset(
         // A random split never reads timestamps either: 8 bytes a rating not to copy.
         all.timestamps = None;
     }
-    let (mut train, mut valid) = split(&all, kind, valid_pct, seed)?;
+    let (train, valid) = split(&all, kind, valid_pct, seed)?;
     drop(all);
+    Ok(assemble(dataset, train, valid, seed))
+}
+
+/// Fold `fold` of a cross-validation of a data set in memory ([`split_fold`]).
+pub fn split_dataset_fold(
+    mut dataset: Dataset,
+    fold: Fold,
+    seed: u64,
+) -> Result<SplitData, DataError> {
+    let mut all = std::mem::take(&mut dataset.ratings);
+    all.timestamps = None;
+    let (train, valid) = split_fold(&all, fold, seed)?;
+    drop(all);
+    Ok(assemble(dataset, train, valid, seed))
+}
+
+/// The split data of `train` and `valid`, without timestamps, with their fingerprint.
+fn assemble(dataset: Dataset, mut train: Ratings, mut valid: Ratings, seed: u64) -> SplitData {
     (train.timestamps, valid.timestamps) = (None, None);
     let fingerprint = DataFingerprint::new(
         dataset.users.len(),
@@ -63,10 +81,10 @@ pub fn split_dataset(
         &valid,
         seed,
     );
-    Ok(SplitData {
+    SplitData {
         dataset,
         train,
         valid,
         fingerprint,
-    })
+    }
 }

@@ -71,6 +71,60 @@ pub fn split(
     Ok((ratings.select(train), ratings.select(valid)))
 }
 
+/// One fold of a `count`-fold cross-validation: `index` counts from 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fold {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Fold {
+    /// The held-out positions `round(index N / count) .. round((index + 1) N / count)` of the
+    /// split's permutation of `n` ratings.
+    pub fn range(self, n: usize) -> std::ops::Range<usize> {
+        let at = |f: usize| ((f as f64 * n as f64) / self.count as f64).round() as usize;
+        at(self.index)..at(self.index + 1)
+    }
+}
+
+/// Fold `fold` of a cross-validation: the random split's seeded permutation of all ratings, cut
+/// into `count` consecutive blocks; the fold's block is held out and the rest, in permutation
+/// order, is the training set. Fold 0 of 5 is exactly the default 20% random split.
+pub fn split_fold(
+    ratings: &Ratings,
+    fold: Fold,
+    seed: u64,
+) -> Result<(Ratings, Ratings), DataError> {
+    let n = ratings.len();
+    if fold.count < 2 || fold.index >= fold.count {
+        return Err(DataError::Invalid(format!(
+            "fold {} of {}: give --folds 2 or more (5 as Surprise and most papers use)",
+            fold.index + 1,
+            fold.count
+        )));
+    }
+    if fold.count > n {
+        return Err(DataError::Invalid(format!(
+            "--folds {} is more than the {n} ratings: every fold needs at least one",
+            fold.count
+        )));
+    }
+    if n > u32::MAX as usize {
+        return Err(DataError::Invalid(format!(
+            "{n} ratings do not fit 32-bit rating indices; use a smaller data set"
+        )));
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    shuffle(&mut order, &mut seeded_rng(seed, RngStream::Split));
+    let held = fold.range(n);
+    let train: Vec<u32> = order[..held.start]
+        .iter()
+        .chain(&order[held.end..])
+        .copied()
+        .collect();
+    Ok((ratings.select(&train), ratings.select(&order[held])))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +158,38 @@ mod tests {
         assert_eq!(all, data.users, "every rating lands in exactly one set");
         let (_, valid3) = split(&data, SplitKind::Random, 0.2, 8).unwrap();
         assert_ne!(valid, valid3, "another seed, another split");
+    }
+
+    #[test]
+    fn folds_partition_the_ratings_and_fold_0_of_5_is_the_default_split() {
+        let data = ratings(1003, false);
+        let mut held: Vec<u32> = Vec::new();
+        for index in 0..5 {
+            let (train, valid) = split_fold(&data, Fold { index, count: 5 }, 9).unwrap();
+            assert_eq!(train.len() + valid.len(), 1003);
+            assert!((200..=201).contains(&valid.len()), "{}", valid.len());
+            held.extend(&valid.users);
+        }
+        held.sort_unstable();
+        assert_eq!(
+            held, data.users,
+            "each rating is held out by exactly one fold"
+        );
+        let fold = split_fold(&data, Fold { index: 0, count: 5 }, 9).unwrap();
+        let default = split(&data, SplitKind::Random, 0.2, 9).unwrap();
+        assert_eq!(fold, default);
+        assert_eq!(Fold { index: 2, count: 3 }.range(10), 7..10);
+    }
+
+    #[test]
+    fn impossible_folds_are_refused() {
+        let data = ratings(3, false);
+        for (index, count) in [(0, 1), (2, 2), (0, 4)] {
+            assert!(
+                split_fold(&data, Fold { index, count }, 0).is_err(),
+                "{index} {count}"
+            );
+        }
     }
 
     #[test]

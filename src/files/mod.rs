@@ -16,7 +16,7 @@ pub mod model;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use log::{EpochLine, LogCut, LogFile};
-pub use model::{ModelFile, ModelFileError, TrainingSplit};
+pub use model::{ModelFile, ModelFileError, TrainingSplit, fold_path};
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -21,7 +21,7 @@ use super::{
 use safetensors::tensor::Dtype;
 use serde::{Deserialize, Serialize};
 
-use crate::data::split::SplitKind;
+use crate::data::split::{Fold, SplitKind};
 use crate::data::{DataFingerprint, Dataset, IdMap, RatingIndex};
 use crate::model::Params;
 use crate::train::TrainConfig;
@@ -59,8 +59,25 @@ pub struct TrainingSplit {
     pub valid_pct: f64,
     /// The split's seed (the run's `--seed`).
     pub seed: u64,
+    /// For a model of a cross-validation (`train --folds`): which fold it held out; then `kind`
+    /// is `random` and `valid_pct` is `1 / count`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<Fold>,
     /// The shapes and hash of the split, as a checkpoint records them.
     pub data: DataFingerprint,
+}
+
+/// The path fold `index` (from 0) of a cross-validation saves its model to: `m.safetensors`
+/// gives `m.fold1.safetensors`.
+pub fn fold_path(out: &Path, index: usize) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let name = match out.extension() {
+        Some(ext) => format!("{stem}.fold{}.{}", index + 1, ext.to_string_lossy()),
+        None => format!("{stem}.fold{}", index + 1),
+    };
+    out.with_file_name(name)
 }
 
 /// Errors from writing or reading a model file. Messages name the file and what to do.
