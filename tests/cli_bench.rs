@@ -84,6 +84,25 @@ fn json_has_one_line_per_backend_and_the_backends_agree_on_the_valid_loss() {
             (cpu - gpu).abs() <= 1e-4 + 1e-4 * cpu.abs(),
             "the backends trained different models: valid MSE {cpu} on the CPU, {gpu} on the GPU"
         );
+        // Counted figures (issue 15): the fused adamw path is forward_backward, batch_loss and
+        // adamw per step; every chunk of batches is one host wait, and so is each evaluation.
+        let gpu_line = &lines[1];
+        assert_eq!(gpu_line["dispatches_per_step"], 3.0, "{gpu_line}");
+        let waits = gpu_line["host_waits_per_epoch"].as_f64().unwrap();
+        assert!(waits >= 2.0, "{gpu_line}");
+        assert_eq!(
+            waits * 3.0,
+            (gpu_line["gpu_seconds"]["host_waits"].as_u64().unwrap()) as f64,
+            "{gpu_line}"
+        );
+        assert!(
+            gpu_line["bytes_per_rating"].as_f64().unwrap() > 0.0,
+            "{gpu_line}"
+        );
+        assert!(
+            lines[0]["dispatches_per_step"].is_null(),
+            "the CPU has no dispatches"
+        );
         let gpu_model = ModelFile::load(&models.join("gpu-0.safetensors")).expect("the GPU model");
         support::assert_close(
             "user factors (GPU model vs CPU model)",

@@ -447,7 +447,20 @@ fn row_json(
             "batches": timings.batches,
             "chunks": timings.chunks,
             "dispatches": timings.dispatches,
+            "host_waits": timings.host_waits,
         })),
+        // Counted, not timed: a CPU machine checks them on any adapter.
+        "dispatches_per_step": row.gpu.as_ref()
+            .map(|(_, t)| t.dispatches as f64 / t.batches.max(1) as f64),
+        "host_waits_per_epoch": row.gpu.as_ref()
+            .map(|(_, t)| t.host_waits as f64 / row.report.epochs.len().max(1) as f64),
+        "bytes_per_rating": row.gpu.as_ref()
+            .filter(|(_, t)| t.kernel_bytes > 0)
+            .map(|(_, t)| t.kernel_bytes as f64 / row.report.ratings_trained.max(1) as f64),
+        "kernel_gb_per_second": row.gpu.as_ref().and_then(|(_, t)| {
+            let seconds = t.kernel_seconds.filter(|&s| s > 0.0)?;
+            (t.kernel_bytes > 0).then(|| t.kernel_bytes as f64 / seconds / 1e9)
+        }),
     })
 }
 

@@ -52,6 +52,12 @@ pub struct GpuTimings {
     pub chunks: u64,
     /// Compute dispatches recorded for training.
     pub dispatches: u64,
+    /// Times the host blocked on the GPU: one per chunk of training batches (its losses) and
+    /// one per evaluation (its sum). Reading the final state back is not counted.
+    pub host_waits: u64,
+    /// Bytes the fused training kernels read and write, by arithmetic ([`fused_batch_bytes`]);
+    /// 0 on the single-op path.
+    pub kernel_bytes: u64,
     /// Host: packing triples and step records and handing them to the queue (`write_buffer`).
     pub upload_seconds: f64,
     /// Host: recording the dispatches of each chunk and submitting them.
@@ -593,6 +599,12 @@ impl Backend for GpuBackend {
             timings.batches += count as u64;
             timings.chunks += 1;
             timings.dispatches += (count * sequence.len()) as u64;
+            if run.fused {
+                timings.kernel_bytes += steps
+                    .iter()
+                    .map(|step| fused_batch_bytes(&run.shape, step.batch_len as u64, run.adamw))
+                    .sum::<u64>();
+            }
             if let Some((slot, count, after)) = pending.take() {
                 losses.extend(collect_chunk(device, run, timings, slot, count, after)?);
             }
@@ -712,6 +724,7 @@ impl Backend for GpuBackend {
         let submission = device.queue.submit([encoder.finish()]);
         let sums = read_losses(device, &eval.readback, count, submission)?;
         self.timings.eval_seconds += started.elapsed().as_secs_f64();
+        self.timings.host_waits += 1;
         Ok(sums.iter().map(|&s| s as f64).sum())
     }
 
@@ -731,6 +744,29 @@ impl Backend for GpuBackend {
     }
 }
 
+/// The bytes the fused path's kernels read and write in global memory for one batch of `n`
+/// ratings, counted from what each kernel touches (caches ignored; `f32` entries, `P = (U + I)
+/// (K + 1)` parameters):
+///
+/// - `forward_backward`, per rating: its triple (12), the two factor rows and biases it reads
+///   (`8 (K + 1)`), the gradient rows it adds to, read and written (`16 (K + 1)`), its squared
+///   error (4);
+/// - `batch_loss`: the `n` squared errors (4 each) and the loss (4);
+/// - `adamw` (dense): every parameter's value, gradient and two moments read and the value, two
+///   moments and zeroed gradient written, `32 P`;
+/// - `sgd` (sparse): per rating its two rows' values and gradients read and written back, the
+///   gradient zeroed (`32 (K + 1)`), and the two row claims (8).
+pub fn fused_batch_bytes(shape: &StepUniform, n: u64, adamw: bool) -> u64 {
+    let row = shape.factors as u64 + 1;
+    let forward = n * (12 + 24 * row + 4);
+    let loss = 4 * n + 4;
+    let update = match adamw {
+        true => 32 * (shape.users as u64 + shape.items as u64) * row,
+        false => n * (32 * row + 8),
+    };
+    forward + loss + update
+}
+
 /// Waits for a chunk's submission `after` and reads its `count` batch losses back from `slot`,
 /// and its pass time where the adapter has timestamps.
 fn collect_chunk(
@@ -744,6 +780,7 @@ fn collect_chunk(
     let started = Instant::now();
     let losses = read_losses(device, &run.slots[slot].readback, count, after.clone())?;
     timings.readback_wait_seconds += started.elapsed().as_secs_f64();
+    timings.host_waits += 1;
     if let Some(timer) = &run.timer {
         let bytes = buffers::read_mapped(device, &timer.readbacks[slot], 16, Some(after))?;
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
@@ -780,5 +817,21 @@ mod tests {
         assert_eq!(chunk_batches(batch_bytes, batch_bytes, None), 1);
         // Tests may force tiny chunks.
         assert_eq!(chunk_batches(128 << 20, batch_bytes, Some(3)), 3);
+    }
+
+    #[test]
+    fn fused_traffic_by_hand() {
+        // U = 10, I = 20, K = 3 (rows of 4 entries), a batch of 5 ratings.
+        let shape = StepUniform::shape(10, 20, 3, Some((0.0, 5.5)), 8);
+        let forward = 5 * (12 + 24 * 4 + 4);
+        let loss = 5 * 4 + 4;
+        assert_eq!(
+            fused_batch_bytes(&shape, 5, true),
+            forward + loss + 32 * 30 * 4
+        );
+        assert_eq!(
+            fused_batch_bytes(&shape, 5, false),
+            forward + loss + 5 * (32 * 4 + 8)
+        );
     }
 }
