@@ -12,7 +12,7 @@ use super::{Contents, check_loaded, json_string, param_tensors, read_file, seria
 use serde::{Deserialize, Serialize};
 
 use crate::data::split::SplitKind;
-use crate::data::{DataFingerprint, Dataset, IdMap};
+use crate::data::{DataFingerprint, Dataset, IdMap, ItemKey};
 use crate::model::Params;
 use crate::train::TrainConfig;
 
@@ -84,6 +84,22 @@ impl ModelFile {
             titles: dataset.titles.clone(),
             config: config.clone(),
             split: None,
+        }
+    }
+
+    /// Whether the model's items are titles (trained with `--item-key title`): then its item ids
+    /// are its titles, and a data set must be read the same way for its items to match.
+    pub fn keyed_by_title(&self) -> bool {
+        self.titles
+            .as_deref()
+            .is_some_and(|titles| !titles.is_empty() && titles == self.items.raw_ids())
+    }
+
+    /// The item key to read data with for its items to match the model's ([`Self::keyed_by_title`]).
+    pub fn item_key(&self) -> ItemKey {
+        match self.keyed_by_title() {
+            true => ItemKey::Title,
+            false => ItemKey::Id,
         }
     }
 
