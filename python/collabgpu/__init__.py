@@ -153,13 +153,11 @@ class _ProgressLine:
     """A tqdm-like line on stderr: redrawn in place in a terminal, one line per epoch elsewhere
     (notebooks, logs)."""
 
-    def __init__(self, epochs: int) -> None:
-        self.epochs = epochs
-        self.started = time.monotonic()
+    def __init__(self) -> None:
         self.live = bool(getattr(sys.stderr, "isatty", lambda: False)())
         self.last_draw = 0.0
 
-    def __call__(self, kind, epoch, done, total, loss, ratings_per_second, line) -> None:
+    def __call__(self, kind, epoch, epochs, done, total, loss, ratings_per_second, line) -> None:
         if kind == "batches":
             now = time.monotonic()
             if not self.live or (now - self.last_draw < 0.1 and done < total):
@@ -169,7 +167,7 @@ class _ProgressLine:
             filled = int(width * done / max(total, 1))
             bar = "=" * filled + (">" if filled < width else "") + " " * (width - filled - 1)
             sys.stderr.write(
-                f"\repoch {epoch + 1}/{self.epochs} [{bar[:width]}] {done}/{total} batches, "
+                f"\repoch {epoch + 1}/{epochs} [{bar[:width]}] {done}/{total} batches, "
                 f"loss {loss:.4f}, {ratings_per_second:,.0f} ratings/s"
             )
             sys.stderr.flush()
@@ -230,6 +228,7 @@ class DotProductBias:
         self.adapter = adapter
         self.threads = int(threads)
         self.history: Optional[pd.DataFrame] = None
+        self.summary: Optional[dict] = None
         self._model: Optional[_native.Model] = None
 
     @classmethod
@@ -290,10 +289,7 @@ class DotProductBias:
         native_ratings = _ratings(
             ratings, item_key, user_col=user_col, item_col=item_col, rating_col=rating_col
         )
-        line = _ProgressLine(epochs or 0) if progress else None
-        if line is not None and not epochs:
-            base = {"ml-25m": 1}.get(recipe or "fastai", 5)
-            line.epochs = base
+        line = _ProgressLine() if progress else None
         try:
             result = _native.fit(
                 native_ratings,

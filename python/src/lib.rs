@@ -418,6 +418,7 @@ fn fit<'py>(
                     } => (
                         "batches",
                         epoch,
+                        config.epochs,
                         done,
                         total,
                         running_loss,
@@ -427,6 +428,7 @@ fn fit<'py>(
                     Progress::Epoch(report) => (
                         "epoch",
                         report.epoch,
+                        config.epochs,
                         0,
                         0,
                         report.train_loss,
