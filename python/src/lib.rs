@@ -321,7 +321,7 @@ impl From<DataError> for FitFailure {
 #[allow(clippy::too_many_arguments)]
 fn fit<'py>(
     py: Python<'py>,
-    ratings: &Ratings,
+    ratings: Py<Ratings>,
     recipe: Option<&str>,
     factors: Option<usize>,
     epochs: Option<usize>,
@@ -372,12 +372,11 @@ fn fit<'py>(
         BackendChoice::Cpu { .. } => Placement::Cpu,
         BackendChoice::Gpu(_) => Placement::Gpu,
     };
-    let whole = ratings.dataset.clone();
     let stop = AtomicBool::new(false);
     let mut interrupted: Option<PyErr> = None;
     let observer = observer.as_ref();
     let trained = py.detach(|| -> Result<_, FitFailure> {
-        let data = split_dataset(whole.clone(), kind, valid_pct, config.seed)?;
+        let data = split_dataset(ratings.get().dataset.clone(), kind, valid_pct, config.seed)?;
         MemoryEstimate::training(
             &config,
             data.users(),
@@ -489,17 +488,18 @@ fn fit<'py>(
         "model",
         Model {
             model,
-            data: Some(whole),
+            data: Some(ratings),
         },
     )?;
     Ok(out)
 }
 
-/// A trained model, and the ratings it was trained on when it was trained in this process.
+/// A trained model, and the ratings it was trained on when it was trained in this process (held,
+/// not copied: `Ratings` is immutable).
 #[pyclass(module = "collabgpu._native", frozen)]
 struct Model {
     model: ModelFile,
-    data: Option<Dataset>,
+    data: Option<Py<Ratings>>,
 }
 
 fn scored_rows(rows: Vec<Scored>) -> Vec<(String, Option<String>, f32)> {
@@ -510,7 +510,7 @@ impl Model {
     /// The ratings to count in: those given, else those the model was trained on.
     fn counts(&self, data: Option<&Ratings>) -> Option<RatingCounts> {
         data.map(|r| &r.dataset)
-            .or(self.data.as_ref())
+            .or(self.data.as_ref().map(|r| &r.get().dataset))
             .map(|dataset| RatingCounts::of(&self.model, dataset))
     }
 }
@@ -556,7 +556,9 @@ impl Model {
         let index = find_user(m, user).map_err(inspect_error)?;
         let rated = match (
             exclude_rated,
-            exclude.map(|r| &r.dataset).or(self.data.as_ref()),
+            exclude
+                .map(|r| &r.dataset)
+                .or(self.data.as_ref().map(|r| &r.get().dataset)),
         ) {
             (false, _) => HashSet::new(),
             (true, Some(dataset)) => rated_by(m, dataset, m.users.raw(index)).unwrap_or_default(),
