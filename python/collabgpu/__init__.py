@@ -403,6 +403,17 @@ class DotProductBias:
         share of the variance."""
         return self._fitted().plot_factors(str(path), int(labels), self._data(data))
 
+    def item_pca(self, labels: int = 40, *, data: Any = None) -> pd.DataFrame:
+        """The points :meth:`plot_factors` draws, for a picture of your own (matplotlib, say): one
+        row per item the axes are fitted to, with ``item``, ``title``, ``pc1``, ``pc2`` and
+        ``labelled`` (one of the ``labels`` items the picture titles). ``attrs["variance_share"]``
+        holds each axis's share of the variance."""
+        rows, shares = self._fitted().factor_coordinates(int(labels), self._data(data))
+        frame = pd.DataFrame(rows, columns=["item", "title", "pc1", "pc2", "labelled"])
+        frame["item"] = self._typed(frame["item"], self._fitted().item_ids())
+        frame.attrs["variance_share"] = list(shares)
+        return frame
+
     def _parameters(self):
         users, items, k, p, q, bu, bi = self._fitted().parameters()
         as_array = lambda b: np.frombuffer(b, dtype=np.float32).copy()  # noqa: E731

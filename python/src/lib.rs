@@ -645,6 +645,42 @@ impl Model {
         .map_err(inspect_error)
     }
 
+    /// The points `plot_factors` draws: `(id, title, pc1, pc2, labelled)` for every item the axes
+    /// are fitted to, and each axis's share of the variance.
+    #[pyo3(signature = (labels, data))]
+    #[allow(clippy::type_complexity)]
+    fn factor_coordinates(
+        &self,
+        py: Python<'_>,
+        labels: usize,
+        data: Option<&Ratings>,
+    ) -> PyResult<(Vec<(String, Option<String>, f64, f64, bool)>, Vec<f64>)> {
+        let counts = self.counts(data);
+        let map = py
+            .detach(|| factor_map(&self.model, counts.as_ref(), labels))
+            .map_err(inspect_error)?;
+        let m = &self.model;
+        let k = m.params.factors;
+        let labelled: HashSet<u32> = map.labelled.iter().copied().collect();
+        let rows = map
+            .fitted
+            .iter()
+            .map(|&item| {
+                let c = map
+                    .pca
+                    .project(&m.params.item_factors[item as usize * k..][..k]);
+                (
+                    m.items.raw(item).to_string(),
+                    m.titles.as_ref().map(|t| t[item as usize].clone()),
+                    c[0],
+                    c.get(1).copied().unwrap_or(0.0),
+                    labelled.contains(&item),
+                )
+            })
+            .collect();
+        Ok((rows, map.pca.variance_shares()))
+    }
+
     /// `(U, I, K, P, Q, bu, bi)` with the tensors as f32 `bytes`.
     #[allow(clippy::type_complexity)]
     fn parameters<'py>(

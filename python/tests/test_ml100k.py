@@ -122,3 +122,26 @@ def test_the_chapter8_example_runs(ml100k, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "valid_loss" in done.stdout and "highest item biases" in done.stdout
     assert (tmp_path / "chapter8-factors.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_item_pca_is_the_principal_components_of_the_most_rated_items(fitted, ratings):
+    m, _ = fitted
+    points = m.item_pca(labels=10)
+    assert list(points.columns) == ["item", "title", "pc1", "pc2", "labelled"]
+    # Most rated first, ties by ascending id (the model's index order), as the library ranks them.
+    counts = ratings.groupby("item").size()
+    most_rated = counts.sort_values(ascending=False, kind="stable").index[:1000]
+    assert len(points) == 1000 and set(points["item"]) == set(most_rated)
+    assert points["labelled"].sum() == 10
+    # The same axes from numpy's SVD of the centred factor rows, up to each axis's sign.
+    index = {item: row for row, item in enumerate(m.item_ids)}
+    q = m.item_factors[[index[i] for i in points["item"]]].astype(np.float64)
+    centred = q - q.mean(axis=0)
+    _, s, vt = np.linalg.svd(centred, full_matrices=False)
+    for axis, column in enumerate(["pc1", "pc2"]):
+        want = centred @ vt[axis]
+        got = points[column].to_numpy()
+        sign = np.sign(got @ want)
+        np.testing.assert_allclose(sign * got, want, atol=1e-4)
+    shares = s**2 / (s**2).sum()
+    np.testing.assert_allclose(points.attrs["variance_share"], shares[:2], rtol=1e-3)
