@@ -12,7 +12,7 @@ use collabgpu::inspect::{EvalReport, RankingOptions, RankingReport, evaluate, ev
 use serde_json::json;
 
 use super::data_args::DataArgs;
-use super::model_args::{ModelArgs, keyed_by_title, load_model, options_for};
+use super::model_args::{ModelArgs, load_model, options_for};
 
 /// Arguments of `collabgpu eval`.
 #[derive(Debug, clap::Args)]
@@ -440,7 +440,7 @@ fn print(
         )?;
     }
     if report.evaluated == 0 && report.ratings > 0 {
-        let hint = match keyed_by_title(model) {
+        let hint = match model.keyed_by_title() {
             true => "the model keys items by title; does this data set have titles?",
             false => "are these the same kind of ids the model was trained on?",
         };

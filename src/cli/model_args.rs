@@ -28,18 +28,9 @@ pub fn load_model(path: &Path) -> anyhow::Result<ModelFile> {
     ModelFile::load(path).with_context(|| format!("cannot read --model {}", path.display()))
 }
 
-/// Whether the model's items are titles (trained with `--item-key title`): then its item ids are
-/// its titles, and a data set must be read the same way for its items to match.
-pub fn keyed_by_title(model: &ModelFile) -> bool {
-    model
-        .titles
-        .as_deref()
-        .is_some_and(|titles| !titles.is_empty() && titles == model.items.raw_ids())
-}
-
 /// `options` with the item key the model was trained with.
 pub fn options_for(model: &ModelFile, mut options: LoadOptions) -> LoadOptions {
-    if keyed_by_title(model) {
+    if model.keyed_by_title() {
         options.item_key = ItemKey::Title;
     }
     options
@@ -64,7 +55,7 @@ impl ItemColumns {
     pub fn new<'a>(model: &ModelFile, ids: impl IntoIterator<Item = &'a str>) -> ItemColumns {
         let longest = ids.into_iter().map(|id| id.chars().count()).max();
         ItemColumns {
-            title_only: keyed_by_title(model),
+            title_only: model.keyed_by_title(),
             width: longest.unwrap_or(0).max(2),
         }
     }

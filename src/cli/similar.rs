@@ -5,7 +5,7 @@ use std::io::Write;
 use collabgpu::inspect::{find_item, item_title, similar_items_where};
 use serde_json::json;
 
-use super::model_args::{ItemColumns, ModelArgs, keyed_by_title, rating_counts};
+use super::model_args::{ItemColumns, ModelArgs, rating_counts};
 
 /// Arguments of `collabgpu similar`.
 #[derive(Debug, clap::Args)]
@@ -61,7 +61,7 @@ pub fn run(args: &SimilarArgs) -> anyhow::Result<()> {
         out,
         "Items most similar to {}{}, by cosine similarity of item factors{}:",
         item_title(&model, item),
-        match keyed_by_title(&model) {
+        match model.keyed_by_title() {
             true => String::new(),
             false => format!(" (id {})", model.items.raw(item)),
         },

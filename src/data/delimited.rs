@@ -118,13 +118,13 @@ const UNSEEN: u32 = u32::MAX;
 /// A raw id as found in a field: integers are keyed by value (so `042`, `+42` and `42` are one
 /// id, [`super::integer_id`]), anything else by its text.
 #[derive(Debug, Clone, Copy)]
-enum RawKey<'a> {
+pub(crate) enum RawKey<'a> {
     Int(i64),
     Text(&'a str),
 }
 
 /// Classifies a field as a raw id without allocating. `Err` when it is empty or not UTF-8.
-fn raw_key(field: &[u8]) -> Result<RawKey<'_>, BadReason> {
+pub(crate) fn raw_key(field: &[u8]) -> Result<RawKey<'_>, BadReason> {
     if field.is_empty() {
         return Err(BadReason::BadId);
     }
@@ -195,13 +195,13 @@ impl IdInterner {
 /// quarter of the reading time on ML-25M's shape). The dense indices are then filled in by one
 /// tight pass at the end. The first other id switches the column to an [`IdInterner`].
 #[derive(Default)]
-struct IdColumn {
+pub(crate) struct IdColumn {
     seen: Vec<u64>,
     interner: Option<IdInterner>,
 }
 
 impl IdColumn {
-    fn push(&mut self, key: RawKey<'_>, column: &mut Vec<u32>) {
+    pub(crate) fn push(&mut self, key: RawKey<'_>, column: &mut Vec<u32>) {
         if self.interner.is_none() {
             if let RawKey::Int(value) = key
                 && (0..TABLE_LIMIT).contains(&value)
@@ -231,7 +231,7 @@ impl IdColumn {
     }
 
     /// Renumbers `column` to dense indices (SPEC: ascending raw id) and returns the map.
-    fn finish(self, column: &mut [u32]) -> IdMap {
+    pub(crate) fn finish(self, column: &mut [u32]) -> IdMap {
         if let Some(interner) = self.interner {
             let (map, remap) = dense_ids(interner.raw);
             for value in column.iter_mut() {

@@ -235,6 +235,7 @@ pub enum ItemKey {
     Title,
 }
 
+pub mod columns;
 mod delimited;
 pub mod download;
 mod fingerprint;
@@ -246,6 +247,7 @@ pub mod split;
 pub mod stats;
 pub mod synth;
 
+pub use columns::{RatingColumns, RawIds, dataset_from_columns};
 pub use fingerprint::DataFingerprint;
 pub use load::load;
 pub use prepare::{SplitData, load_split, split_dataset, split_dataset_fold};

@@ -22,7 +22,7 @@ use safetensors::tensor::Dtype;
 use serde::{Deserialize, Serialize};
 
 use crate::data::split::{Fold, SplitKind};
-use crate::data::{DataFingerprint, Dataset, IdMap, RatingIndex};
+use crate::data::{DataFingerprint, Dataset, IdMap, ItemKey, RatingIndex};
 use crate::model::Params;
 use crate::train::TrainConfig;
 
@@ -122,6 +122,22 @@ impl ModelFile {
     pub fn with_training(mut self, training: RatingIndex) -> ModelFile {
         self.training = Some(training);
         self
+    }
+
+    /// Whether the model's items are titles (trained with `--item-key title`): then its item ids
+    /// are its titles, and a data set must be read the same way for its items to match.
+    pub fn keyed_by_title(&self) -> bool {
+        self.titles
+            .as_deref()
+            .is_some_and(|titles| !titles.is_empty() && titles == self.items.raw_ids())
+    }
+
+    /// The item key to read data with for its items to match the model's ([`Self::keyed_by_title`]).
+    pub fn item_key(&self) -> ItemKey {
+        match self.keyed_by_title() {
+            true => ItemKey::Title,
+            false => ItemKey::Id,
+        }
     }
 
     /// The model with the record of how its training data was split.

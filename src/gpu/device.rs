@@ -193,6 +193,38 @@ pub fn list_adapters(wgpu_backend: Option<&str>) -> Result<Vec<wgpu::Adapter>, G
     Ok(pollster::block_on(instance.enumerate_adapters(backends)))
 }
 
+/// What `collabgpu info --json` says of one adapter: name, backend, type, driver, the features the
+/// engine uses, how it scatter-adds, and the limits the engine cares about.
+pub fn adapter_report(adapter: &wgpu::Adapter) -> serde_json::Value {
+    let info = adapter.get_info();
+    let features = adapter.features();
+    let used: serde_json::Map<String, serde_json::Value> = USED_FEATURE_NAMES
+        .iter()
+        .map(|(name, f)| (name.to_string(), features.contains(*f).into()))
+        .collect();
+    let float_atomics = features.contains(wgpu::Features::SHADER_FLOAT32_ATOMIC);
+    let limits = adapter.limits();
+    serde_json::json!({
+        "name": info.name,
+        "backend": format!("{:?}", info.backend).to_lowercase(),
+        "device_type": format!("{:?}", info.device_type),
+        "driver": info.driver,
+        "driver_info": info.driver_info,
+        "features": used,
+        "scatter_add": if float_atomics { "float-atomic" } else { "cas" },
+        "limits": {
+            "max_storage_buffer_binding_size": limits.max_storage_buffer_binding_size,
+            "max_buffer_size": limits.max_buffer_size,
+            "max_storage_buffers_per_shader_stage": limits.max_storage_buffers_per_shader_stage,
+            "max_uniform_buffer_binding_size": limits.max_uniform_buffer_binding_size,
+            "min_uniform_buffer_offset_alignment": limits.min_uniform_buffer_offset_alignment,
+            "max_compute_workgroups_per_dimension": limits.max_compute_workgroups_per_dimension,
+            "max_compute_invocations_per_workgroup": limits.max_compute_invocations_per_workgroup,
+            "max_compute_workgroup_storage_size": limits.max_compute_workgroup_storage_size,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
