@@ -97,6 +97,7 @@ fn assert_bit_equal(resumed: &TrainReport, full: &TrainReport) {
         );
     }
     assert_eq!(a.moments, b.moments, "Adam moments differ");
+    assert_eq!(a.row_sums, b.row_sums, "Adagrad's row sums differ");
     let (x, y) = (
         resumed.final_valid_loss().unwrap(),
         full.final_valid_loss().unwrap(),
@@ -120,15 +121,31 @@ fn config(optimizer: OptimizerKind) -> TrainConfig {
         optimizer,
         schedule: match optimizer {
             OptimizerKind::AdamW => ScheduleKind::OneCycle,
-            OptimizerKind::Sgd => ScheduleKind::Constant,
+            _ => ScheduleKind::Constant,
         },
         lr: match optimizer {
             OptimizerKind::AdamW => 5e-3,
             OptimizerKind::Sgd => 0.5,
+            OptimizerKind::RowwiseAdagrad => 0.05,
+            OptimizerKind::SparseAdam => 0.01,
+        },
+        // The scale optimisers with their regulariser, so that it is resumed too.
+        l2: if optimizer.is_sparse() && optimizer != OptimizerKind::Sgd {
+            0.05
+        } else {
+            0.0
         },
         ..TrainConfig::default()
     }
 }
+
+/// Every optimiser.
+const OPTIMIZERS: [OptimizerKind; 4] = [
+    OptimizerKind::AdamW,
+    OptimizerKind::Sgd,
+    OptimizerKind::RowwiseAdagrad,
+    OptimizerKind::SparseAdam,
+];
 
 /// Trains with checkpoints every epoch into `path`, keeping the snapshot after epoch `keep`.
 fn checkpoint_at_epoch(config: &TrainConfig, data: &Data, path: &std::path::Path, keep: usize) {
@@ -166,9 +183,9 @@ fn checkpoint_at_epoch(config: &TrainConfig, data: &Data, path: &std::path::Path
 }
 
 #[test]
-fn resume_at_an_epoch_boundary_gives_the_same_bits_adamw_and_sgd() {
+fn resume_at_an_epoch_boundary_gives_the_same_bits_for_every_optimizer() {
     let data = data();
-    for optimizer in [OptimizerKind::AdamW, OptimizerKind::Sgd] {
+    for optimizer in OPTIMIZERS {
         let config = config(optimizer);
         let full = uninterrupted(&config, &data);
         let dir = tempfile::tempdir().unwrap();
@@ -183,6 +200,12 @@ fn resume_at_an_epoch_boundary_gives_the_same_bits_adamw_and_sgd() {
                 loss_sum: 0.0
             }
         );
+        assert_eq!(
+            checkpoint.state.row_sums.is_some(),
+            optimizer == OptimizerKind::RowwiseAdagrad,
+            "{optimizer:?}: the accumulators travel with the checkpoint"
+        );
+        assert_eq!(checkpoint.state.moments.is_some(), optimizer.has_moments());
         let resumed = resume(&path, &config, &data);
         assert_eq!(resumed.epochs.len(), 2, "epochs 1 and 2 remain");
         assert_bit_equal(&resumed, &full);
@@ -190,9 +213,9 @@ fn resume_at_an_epoch_boundary_gives_the_same_bits_adamw_and_sgd() {
 }
 
 #[test]
-fn stop_flag_mid_epoch_then_resume_gives_the_same_bits_adamw_and_sgd() {
+fn stop_flag_mid_epoch_then_resume_gives_the_same_bits_for_every_optimizer() {
     let data = data();
-    for optimizer in [OptimizerKind::AdamW, OptimizerKind::Sgd] {
+    for optimizer in OPTIMIZERS {
         let config = config(optimizer);
         let full = uninterrupted(&config, &data);
         // Raise the flag at the first progress report of epoch 1: the loop stops after that run

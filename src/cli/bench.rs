@@ -17,8 +17,7 @@ use collabgpu::data::{LoadOptions, Ratings, SplitData, load_split};
 use collabgpu::files::ModelFile;
 use collabgpu::gpu::{GpuBackend, GpuMemoryReport, GpuOptions, GpuTimings};
 use collabgpu::train::{
-    self, Backend, MemoryEstimate, OptimizerKind, Placement, Progress, Recipe, TrainConfig,
-    TrainReport,
+    self, Backend, MemoryEstimate, Placement, Progress, Recipe, TrainConfig, TrainReport,
 };
 use serde_json::json;
 
@@ -410,10 +409,7 @@ fn row_json(
         "data": source,
         "factors": config.factors,
         "batch_size": config.batch_size,
-        "optimizer": match config.optimizer {
-            OptimizerKind::AdamW => "adamw",
-            OptimizerKind::Sgd => "sgd",
-        },
+        "optimizer": config.optimizer.name(),
         "gpu_memory_bytes": row.gpu.as_ref().map(|(memory, _)| json!({
             "parameters": memory.parameters,
             "gradients": memory.gradients,

@@ -12,8 +12,8 @@ use collabgpu::data::{SplitData, load_split};
 use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile, TrainingSplit};
 use collabgpu::gpu::GpuOptions;
 use collabgpu::train::{
-    self, EpochReport, MemoryEstimate, OptimizerKind, Placement, Position, Progress, RunControl,
-    ScheduleKind, Snapshot, TrainConfig, TrainError, TrainReport,
+    self, EpochReport, MemoryEstimate, OptimizerKind, Placement, Position, Progress, Recipe,
+    RunControl, ScheduleKind, Snapshot, TrainConfig, TrainError, TrainReport,
 };
 use serde_json::json;
 
@@ -29,33 +29,56 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     pub backend: BackendArg,
 
-    /// `K`, the number of latent factors.
-    #[arg(long, default_value_t = TrainConfig::default().factors)]
-    pub factors: usize,
+    /// The named recipe that sets every training flag below that you do not give: `fastai`
+    /// (fastai's chapter 8: adamw, one-cycle, lr 5e-3, wd 0.1, K 50, B 64, 5 epochs) or `ml-25m`
+    /// (the tuned recipe for large data sets; `collabgpu help train` and README list its values).
+    /// Flags you give win over the recipe's.
+    #[arg(long, value_enum, default_value_t = RecipeArg::Fastai)]
+    pub recipe: RecipeArg,
 
-    /// Passes over the training ratings.
-    #[arg(long, default_value_t = TrainConfig::default().epochs)]
-    pub epochs: usize,
+    /// `K`, the number of latent factors [default: the recipe's; fastai 50].
+    #[arg(long)]
+    pub factors: Option<usize>,
 
-    /// The peak learning rate of one-cycle, or the learning rate of a constant schedule.
-    #[arg(long, allow_negative_numbers = true, default_value_t = TrainConfig::default().lr)]
-    pub lr: f32,
+    /// Passes over the training ratings [default: the recipe's; fastai 5].
+    #[arg(long)]
+    pub epochs: Option<usize>,
 
-    /// Weight decay (decoupled for adamw, lazy for sgd).
-    #[arg(long, allow_negative_numbers = true, default_value_t = TrainConfig::default().wd)]
-    pub wd: f32,
+    /// The peak learning rate of one-cycle, or the learning rate of a constant schedule
+    /// [default: the recipe's; fastai 5e-3].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
 
-    /// `B`, ratings per batch.
-    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
-    pub bs: usize,
+    /// Weight decay: decoupled for adamw and sparse-adam, lazy for sgd; rowwise-adagrad has none
+    /// (use --l2) [default: the recipe's; fastai 0.1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub wd: Option<f32>,
 
-    /// The optimiser: dense adamw (fastai's) or sparse sgd.
-    #[arg(long, value_enum, default_value_t = OptimizerArg::Adamw)]
-    pub optimizer: OptimizerArg,
+    /// L2 per occurrence `λ`: each time a row occurs in a batch the loss is charged
+    /// `(λ / B) |row|^2` (LibMF's regularisation), for every optimiser; reported losses stay the
+    /// plain MSE [default: the recipe's; fastai 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub l2: Option<f32>,
 
-    /// The learning-rate (and momentum) schedule.
-    #[arg(long, value_enum, default_value_t = ScheduleArg::OneCycle)]
-    pub schedule: ScheduleArg,
+    /// `B`, ratings per batch [default: the recipe's; fastai 64].
+    #[arg(long)]
+    pub bs: Option<usize>,
+
+    /// The optimiser: dense adamw (fastai's), or one of the sparse ones, where only the rows of a
+    /// batch move: sgd, rowwise-adagrad (one adaptive rate per row, as LibMF), sparse-adam (lazy
+    /// Adam) [default: the recipe's; fastai adamw].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
+
+    /// The learning-rate (and momentum) schedule [default: the recipe's; fastai one-cycle].
+    #[arg(long, value_enum)]
+    pub schedule: Option<ScheduleArg>,
+
+    /// Stop when the validation loss has not improved for N epochs; --out and the summary get the
+    /// best epoch's parameters (0: train every epoch, keep the last) [default: the recipe's;
+    /// fastai 0].
+    #[arg(long, value_name = "N")]
+    pub early_stop: Option<usize>,
 
     /// The prediction range LO,HI of the sigmoid.
     #[arg(
@@ -171,6 +194,16 @@ pub enum BackendArg {
 pub enum OptimizerArg {
     Adamw,
     Sgd,
+    RowwiseAdagrad,
+    SparseAdam,
+}
+
+/// `--recipe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecipeArg {
+    Fastai,
+    #[value(name = "ml-25m")]
+    Ml25m,
 }
 
 /// `--schedule`.
@@ -195,25 +228,34 @@ impl TrainArgs {
         } else {
             Some(parse_y_range(&self.y_range).context("--y-range")?)
         };
+        let recipe = match self.recipe {
+            RecipeArg::Fastai => Recipe::Fastai,
+            RecipeArg::Ml25m => Recipe::Ml25m,
+        }
+        .config();
         let config = TrainConfig {
-            factors: self.factors,
-            epochs: self.epochs,
-            lr: self.lr,
-            wd: self.wd,
-            batch_size: self.bs,
-            optimizer: match self.optimizer {
+            factors: self.factors.unwrap_or(recipe.factors),
+            epochs: self.epochs.unwrap_or(recipe.epochs),
+            lr: self.lr.unwrap_or(recipe.lr),
+            wd: self.wd.unwrap_or(recipe.wd),
+            l2: self.l2.unwrap_or(recipe.l2),
+            batch_size: self.bs.unwrap_or(recipe.batch_size),
+            optimizer: self.optimizer.map_or(recipe.optimizer, |o| match o {
                 OptimizerArg::Adamw => OptimizerKind::AdamW,
                 OptimizerArg::Sgd => OptimizerKind::Sgd,
-            },
-            schedule: match self.schedule {
+                OptimizerArg::RowwiseAdagrad => OptimizerKind::RowwiseAdagrad,
+                OptimizerArg::SparseAdam => OptimizerKind::SparseAdam,
+            }),
+            schedule: self.schedule.map_or(recipe.schedule, |s| match s {
                 ScheduleArg::OneCycle => ScheduleKind::OneCycle,
                 ScheduleArg::Constant => ScheduleKind::Constant,
-            },
+            }),
+            early_stop: self.early_stop.unwrap_or(recipe.early_stop),
             y_range,
             init_std: self.init_std,
             seed: self.seed,
             drop_last: !self.keep_last_batch,
-            ..TrainConfig::default()
+            ..recipe
         };
         config.validate()?;
         Ok(config)
@@ -632,7 +674,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             seed: config.seed,
             data: data.fingerprint,
         };
-        ModelFile::new(report.state.params.clone(), &data.dataset, &config)
+        // With --early-stop, the best epoch's parameters.
+        ModelFile::new(report.kept_params().clone(), &data.dataset, &config)
             .with_split(split)
             .save(path)
             .with_context(|| {
@@ -815,12 +858,17 @@ fn write_summary(
     report: &TrainReport,
     adapter: &str,
 ) -> anyhow::Result<()> {
-    let valid_loss = report.final_valid_loss();
+    // The kept model's: with --early-stop the best epoch's, else the last epoch's.
+    let valid_loss = report.kept_valid_loss();
+    let best_epoch = report.best.as_ref().map(|b| b.epoch);
     if args.json {
         let summary = json!({
             "type": "summary",
             "valid_loss": valid_loss,
             "valid_rmse": valid_loss.map(f64::sqrt),
+            "best_epoch": best_epoch,
+            "last_valid_loss": report.final_valid_loss(),
+            "stopped_early": report.stopped_early,
             "train_loss": report.epochs.last().map(|e| e.train_loss),
             "backend": report.backend,
             "adapter": adapter,
@@ -842,9 +890,20 @@ fn write_summary(
         let valid = valid_loss.map_or("n/a (no validation ratings)".to_string(), |l| {
             format!("{l:.6} (RMSE {:.6})", l.sqrt())
         });
+        let which = match best_epoch {
+            Some(epoch) => format!(
+                "best valid_loss (epoch {epoch}{}) ",
+                if report.stopped_early {
+                    ", stopped early"
+                } else {
+                    ""
+                }
+            ),
+            None => "final valid_loss ".to_string(),
+        };
         writeln!(
             out,
-            "final valid_loss {valid}; {} trained {:.0} ratings/s",
+            "{which}{valid}; {} trained {:.0} ratings/s",
             report.backend,
             report.ratings_per_second()
         )?;

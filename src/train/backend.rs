@@ -19,8 +19,12 @@ pub struct AdamMoments {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainState {
     pub params: Params,
-    /// `Some` for `adamw`, `None` for `sgd`.
+    /// `Some` for `adamw` and `sparse-adam`, `None` otherwise.
     pub moments: Option<AdamMoments>,
+    /// `rowwise-adagrad`'s accumulators `s_r`, one per row (SPEC "Scale"), held as a [`Params`]
+    /// with `K = 1`: its `user_factors` has one entry per row of `P`, `item_factors` one per row
+    /// of `Q`, and its biases one per bias entry. `None` for the other optimisers.
+    pub row_sums: Option<Params>,
 }
 
 /// A run of consecutive batches. Batch `s` is entries `s*B .. min((s+1)*B, len)` of the three

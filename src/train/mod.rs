@@ -15,7 +15,7 @@ pub use memory::{MemoryError, MemoryEstimate, Placement};
 pub use recipe::Recipe;
 pub use schedule::StepHyper;
 pub use trainer::{
-    EpochReport, Position, Progress, RunControl, Snapshot, TrainOutcome, TrainReport,
+    BestEpoch, EpochReport, Position, Progress, RunControl, Snapshot, TrainOutcome, TrainReport,
     initial_state, train, train_controlled,
 };
 

@@ -11,7 +11,7 @@ use std::time::Instant;
 use super::TrainState;
 use super::batches::{batches_per_epoch, epoch_order};
 use super::schedule::step_hyper;
-use super::{AdamMoments, Backend, Batches, OptimizerKind, StepHyper, TrainConfig, TrainError};
+use super::{AdamMoments, Backend, Batches, StepHyper, TrainConfig, TrainError};
 use crate::data::Ratings;
 use crate::model::Params;
 use crate::prefetch::prefetch;
@@ -125,12 +125,27 @@ pub enum Progress<'a> {
     Epoch(&'a EpochReport),
 }
 
+/// The epoch with the lowest validation loss of a run with `--early-stop`, and its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BestEpoch {
+    /// Counted from 0, as [`EpochReport::epoch`].
+    pub epoch: usize,
+    pub valid_loss: f64,
+    pub params: Params,
+}
+
 /// The result of a whole run.
 #[derive(Debug, Clone)]
 pub struct TrainReport {
     pub epochs: Vec<EpochReport>,
-    /// The final parameters and optimiser state.
+    /// The final parameters and optimiser state (where the run stopped, which with early stopping
+    /// is not the best epoch: a checkpoint resumes from here).
     pub state: TrainState,
+    /// With `early_stop > 0` and validation ratings: the best epoch among those this run trained,
+    /// whose parameters are the model to keep. `None` otherwise.
+    pub best: Option<BestEpoch>,
+    /// Whether early stopping ended the run before `config.epochs`.
+    pub stopped_early: bool,
     /// [`Backend::name`].
     pub backend: String,
     /// Training ratings consumed, over all epochs.
@@ -149,19 +164,38 @@ impl TrainReport {
     pub fn final_valid_loss(&self) -> Option<f64> {
         self.epochs.last().and_then(|e| e.valid_loss)
     }
+
+    /// The parameters to keep: the best epoch's with early stopping, else the last.
+    pub fn kept_params(&self) -> &Params {
+        self.best.as_ref().map_or(&self.state.params, |b| &b.params)
+    }
+
+    /// The validation loss of [`TrainReport::kept_params`].
+    pub fn kept_valid_loss(&self) -> Option<f64> {
+        match &self.best {
+            Some(best) => Some(best.valid_loss),
+            None => self.final_valid_loss(),
+        }
+    }
 }
 
-/// SPEC's starting state: the seeded initial parameters, and zero moments for `adamw`.
+/// SPEC's starting state: the seeded initial parameters, zero moments for `adamw` and
+/// `sparse-adam`, zero accumulators for `rowwise-adagrad`.
 pub fn initial_state(config: &TrainConfig, users: usize, items: usize) -> TrainState {
     let params = Params::init(users, items, config.factors, config.init_std, config.seed);
-    let moments = match config.optimizer {
-        OptimizerKind::AdamW => Some(AdamMoments {
-            m: Params::zeros(users, items, config.factors),
-            v: Params::zeros(users, items, config.factors),
-        }),
-        OptimizerKind::Sgd => None,
-    };
-    TrainState { params, moments }
+    let moments = config.optimizer.has_moments().then(|| AdamMoments {
+        m: Params::zeros(users, items, config.factors),
+        v: Params::zeros(users, items, config.factors),
+    });
+    let row_sums = config
+        .optimizer
+        .has_row_sums()
+        .then(|| Params::zeros(users, items, 1));
+    TrainState {
+        params,
+        moments,
+        row_sums,
+    }
 }
 
 /// Trains `config.epochs` epochs on `train`, evaluating on `valid` after each, starting from
@@ -238,6 +272,8 @@ pub fn train_controlled(
     let mut train_seconds = 0.0;
     let mut ratings_trained = 0u64;
     let mut stopped_at = None;
+    let mut best: Option<BestEpoch> = None;
+    let mut stopped_early = false;
     let stop_flag = control.stop;
     let stop_requested = || stop_flag.is_some_and(|flag| flag.load(Ordering::SeqCst));
     'epochs: for epoch in start.epoch..config.epochs {
@@ -337,6 +373,23 @@ pub fn train_controlled(
         };
         observer(Progress::Epoch(&report));
         reports.push(report);
+        // Early stopping: keep the best epoch's parameters, stop after `early_stop` epochs
+        // without a strictly lower validation loss.
+        if config.early_stop > 0
+            && let Some(loss) = valid_loss
+        {
+            if best.as_ref().is_none_or(|b| loss < b.valid_loss) {
+                best = Some(BestEpoch {
+                    epoch,
+                    valid_loss: loss,
+                    params: backend.state()?.params,
+                });
+            }
+            let best_epoch = best.as_ref().map_or(epoch, |b| b.epoch);
+            if epoch - best_epoch >= config.early_stop && epoch + 1 < config.epochs {
+                stopped_early = true;
+            }
+        }
         let every = control.checkpoint_every;
         if every > 0
             && (epoch + 1) % every == 0
@@ -351,6 +404,9 @@ pub fn train_controlled(
                 },
             })?;
         }
+        if stopped_early {
+            break;
+        }
     }
 
     Ok(TrainOutcome {
@@ -360,6 +416,8 @@ pub fn train_controlled(
             backend: backend.name(),
             ratings_trained,
             train_seconds,
+            best,
+            stopped_early,
         },
         stopped_at,
     })
@@ -388,7 +446,7 @@ fn check_shapes(
             config.factors
         )));
     }
-    let wants_moments = config.optimizer == OptimizerKind::AdamW;
+    let wants_moments = config.optimizer.has_moments();
     match &state.moments {
         Some(moments) if wants_moments => {
             for (name, tensor, m, v) in itertools_zip(params, moments) {
@@ -402,13 +460,35 @@ fn check_shapes(
         None if !wants_moments => {}
         _ => {
             return Err(TrainError::Config(format!(
-                "the starting state {} Adam moments but --optimizer is {:?}",
+                "the starting state {} Adam moments but --optimizer is {}",
                 if state.moments.is_some() {
                     "has"
                 } else {
                     "lacks"
                 },
-                config.optimizer
+                config.optimizer.name()
+            )));
+        }
+    }
+    match &state.row_sums {
+        Some(sums) if config.optimizer.has_row_sums() => {
+            let shapes = [users, items, users, items];
+            if sums.factors != 1 || sums.tensors().iter().zip(shapes).any(|(t, n)| t.len() != n) {
+                return Err(TrainError::Config(
+                    "the row-wise Adagrad accumulators do not have one entry per row".into(),
+                ));
+            }
+        }
+        None if !config.optimizer.has_row_sums() => {}
+        _ => {
+            return Err(TrainError::Config(format!(
+                "the starting state {} row-wise Adagrad accumulators but --optimizer is {}",
+                if state.row_sums.is_some() {
+                    "has"
+                } else {
+                    "lacks"
+                },
+                config.optimizer.name()
             )));
         }
     }
