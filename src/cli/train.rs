@@ -616,7 +616,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                     bar.set_position(0);
                     bar.reset_eta();
                 }
-                let line = EpochLine::from(epoch);
+                let line = EpochLine::from(epoch).with_noise_floor(data.noise_floor);
                 // The log line comes before the epoch's checkpoint: a resumed run cuts the log
                 // back to its checkpoint, so a kill in between repeats no epoch.
                 if let Some(file) = &mut log
@@ -633,7 +633,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 if args.json {
                     printer.print(bar.as_ref(), &line.to_line());
                 } else if table {
-                    printer.print(bar.as_ref(), &epoch_row(epoch));
+                    printer.print(bar.as_ref(), &epoch_row(epoch, data.noise_floor));
                 }
             }
         },
@@ -803,9 +803,19 @@ fn write_table_head(
             start.batch
         )?;
     }
+    if let Some(floor) = data.noise_floor {
+        writeln!(
+            out,
+            "noise floor (the planted model's MSE on the validation ratings): {floor:.6}"
+        )?;
+    }
+    let floor_column = match data.noise_floor {
+        Some(_) => format!("  {:>7}", "x floor"),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "{:>5}  {:>10}  {:>10}  {:>10}  {:>8}",
+        "{:>5}  {:>10}  {:>10}  {:>10}  {:>8}{floor_column}",
         "epoch", "train_loss", "valid_loss", "valid_rmse", "seconds"
     )
 }
@@ -869,6 +879,8 @@ fn write_summary(
             "best_epoch": best_epoch,
             "last_valid_loss": report.final_valid_loss(),
             "stopped_early": report.stopped_early,
+            "noise_floor": data.noise_floor,
+            "noise_floor_ratio": data.noise_floor.zip(valid_loss).map(|(f, l)| l / f),
             "train_loss": report.epochs.last().map(|e| e.train_loss),
             "backend": report.backend,
             "adapter": adapter,
@@ -888,7 +900,10 @@ fn write_summary(
         writeln!(out, "{summary}")?;
     } else {
         let valid = valid_loss.map_or("n/a (no validation ratings)".to_string(), |l| {
-            format!("{l:.6} (RMSE {:.6})", l.sqrt())
+            let floor = data.noise_floor.map_or(String::new(), |f| {
+                format!(", {:.4}x the noise floor {f:.6}", l / f)
+            });
+            format!("{l:.6} (RMSE {:.6}{floor})", l.sqrt())
         });
         let which = match best_epoch {
             Some(epoch) => format!(
@@ -921,11 +936,21 @@ fn progress_style() -> indicatif::ProgressStyle {
         .progress_chars("=> ")
 }
 
-/// One row of the fastai-like table.
-fn epoch_row(epoch: &EpochReport) -> String {
+/// One row of the fastai-like table; on synthetic data with the validation loss over the noise
+/// floor.
+fn epoch_row(epoch: &EpochReport, noise_floor: Option<f64>) -> String {
     let valid = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.6}"));
+    let ratio = match noise_floor {
+        Some(floor) => format!(
+            "  {:>7}",
+            epoch
+                .valid_loss
+                .map_or("n/a".to_string(), |l| format!("{:.4}x", l / floor))
+        ),
+        None => String::new(),
+    };
     format!(
-        "{:>5}  {:>10.6}  {:>10}  {:>10}  {:>8.2}",
+        "{:>5}  {:>10.6}  {:>10}  {:>10}  {:>8.2}{ratio}",
         epoch.epoch,
         epoch.train_loss,
         valid(epoch.valid_loss),

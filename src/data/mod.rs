@@ -247,4 +247,4 @@ pub mod synth;
 
 pub use fingerprint::DataFingerprint;
 pub use load::load;
-pub use prepare::{SplitData, load_split, split_dataset};
+pub use prepare::{SplitData, load_split, noise_floor, split_dataset};
