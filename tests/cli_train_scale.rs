@@ -14,7 +14,7 @@ fn the_ml_25m_recipe_sets_every_flag_not_given_and_given_flags_win() {
     let dir = tempfile::tempdir().unwrap();
     let data = small_ml100k(dir.path(), 10);
     let out = dir.path().join("model.safetensors");
-    // The recipe's K = 64 and B = 65536 are overridden (the file has 160 training ratings).
+    // The recipe's K = 64 and B = 16384 are overridden (the file has 160 training ratings).
     let output = run_ok(
         bin()
             .args(["train", "--data"])
@@ -41,6 +41,7 @@ fn the_ml_25m_recipe_sets_every_flag_not_given_and_given_flags_win() {
     assert_eq!(config["l2"], 0.1);
     assert_eq!(config["wd"], 0.0);
     assert_eq!(config["early_stop"], 1);
+    assert_eq!(config["order"], "blocks");
     assert_eq!(
         (config["factors"].clone(), config["batch_size"].clone()),
         (4.into(), 16.into())

@@ -272,6 +272,57 @@ fn stop_flag_mid_epoch_then_resume_gives_the_same_bits_for_every_optimizer() {
     }
 }
 
+/// `--order blocks` (S = 2 at K = 5,000 on 60 x 50) stopped mid-epoch and resumed from a file:
+/// the same bits as the uninterrupted run.
+#[test]
+fn block_order_stopped_mid_epoch_and_resumed_gives_the_same_bits() {
+    let data = data();
+    let config = TrainConfig {
+        factors: 5000,
+        epochs: 2,
+        init_std: 0.001,
+        order: collabgpu::train::BatchOrder::Blocks,
+        ..config(OptimizerKind::RowwiseAdagrad)
+    };
+    assert_eq!(collabgpu::train::batches::block_ranges(60, 50, 5000), 2);
+    let full = uninterrupted(&config, &data);
+    let stop = AtomicBool::new(false);
+    let mut backend = CpuBackend::new(2).unwrap();
+    let state = train::initial_state(&config, data.users, data.items);
+    let control = RunControl {
+        stop: Some(&stop),
+        batches_per_call: Some(5),
+        ..RunControl::default()
+    };
+    let outcome = train::train_controlled(
+        &mut backend,
+        &config,
+        &state,
+        &data.train,
+        &data.valid,
+        control,
+        &mut |progress| {
+            if let Progress::Batches { epoch: 1, .. } = progress {
+                stop.store(true, Ordering::SeqCst);
+            }
+        },
+    )
+    .unwrap();
+    let position = outcome.stopped_at.expect("the run stopped early");
+    assert_eq!((position.epoch, position.batch), (1, 5));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blocks.ckpt");
+    Checkpoint {
+        config: config.clone(),
+        state: outcome.report.state.clone(),
+        position,
+        data: fingerprint(&data, &config),
+    }
+    .save(&path)
+    .unwrap();
+    assert_bit_equal(&resume(&path, &config, &data), &full);
+}
+
 #[test]
 fn a_checkpoint_file_round_trips_exactly_and_leaves_no_temporary_files() {
     let data = data();

@@ -12,8 +12,8 @@ use collabgpu::data::{SplitData, load_split};
 use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile, TrainingSplit};
 use collabgpu::gpu::GpuOptions;
 use collabgpu::train::{
-    self, EpochReport, MemoryEstimate, OptimizerKind, Placement, Position, Progress, Recipe,
-    RunControl, ScheduleKind, Snapshot, TrainConfig, TrainError, TrainReport,
+    self, BatchOrder, EpochReport, MemoryEstimate, OptimizerKind, Placement, Position, Progress,
+    Recipe, RunControl, ScheduleKind, Snapshot, TrainConfig, TrainError, TrainReport,
 };
 use serde_json::json;
 
@@ -73,6 +73,12 @@ pub struct TrainArgs {
     /// The learning-rate (and momentum) schedule [default: the recipe's; fastai one-cycle].
     #[arg(long, value_enum)]
     pub schedule: Option<ScheduleArg>,
+
+    /// The order of each epoch's ratings: random (one permutation of all of them), or blocks (a
+    /// grid of user x item ranges whose rows fit in a core's cache, visited block by block, every
+    /// batch inside one block) [default: the recipe's; fastai random].
+    #[arg(long, value_enum)]
+    pub order: Option<OrderArg>,
 
     /// Stop when the validation loss has not improved for N epochs; --out and the summary get the
     /// best epoch's parameters (0: train every epoch, keep the last) [default: the recipe's;
@@ -206,6 +212,13 @@ pub enum RecipeArg {
     Ml25m,
 }
 
+/// `--order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OrderArg {
+    Random,
+    Blocks,
+}
+
 /// `--schedule`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ScheduleArg {
@@ -249,6 +262,10 @@ impl TrainArgs {
             schedule: self.schedule.map_or(recipe.schedule, |s| match s {
                 ScheduleArg::OneCycle => ScheduleKind::OneCycle,
                 ScheduleArg::Constant => ScheduleKind::Constant,
+            }),
+            order: self.order.map_or(recipe.order, |o| match o {
+                OrderArg::Random => BatchOrder::Random,
+                OrderArg::Blocks => BatchOrder::Blocks,
             }),
             early_stop: self.early_stop.unwrap_or(recipe.early_stop),
             y_range,

@@ -65,6 +65,17 @@ pub enum ScheduleKind {
     Constant,
 }
 
+/// SPEC "Batches" and "Scale": the order in which an epoch visits the training ratings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchOrder {
+    /// One permutation of all training ratings per epoch (SPEC "Batches").
+    #[default]
+    Random,
+    /// Block by block over a grid of user and item ranges ([`super::batches::block_epoch`]).
+    Blocks,
+}
+
 /// Everything that decides which model a run trains. Defaults are SPEC's default recipe.
 ///
 /// Model files and checkpoints store it as JSON with these field names; a field missing there
@@ -90,6 +101,8 @@ pub struct TrainConfig {
     pub eps: f32,
     /// Drop the last, short batch of every epoch (fastai's default for training).
     pub drop_last: bool,
+    /// `--order`: random (SPEC "Batches") or blocks (SPEC "Scale").
+    pub order: BatchOrder,
     /// `λ` of SPEC's L2 per occurrence (`--l2`), for every optimiser; 0 turns it off.
     pub l2: f32,
     /// `--early-stop N`: stop once the validation loss has not improved for `N` epochs and keep
@@ -114,6 +127,7 @@ impl Default for TrainConfig {
             eps: 1e-5,
             drop_last: true,
             l2: 0.0,
+            order: BatchOrder::Random,
             early_stop: 0,
         }
     }
@@ -160,6 +174,12 @@ impl TrainConfig {
         }
         if !(self.l2.is_finite() && self.l2 >= 0.0) {
             return bad(format!("--l2 must be zero or positive, got {}", self.l2));
+        }
+        if self.order == BatchOrder::Blocks && self.epochs >= 1 << 20 {
+            return bad(format!(
+                "--order blocks allows fewer than 2^20 epochs, got {}",
+                self.epochs
+            ));
         }
         if self.early_stop > MAX_EPOCHS {
             return bad(format!(

@@ -10,7 +10,7 @@ pub mod schedule;
 pub mod trainer;
 
 pub use backend::{AdamMoments, Backend, Batches, TrainState};
-pub use config::{OptimizerKind, ScheduleKind, TrainConfig, Y_RANGE_LIMIT};
+pub use config::{BatchOrder, OptimizerKind, ScheduleKind, TrainConfig, Y_RANGE_LIMIT};
 pub use memory::{MemoryError, MemoryEstimate, Placement};
 pub use recipe::Recipe;
 pub use schedule::StepHyper;

@@ -2,7 +2,7 @@
 //! the reasons for their numbers. `bench --preset` takes them; they are library knowledge, not
 //! command-line knowledge.
 
-use super::{OptimizerKind, ScheduleKind, TrainConfig};
+use super::{BatchOrder, OptimizerKind, ScheduleKind, TrainConfig};
 
 /// A named configuration: `train --recipe NAME` and `bench --preset NAME` start from it, and any
 /// flag the user gives overrides the recipe's value.
@@ -12,18 +12,20 @@ pub enum Recipe {
     /// K = 50, B = 64, 5 epochs ([`TrainConfig::default`]).
     Fastai,
     /// The scale recipe, for ML-25M and any large data set: `rowwise-adagrad`, constant lr
-    /// [`ML_25M_LR`], `--l2` [`ML_25M_L2`], wd 0, K = 64, B = [`ML_25M_BATCH`], at most 5 epochs
-    /// with `--early-stop 1`.
+    /// [`ML_25M_LR`], `--l2` [`ML_25M_L2`], wd 0, K = 64, B = [`ML_25M_BATCH`], `--order blocks`,
+    /// at most 5 epochs with `--early-stop 1`.
     Ml25m,
 }
 
 /// The `ml-25m` recipe's batch size. The sparse optimisers touch only the rows of a batch, so a big
-/// batch costs no more work per rating; what it buys is fewer batches (305 per ML-25M epoch),
-/// hence fewer fork-joins on the CPU and fewer dispatches on a GPU. Row-wise Adagrad's step does
-/// not depend on the gradient's scale, so the `1/B` of the batch mean does not shrink it. Measured
-/// on synthetic ML-25M (seed 42), 2 threads, lr 0.05, l2 0.05, 3 epochs: B = 16,384 reached valid
-/// MSE 0.8743, B = 65,536 0.8738 (BENCHMARKS.md, "The ml-25m recipe").
-pub const ML_25M_BATCH: usize = 65_536;
+/// batch costs no more work per rating, and row-wise Adagrad's step does not depend on the
+/// gradient's scale, so the `1/B` of the batch mean does not shrink it. What bounds `B` is the
+/// number of steps a row gets: one per batch it occurs in. Under `--order blocks` an ML-25M block
+/// holds about 25,500 training ratings (S = 28), so B = 65,536 is one batch per block and a row
+/// steps only 28 times an epoch (valid MSE 1.022x the floor after 3 epochs), B = 4,096 gives
+/// 1.017x but 5.6 M ratings/s, B = 16,384 1.020x at 11.9 M ratings/s (synthetic ML-25M, 2
+/// threads, load 5; BENCHMARKS.md, "The ml-25m recipe").
+pub const ML_25M_BATCH: usize = 16_384;
 
 /// The `ml-25m` recipe's learning rate: with row-wise Adagrad it is a step in parameter units, and
 /// each row's step shrinks as its accumulator grows. At B = 65,536 lr 0.05 gave 0.8760 after two
@@ -51,6 +53,7 @@ impl Recipe {
                 optimizer: OptimizerKind::RowwiseAdagrad,
                 schedule: ScheduleKind::Constant,
                 early_stop: 1,
+                order: BatchOrder::Blocks,
                 ..TrainConfig::default()
             },
         }
@@ -78,6 +81,7 @@ mod tests {
         assert_eq!(large.optimizer, OptimizerKind::RowwiseAdagrad);
         assert_eq!((large.l2, large.wd, large.early_stop), (ML_25M_L2, 0.0, 1));
         assert!(large.epochs <= 5, "issue 11: at most 5 epochs");
+        assert_eq!(large.order, BatchOrder::Blocks);
         assert_eq!(large.schedule, ScheduleKind::Constant);
         large.validate().unwrap();
     }

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::TrainState;
-use super::batches::{batches_per_epoch, epoch_order};
+use super::batches::{batches_per_epoch, block_epoch, epoch_order};
 use super::schedule::step_hyper;
-use super::{AdamMoments, Backend, Batches, StepHyper, TrainConfig, TrainError};
+use super::{AdamMoments, Backend, BatchOrder, Batches, StepHyper, TrainConfig, TrainError};
 use crate::data::Ratings;
 use crate::model::Params;
 use crate::prefetch::prefetch;
@@ -237,7 +237,35 @@ pub fn train_controlled(
     check_shapes(config, state, train, valid)?;
     let n_train = train.len();
     let batch_size = config.batch_size;
-    let per_epoch = batches_per_epoch(n_train, batch_size, config.drop_last);
+    let shape = (state.params.users(), state.params.items(), config.factors);
+    // The epoch's order and, with `--order blocks`, where each batch starts.
+    let plan = |epoch: usize| -> (Vec<u32>, Option<Vec<usize>>) {
+        match config.order {
+            BatchOrder::Random => (epoch_order(n_train, config.seed, epoch), None),
+            BatchOrder::Blocks => {
+                let plan = block_epoch(
+                    &train.users,
+                    &train.items,
+                    shape,
+                    batch_size,
+                    config.seed,
+                    epoch,
+                );
+                (plan.order, Some(plan.starts))
+            }
+        }
+    };
+    // Block order: the first epoch's plan tells how many batches every epoch has.
+    let mut first_plan = match config.order {
+        BatchOrder::Blocks => Some(plan(
+            control.start.epoch.min(config.epochs.saturating_sub(1)),
+        )),
+        BatchOrder::Random => None,
+    };
+    let per_epoch = match &first_plan {
+        Some((_, Some(starts))) => starts.len() - 1,
+        _ => batches_per_epoch(n_train, batch_size, config.drop_last),
+    };
     if per_epoch == 0 {
         return Err(TrainError::Config(format!(
             "{n_train} training ratings make no batch of --bs {batch_size}; use a smaller --bs or more data"
@@ -261,7 +289,10 @@ pub fn train_controlled(
     backend.set_eval_set(valid)?;
 
     // Reused across epochs: the shuffled columns and the step scalars.
-    let used = (per_epoch * batch_size).min(n_train);
+    let used = match config.order {
+        BatchOrder::Random => (per_epoch * batch_size).min(n_train),
+        BatchOrder::Blocks => n_train,
+    };
     let mut users = vec![0u32; used];
     let mut items = vec![0u32; used];
     let mut ratings = vec![0f32; used];
@@ -278,7 +309,15 @@ pub fn train_controlled(
     let stop_requested = || stop_flag.is_some_and(|flag| flag.load(Ordering::SeqCst));
     'epochs: for epoch in start.epoch..config.epochs {
         let resume_here = epoch == start.epoch;
-        let order = epoch_order(n_train, config.seed, epoch);
+        let (order, starts) = match first_plan.take() {
+            Some(first) if epoch == start.epoch => first,
+            _ => plan(epoch),
+        };
+        // Where batch `s` of the epoch starts in the gathered columns.
+        let offset = |s: usize| match &starts {
+            Some(starts) => starts[s],
+            None => (s * batch_size).min(used),
+        };
         gather(
             train,
             &order[..used],
@@ -298,7 +337,7 @@ pub fn train_controlled(
         while done < per_epoch {
             if stop_requested() {
                 train_seconds += started.elapsed().as_secs_f64();
-                ratings_trained += (trained_here * batch_size).min(used) as u64;
+                ratings_trained += (offset(done) - offset(done - trained_here)) as u64;
                 stopped_at = Some(Position {
                     epoch,
                     batch: done,
@@ -308,14 +347,14 @@ pub fn train_controlled(
             }
             let count = batches_per_call.min(per_epoch - done);
             let call_started = Instant::now();
-            let start = done * batch_size;
-            let end = ((done + count) * batch_size).min(used);
+            let (start, end) = (offset(done), offset(done + count));
             let run = Batches {
                 users: &users[start..end],
                 items: &items[start..end],
                 ratings: &ratings[start..end],
                 batch_size,
                 steps: &steps[done..done + count],
+                starts: starts.as_ref().map(|starts| &starts[done..=done + count]),
             };
             let losses = backend.train_batches(&run)?;
             if losses.len() != count {
@@ -348,13 +387,13 @@ pub fn train_controlled(
                 done,
                 total: per_epoch,
                 running_loss: loss_sum / done as f64,
-                ratings_per_second: (trained_here * batch_size) as f64
+                ratings_per_second: (offset(done) - offset(done - trained_here)) as f64
                     / started.elapsed().as_secs_f64().max(f64::MIN_POSITIVE),
             });
         }
         let seconds = started.elapsed().as_secs_f64();
         train_seconds += seconds;
-        let trained_ratings = (trained_here * batch_size).min(used);
+        let trained_ratings = offset(per_epoch) - offset(per_epoch - trained_here);
         ratings_trained += trained_ratings as u64;
 
         let eval_started = Instant::now();
