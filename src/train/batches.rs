@@ -74,10 +74,18 @@ pub fn block_epoch(
     use rayon::prelude::*;
     let ranges = block_ranges(users, items, factors);
     let blocks = ranges * ranges;
+    // Each row's range, looked up rather than divided for each of the N ratings twice.
+    let user_range: Vec<u32> = (0..users as u32)
+        .map(|u| (block_of(u, 0, ranges, users, items) / ranges * ranges) as u32)
+        .collect();
+    let item_range: Vec<u32> = (0..items as u32)
+        .map(|i| block_of(0, i, ranges, users, items) as u32)
+        .collect();
+    let block = |u: u32, i: u32| (user_range[u as usize] + item_range[i as usize]) as usize;
     // A stable counting sort of the ratings by block.
     let mut first = vec![0usize; blocks + 1];
     for (&u, &i) in users_of.iter().zip(items_of) {
-        first[block_of(u, i, ranges, users, items) + 1] += 1;
+        first[block(u, i) + 1] += 1;
     }
     for b in 0..blocks {
         first[b + 1] += first[b];
@@ -85,7 +93,7 @@ pub fn block_epoch(
     let mut next = first.clone();
     let mut by_block = vec![0u32; users_of.len()];
     for (n, (&u, &i)) in users_of.iter().zip(items_of).enumerate() {
-        let at = &mut next[block_of(u, i, ranges, users, items)];
+        let at = &mut next[block(u, i)];
         by_block[*at] = n as u32;
         *at += 1;
     }
