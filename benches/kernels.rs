@@ -98,6 +98,7 @@ impl Problem {
             beta2: 0.99,
             eps: 1e-5,
             wd: 0.1,
+            l2: 0.0,
             step_size: 0.01 / (1.0 - 0.9f32.powi(3)),
             bias_correction2: 1.0 - 0.99f32.powi(3),
         };

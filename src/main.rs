@@ -27,7 +27,7 @@ enum Command {
     /// seeds 1, 2, 3 and 42 on the CPU). The book keys items by title, merging the films that
     /// share one: add `--item-key title` to do the same. `--out m.safetensors` saves the model
     /// for `eval`, `recommend`, `similar`, `biases`, `plot` and `fold-in`.
-    Train(cli::train::TrainArgs),
+    Train(Box<cli::train::TrainArgs>),
     /// Describe a data set: users, items, ratings, histogram, activity, time range.
     Stats(cli::stats::StatsArgs),
     /// Write a synthetic data set with a planted model, in a MovieLens layout.

@@ -15,6 +15,10 @@ pub enum RngStream {
     Epoch(u64),
     /// The synthetic data generator.
     Synthetic,
+    /// The order in which epoch `e` of `--order blocks` visits the blocks.
+    BlockOrder(u64),
+    /// The permutation of one block's ratings in one epoch of `--order blocks`.
+    Block { epoch: u64, block: u64 },
 }
 
 impl RngStream {
@@ -24,6 +28,10 @@ impl RngStream {
             RngStream::Split => 2,
             RngStream::Synthetic => 3,
             RngStream::Epoch(epoch) => 1_000 + epoch,
+            // Epochs stay below 2^20 and blocks below 2^24 (`train::batches`), so these ids
+            // never meet each other or the ones above.
+            RngStream::BlockOrder(epoch) => (1 << 62) | epoch,
+            RngStream::Block { epoch, block } => (1 << 63) | (epoch << 24) | block,
         }
     }
 }

@@ -271,6 +271,7 @@ fn hyper(t: u64, lr: f32, beta1: f32, wd: f32) -> StepHyper {
         beta2: 0.99,
         eps: 1e-5,
         wd,
+        l2: 0.0,
         step_size: (lr as f64 / (1.0 - (beta1 as f64).powi(t as i32))) as f32,
         bias_correction2: (1.0 - 0.99f64.powi(t as i32)) as f32,
     }

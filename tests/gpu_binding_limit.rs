@@ -97,6 +97,7 @@ fn adamw_trains_when_its_two_moments_together_exceed_the_binding_limit_but_each_
         ratings: &data.ratings,
         batch_size: b,
         steps: &hypers,
+        starts: None,
     };
     let gpu_losses = gpu.train_batches(&batches).unwrap();
     gpu.set_eval_set(&data).unwrap();

@@ -107,6 +107,7 @@ fn trajectory(optimizer: OptimizerKind, schedule: ScheduleKind) {
             ratings: &data.ratings[range.clone()],
             batch_size: b,
             steps: &hypers[s..s + 1],
+            starts: None,
         };
         let gpu_loss = gpu.train_batches(&batches).unwrap();
         let cpu_loss = cpu_step(
@@ -193,6 +194,7 @@ fn run_with(
         ratings: &data.ratings,
         batch_size: b,
         steps: &hypers,
+        starts: None,
     };
     let losses = gpu.train_batches(&batches).unwrap();
     gpu.set_eval_set(data).unwrap();
@@ -362,6 +364,7 @@ fn timings_and_memory_report_add_up() {
             ratings: &data.ratings,
             batch_size: config.batch_size,
             steps: &hypers,
+            starts: None,
         };
         (gpu.train_batches(&batches).unwrap(), (), ())
     };
@@ -412,6 +415,7 @@ fn adamw_resumed_from_read_back_state_matches_cpu_without_a_break() {
         ratings: &data.ratings[steps.start * b..steps.end * b],
         batch_size: b,
         steps: &hypers[steps],
+        starts: None,
     };
     let mut first = GpuBackend::with_device(device.clone(), &GpuOptions::default());
     first

@@ -102,3 +102,51 @@ fn default_recipe_on_the_synthetic_ml100k_preset_matches_cpu_within_1e_3() {
         "final validation MSE: gpu {g} vs cpu {c}, more than 1e-3 apart"
     );
 }
+
+/// `--order blocks` with S = 2 (K = 1,100 spills the cache budget on 300 x 200): batches of
+/// different lengths in the middle of a run, every block's last one short. The GPU takes the very
+/// same batches, so its epochs must agree with the CPU's as in random order.
+#[test]
+fn block_order_sgd_matches_cpu_within_1e_3() {
+    let Some(device) = gpu_device() else { return };
+    let config = TrainConfig {
+        factors: 1100,
+        epochs: 2,
+        init_std: 0.001,
+        optimizer: OptimizerKind::Sgd,
+        schedule: ScheduleKind::Constant,
+        lr: 0.5,
+        wd: 0.0,
+        batch_size: 700,
+        order: collabgpu::train::BatchOrder::Blocks,
+        ..TrainConfig::default()
+    };
+    assert_eq!(
+        collabgpu::train::batches::block_ranges(USERS, ITEMS, 1100),
+        2
+    );
+    let data = planted_ratings(USERS, ITEMS, 24_000, 5);
+    let (train, valid) = random_split(&data, 0.2, config.seed);
+    let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
+    let on_gpu = train_run(&mut gpu, &config, USERS, ITEMS, &train, &valid);
+    let mut cpu = CpuBackend::new(2).unwrap();
+    let on_cpu = train_run(&mut cpu, &config, USERS, ITEMS, &train, &valid);
+    for (g, c) in on_gpu.epochs.iter().zip(&on_cpu.epochs) {
+        let (gv, cv) = (g.valid_loss.unwrap(), c.valid_loss.unwrap());
+        assert!(
+            (gv - cv).abs() <= 1e-3,
+            "epoch {}: gpu {gv} vs cpu {cv}",
+            g.epoch
+        );
+        assert!((g.train_loss - c.train_loss).abs() <= 1e-3);
+    }
+    assert!(
+        on_cpu.final_valid_loss().unwrap() < on_cpu.epochs[0].train_loss,
+        "the run must learn"
+    );
+    assert_eq!(
+        on_gpu.ratings_trained,
+        train.len() as u64 * 2,
+        "every rating, every epoch"
+    );
+}

@@ -97,6 +97,7 @@ fn assert_bit_equal(resumed: &TrainReport, full: &TrainReport) {
         );
     }
     assert_eq!(a.moments, b.moments, "Adam moments differ");
+    assert_eq!(a.row_sums, b.row_sums, "Adagrad's row sums differ");
     let (x, y) = (
         resumed.final_valid_loss().unwrap(),
         full.final_valid_loss().unwrap(),
@@ -120,15 +121,31 @@ fn config(optimizer: OptimizerKind) -> TrainConfig {
         optimizer,
         schedule: match optimizer {
             OptimizerKind::AdamW => ScheduleKind::OneCycle,
-            OptimizerKind::Sgd => ScheduleKind::Constant,
+            _ => ScheduleKind::Constant,
         },
         lr: match optimizer {
             OptimizerKind::AdamW => 5e-3,
             OptimizerKind::Sgd => 0.5,
+            OptimizerKind::RowwiseAdagrad => 0.05,
+            OptimizerKind::SparseAdam => 0.01,
+        },
+        // The scale optimisers with their regulariser, so that it is resumed too.
+        l2: if optimizer.is_sparse() && optimizer != OptimizerKind::Sgd {
+            0.05
+        } else {
+            0.0
         },
         ..TrainConfig::default()
     }
 }
+
+/// Every optimiser.
+const OPTIMIZERS: [OptimizerKind; 4] = [
+    OptimizerKind::AdamW,
+    OptimizerKind::Sgd,
+    OptimizerKind::RowwiseAdagrad,
+    OptimizerKind::SparseAdam,
+];
 
 /// Trains with checkpoints every epoch into `path`, keeping the snapshot after epoch `keep`.
 fn checkpoint_at_epoch(config: &TrainConfig, data: &Data, path: &std::path::Path, keep: usize) {
@@ -166,9 +183,9 @@ fn checkpoint_at_epoch(config: &TrainConfig, data: &Data, path: &std::path::Path
 }
 
 #[test]
-fn resume_at_an_epoch_boundary_gives_the_same_bits_adamw_and_sgd() {
+fn resume_at_an_epoch_boundary_gives_the_same_bits_for_every_optimizer() {
     let data = data();
-    for optimizer in [OptimizerKind::AdamW, OptimizerKind::Sgd] {
+    for optimizer in OPTIMIZERS {
         let config = config(optimizer);
         let full = uninterrupted(&config, &data);
         let dir = tempfile::tempdir().unwrap();
@@ -183,6 +200,12 @@ fn resume_at_an_epoch_boundary_gives_the_same_bits_adamw_and_sgd() {
                 loss_sum: 0.0
             }
         );
+        assert_eq!(
+            checkpoint.state.row_sums.is_some(),
+            optimizer == OptimizerKind::RowwiseAdagrad,
+            "{optimizer:?}: the accumulators travel with the checkpoint"
+        );
+        assert_eq!(checkpoint.state.moments.is_some(), optimizer.has_moments());
         let resumed = resume(&path, &config, &data);
         assert_eq!(resumed.epochs.len(), 2, "epochs 1 and 2 remain");
         assert_bit_equal(&resumed, &full);
@@ -190,9 +213,9 @@ fn resume_at_an_epoch_boundary_gives_the_same_bits_adamw_and_sgd() {
 }
 
 #[test]
-fn stop_flag_mid_epoch_then_resume_gives_the_same_bits_adamw_and_sgd() {
+fn stop_flag_mid_epoch_then_resume_gives_the_same_bits_for_every_optimizer() {
     let data = data();
-    for optimizer in [OptimizerKind::AdamW, OptimizerKind::Sgd] {
+    for optimizer in OPTIMIZERS {
         let config = config(optimizer);
         let full = uninterrupted(&config, &data);
         // Raise the flag at the first progress report of epoch 1: the loop stops after that run
@@ -247,6 +270,57 @@ fn stop_flag_mid_epoch_then_resume_gives_the_same_bits_adamw_and_sgd() {
         );
         assert_bit_equal(&resumed, &full);
     }
+}
+
+/// `--order blocks` (S = 2 at K = 5,000 on 60 x 50) stopped mid-epoch and resumed from a file:
+/// the same bits as the uninterrupted run.
+#[test]
+fn block_order_stopped_mid_epoch_and_resumed_gives_the_same_bits() {
+    let data = data();
+    let config = TrainConfig {
+        factors: 5000,
+        epochs: 2,
+        init_std: 0.001,
+        order: collabgpu::train::BatchOrder::Blocks,
+        ..config(OptimizerKind::RowwiseAdagrad)
+    };
+    assert_eq!(collabgpu::train::batches::block_ranges(60, 50, 5000), 2);
+    let full = uninterrupted(&config, &data);
+    let stop = AtomicBool::new(false);
+    let mut backend = CpuBackend::new(2).unwrap();
+    let state = train::initial_state(&config, data.users, data.items);
+    let control = RunControl {
+        stop: Some(&stop),
+        batches_per_call: Some(5),
+        ..RunControl::default()
+    };
+    let outcome = train::train_controlled(
+        &mut backend,
+        &config,
+        &state,
+        &data.train,
+        &data.valid,
+        control,
+        &mut |progress| {
+            if let Progress::Batches { epoch: 1, .. } = progress {
+                stop.store(true, Ordering::SeqCst);
+            }
+        },
+    )
+    .unwrap();
+    let position = outcome.stopped_at.expect("the run stopped early");
+    assert_eq!((position.epoch, position.batch), (1, 5));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blocks.ckpt");
+    Checkpoint {
+        config: config.clone(),
+        state: outcome.report.state.clone(),
+        position,
+        data: fingerprint(&data, &config),
+    }
+    .save(&path)
+    .unwrap();
+    assert_bit_equal(&resume(&path, &config, &data), &full);
 }
 
 #[test]

@@ -115,11 +115,11 @@ fn small_config(optimizer: OptimizerKind) -> TrainConfig {
         optimizer,
         schedule: match optimizer {
             OptimizerKind::AdamW => ScheduleKind::OneCycle,
-            OptimizerKind::Sgd => ScheduleKind::Constant,
+            _ => ScheduleKind::Constant,
         },
         lr: match optimizer {
             OptimizerKind::AdamW => 5e-3,
-            OptimizerKind::Sgd => 0.05,
+            _ => 0.05,
         },
         ..TrainConfig::default()
     }

@@ -17,8 +17,7 @@ use collabgpu::data::{LoadOptions, Ratings, SplitData, load_split};
 use collabgpu::files::ModelFile;
 use collabgpu::gpu::{GpuBackend, GpuMemoryReport, GpuOptions, GpuTimings};
 use collabgpu::train::{
-    self, Backend, MemoryEstimate, OptimizerKind, Placement, Progress, Recipe, TrainConfig,
-    TrainReport,
+    self, Backend, MemoryEstimate, Placement, Progress, Recipe, TrainConfig, TrainReport,
 };
 use serde_json::json;
 
@@ -32,7 +31,9 @@ pub struct BenchArgs {
     pub data: Option<String>,
 
     /// The configuration: `ml-100k` is SPEC's default recipe (adamw, one-cycle, K = 50, B = 64,
-    /// 5 epochs); `ml-25m` is sparse sgd, constant schedule, K = 64, B = 65536, 1 epoch.
+    /// 5 epochs); `ml-25m` is the scale recipe (`train --recipe ml-25m`: rowwise-adagrad, constant lr
+    /// 0.1, l2 0.1, K = 64, B = 16384, block order, at most 5 epochs with early stopping; CPU only
+    /// for now).
     #[arg(long, value_enum, default_value_t = PresetArg::Ml100k)]
     pub preset: PresetArg,
 
@@ -294,7 +295,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             let index = rows.iter().filter(|r: &&Row| r.backend == label).count();
             if let Some(dir) = &args.out {
                 let path = dir.join(format!("{label}-{index}.safetensors"));
-                ModelFile::new(report.state.params.clone(), &dataset, &config)
+                ModelFile::new(report.kept_params().clone(), &dataset, &config)
                     .save(&path)
                     .with_context(|| format!("saving the model to {}", path.display()))?;
                 eprintln!("bench: {adapter}: saved the model to {}", path.display());
@@ -412,7 +413,7 @@ fn row_json(
         "threads": row.threads,
         "ratings_per_second": row.report.ratings_per_second(),
         "epoch_seconds": row.epoch_seconds(),
-        "valid_loss": row.report.final_valid_loss(),
+        "valid_loss": row.report.kept_valid_loss(),
         "train_loss": row.report.epochs.last().map(|e| e.train_loss),
         "speedup_over_cpu": speedup(row, cpu_rate),
         "epochs": row.report.epochs.len(),
@@ -422,10 +423,7 @@ fn row_json(
         "data": source,
         "factors": config.factors,
         "batch_size": config.batch_size,
-        "optimizer": match config.optimizer {
-            OptimizerKind::AdamW => "adamw",
-            OptimizerKind::Sgd => "sgd",
-        },
+        "optimizer": config.optimizer.name(),
         "gpu_memory_bytes": row.gpu.as_ref().map(|(memory, _)| json!({
             "parameters": memory.parameters,
             "gradients": memory.gradients,

@@ -9,13 +9,16 @@ use collabgpu::atomic_file::{OutputError, check_output, resolve};
 use collabgpu::backends::{BackendChoice, OpenedBackend};
 use collabgpu::cpu::backend::sum_squared_error;
 use collabgpu::data::split::{Fold, SplitKind};
-use collabgpu::data::{Dataset, RatingIndex, SplitData, split_dataset, split_dataset_fold};
+use collabgpu::data::synth::Truth;
+use collabgpu::data::{
+    Dataset, RatingIndex, SplitData, noise_floor, split_dataset, split_dataset_fold,
+};
 use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile, TrainingSplit, fold_path};
 use collabgpu::gpu::GpuOptions;
 use collabgpu::model::Params;
 use collabgpu::train::{
-    self, EpochReport, MemoryEstimate, OptimizerKind, Placement, Position, Progress, RunControl,
-    ScheduleKind, Snapshot, TrainConfig, TrainError, TrainReport,
+    self, BatchOrder, EpochReport, MemoryEstimate, OptimizerKind, Placement, Position, Progress,
+    Recipe, RunControl, ScheduleKind, Snapshot, TrainConfig, TrainError, TrainReport,
 };
 use serde_json::json;
 
@@ -31,33 +34,62 @@ pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = BackendArg::Cpu)]
     pub backend: BackendArg,
 
-    /// `K`, the number of latent factors.
-    #[arg(long, default_value_t = TrainConfig::default().factors)]
-    pub factors: usize,
+    /// The named recipe that sets every training flag below that you do not give: `fastai`
+    /// (fastai's chapter 8: adamw, one-cycle, lr 5e-3, wd 0.1, K 50, B 64, 5 epochs) or `ml-25m`
+    /// (the tuned recipe for large data sets; `collabgpu help train` and README list its values).
+    /// Flags you give win over the recipe's.
+    #[arg(long, value_enum, default_value_t = RecipeArg::Fastai)]
+    pub recipe: RecipeArg,
 
-    /// Passes over the training ratings.
-    #[arg(long, default_value_t = TrainConfig::default().epochs)]
-    pub epochs: usize,
+    /// `K`, the number of latent factors [default: the recipe's; fastai 50].
+    #[arg(long)]
+    pub factors: Option<usize>,
 
-    /// The peak learning rate of one-cycle, or the learning rate of a constant schedule.
-    #[arg(long, allow_negative_numbers = true, default_value_t = TrainConfig::default().lr)]
-    pub lr: f32,
+    /// Passes over the training ratings [default: the recipe's; fastai 5].
+    #[arg(long)]
+    pub epochs: Option<usize>,
 
-    /// Weight decay (decoupled for adamw, lazy for sgd).
-    #[arg(long, allow_negative_numbers = true, default_value_t = TrainConfig::default().wd)]
-    pub wd: f32,
+    /// The peak learning rate of one-cycle, or the learning rate of a constant schedule
+    /// [default: the recipe's; fastai 5e-3].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
 
-    /// `B`, ratings per batch.
-    #[arg(long, default_value_t = TrainConfig::default().batch_size)]
-    pub bs: usize,
+    /// Weight decay: decoupled for adamw and sparse-adam, lazy for sgd; rowwise-adagrad has none
+    /// (use --l2) [default: the recipe's; fastai 0.1].
+    #[arg(long, allow_negative_numbers = true)]
+    pub wd: Option<f32>,
 
-    /// The optimiser: dense adamw (fastai's) or sparse sgd.
-    #[arg(long, value_enum, default_value_t = OptimizerArg::Adamw)]
-    pub optimizer: OptimizerArg,
+    /// L2 per occurrence `λ`: each time a row occurs in a batch the loss is charged
+    /// `(λ / B) |row|^2` (LibMF's regularisation), for every optimiser; reported losses stay the
+    /// plain MSE [default: the recipe's; fastai 0].
+    #[arg(long, allow_negative_numbers = true)]
+    pub l2: Option<f32>,
 
-    /// The learning-rate (and momentum) schedule.
-    #[arg(long, value_enum, default_value_t = ScheduleArg::OneCycle)]
-    pub schedule: ScheduleArg,
+    /// `B`, ratings per batch [default: the recipe's; fastai 64].
+    #[arg(long)]
+    pub bs: Option<usize>,
+
+    /// The optimiser: dense adamw (fastai's), or one of the sparse ones, where only the rows of a
+    /// batch move: sgd, rowwise-adagrad (one adaptive rate per row, as LibMF), sparse-adam (lazy
+    /// Adam) [default: the recipe's; fastai adamw].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
+
+    /// The learning-rate (and momentum) schedule [default: the recipe's; fastai one-cycle].
+    #[arg(long, value_enum)]
+    pub schedule: Option<ScheduleArg>,
+
+    /// The order of each epoch's ratings: random (one permutation of all of them), or blocks (a
+    /// grid of user x item ranges whose rows fit in a core's cache, visited block by block, every
+    /// batch inside one block) [default: the recipe's; fastai random].
+    #[arg(long, value_enum)]
+    pub order: Option<OrderArg>,
+
+    /// Stop when the validation loss has not improved for N epochs; --out and the summary get the
+    /// best epoch's parameters (0: train every epoch, keep the last) [default: the recipe's;
+    /// fastai 0].
+    #[arg(long, value_name = "N")]
+    pub early_stop: Option<usize>,
 
     /// The prediction range LO,HI of the sigmoid.
     #[arg(
@@ -189,6 +221,23 @@ pub enum BackendArg {
 pub enum OptimizerArg {
     Adamw,
     Sgd,
+    RowwiseAdagrad,
+    SparseAdam,
+}
+
+/// `--recipe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RecipeArg {
+    Fastai,
+    #[value(name = "ml-25m")]
+    Ml25m,
+}
+
+/// `--order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OrderArg {
+    Random,
+    Blocks,
 }
 
 /// `--schedule`.
@@ -213,25 +262,38 @@ impl TrainArgs {
         } else {
             Some(parse_y_range(&self.y_range).context("--y-range")?)
         };
+        let recipe = match self.recipe {
+            RecipeArg::Fastai => Recipe::Fastai,
+            RecipeArg::Ml25m => Recipe::Ml25m,
+        }
+        .config();
         let config = TrainConfig {
-            factors: self.factors,
-            epochs: self.epochs,
-            lr: self.lr,
-            wd: self.wd,
-            batch_size: self.bs,
-            optimizer: match self.optimizer {
+            factors: self.factors.unwrap_or(recipe.factors),
+            epochs: self.epochs.unwrap_or(recipe.epochs),
+            lr: self.lr.unwrap_or(recipe.lr),
+            wd: self.wd.unwrap_or(recipe.wd),
+            l2: self.l2.unwrap_or(recipe.l2),
+            batch_size: self.bs.unwrap_or(recipe.batch_size),
+            optimizer: self.optimizer.map_or(recipe.optimizer, |o| match o {
                 OptimizerArg::Adamw => OptimizerKind::AdamW,
                 OptimizerArg::Sgd => OptimizerKind::Sgd,
-            },
-            schedule: match self.schedule {
+                OptimizerArg::RowwiseAdagrad => OptimizerKind::RowwiseAdagrad,
+                OptimizerArg::SparseAdam => OptimizerKind::SparseAdam,
+            }),
+            schedule: self.schedule.map_or(recipe.schedule, |s| match s {
                 ScheduleArg::OneCycle => ScheduleKind::OneCycle,
                 ScheduleArg::Constant => ScheduleKind::Constant,
-            },
+            }),
+            order: self.order.map_or(recipe.order, |o| match o {
+                OrderArg::Random => BatchOrder::Random,
+                OrderArg::Blocks => BatchOrder::Blocks,
+            }),
+            early_stop: self.early_stop.unwrap_or(recipe.early_stop),
             y_range,
             init_std: self.init_std,
             seed: self.seed,
             drop_last: !self.keep_last_batch,
-            ..TrainConfig::default()
+            ..recipe
         };
         config.validate()?;
         Ok(config)
@@ -492,7 +554,7 @@ fn cross_validate(args: &TrainArgs, count: usize) -> anyhow::Result<()> {
         }
     }
     let options = args.data.load_options()?;
-    let dataset = collabgpu::data::load(&args.data.data, &options)
+    let loaded = collabgpu::data::load::load_with_truth(&args.data.data, &options)
         .with_context(|| format!("cannot read --data {}", args.data.data))?;
     let mut reports = Vec::with_capacity(count);
     for (index, run) in runs.iter().enumerate() {
@@ -503,7 +565,7 @@ fn cross_validate(args: &TrainArgs, count: usize) -> anyhow::Result<()> {
                 index + 1
             );
         }
-        let report = run_one(run, Some(&dataset))?
+        let report = run_one(run, Some(&loaded))?
             .expect("a fold run starts from scratch, never from a finished checkpoint");
         reports.push(report);
     }
@@ -574,7 +636,10 @@ fn cross_validate(args: &TrainArgs, count: usize) -> anyhow::Result<()> {
 /// One training run (one fold of `--folds`, or the whole of a plain `train`); `preloaded` is
 /// the data when a cross-validation has read it already. `None` when it resumed a finished
 /// checkpoint.
-fn run_one(args: &TrainArgs, preloaded: Option<&Dataset>) -> anyhow::Result<Option<TrainReport>> {
+fn run_one(
+    args: &TrainArgs,
+    preloaded: Option<&(Dataset, Option<Truth>)>,
+) -> anyhow::Result<Option<TrainReport>> {
     let config = args.config()?;
     if !(0.0..1.0).contains(&args.valid_pct) {
         bail!("--valid-pct must lie in [0, 1), got {}", args.valid_pct);
@@ -582,19 +647,23 @@ fn run_one(args: &TrainArgs, preloaded: Option<&Dataset>) -> anyhow::Result<Opti
     check_outputs(args)?;
     // From here on a signal stops the run with a checkpoint instead of killing it.
     install_signal_handler()?;
-    let dataset = match preloaded {
-        Some(dataset) => dataset.clone(),
+    let (dataset, own_truth) = match preloaded {
+        Some((dataset, _)) => (dataset.clone(), None),
         None => {
             let options = args.data.load_options()?;
-            collabgpu::data::load(&args.data.data, &options)
+            collabgpu::data::load::load_with_truth(&args.data.data, &options)
                 .with_context(|| format!("cannot read --data {}", args.data.data))?
         }
     };
-    let data = match args.fold {
+    let truth = own_truth
+        .as_ref()
+        .or(preloaded.and_then(|(_, truth)| truth.as_ref()));
+    let mut data = match args.fold {
         Some(fold) => split_dataset_fold(dataset, fold, config.seed),
         None => split_dataset(dataset, args.split_kind(), args.valid_pct, config.seed),
     }
     .with_context(|| format!("cannot split --data {}", args.data.data))?;
+    data.noise_floor = truth.and_then(|truth| noise_floor(truth, &data.valid));
     check_memory(args, &config, &data)?;
 
     let (state, start) = match &args.resume {
@@ -731,7 +800,7 @@ fn run_one(args: &TrainArgs, preloaded: Option<&Dataset>) -> anyhow::Result<Opti
                     bar.set_position(0);
                     bar.reset_eta();
                 }
-                let line = EpochLine::from(epoch);
+                let line = EpochLine::from(epoch).with_noise_floor(data.noise_floor);
                 // The log line comes before the epoch's checkpoint: a resumed run cuts the log
                 // back to its checkpoint, so a kill in between repeats no epoch.
                 if let Some(file) = &mut log
@@ -748,7 +817,7 @@ fn run_one(args: &TrainArgs, preloaded: Option<&Dataset>) -> anyhow::Result<Opti
                 if args.json {
                     printer.print(bar.as_ref(), &line.to_line());
                 } else if table {
-                    printer.print(bar.as_ref(), &epoch_row(epoch));
+                    printer.print(bar.as_ref(), &epoch_row(epoch, data.noise_floor));
                 }
             }
         },
@@ -782,7 +851,8 @@ fn run_one(args: &TrainArgs, preloaded: Option<&Dataset>) -> anyhow::Result<Opti
 
     // The model first: no failed output stream costs the trained model.
     if let Some(path) = &args.out {
-        model_file(args, &config, &data, &report.state.params)
+        // With --early-stop, the best epoch's parameters.
+        model_file(args, &config, &data, report.kept_params())
             .save(path)
             .with_context(|| {
                 let kept = match (&args.checkpoint, checkpoints.saved_epochs) {
@@ -909,9 +979,19 @@ fn write_table_head(
             start.batch
         )?;
     }
+    if let Some(floor) = data.noise_floor {
+        writeln!(
+            out,
+            "noise floor (the planted model's MSE on the validation ratings): {floor:.6}"
+        )?;
+    }
+    let floor_column = match data.noise_floor {
+        Some(_) => format!("  {:>7}", "x floor"),
+        None => String::new(),
+    };
     writeln!(
         out,
-        "{:>5}  {:>10}  {:>10}  {:>10}  {:>8}",
+        "{:>5}  {:>10}  {:>10}  {:>10}  {:>8}{floor_column}",
         "epoch", "train_loss", "valid_loss", "valid_rmse", "seconds"
     )
 }
@@ -964,12 +1044,19 @@ fn write_summary(
     report: &TrainReport,
     adapter: &str,
 ) -> anyhow::Result<()> {
-    let valid_loss = report.final_valid_loss();
+    // The kept model's: with --early-stop the best epoch's, else the last epoch's.
+    let valid_loss = report.kept_valid_loss();
+    let best_epoch = report.best.as_ref().map(|b| b.epoch);
     if args.json {
         let summary = json!({
             "type": "summary",
             "valid_loss": valid_loss,
             "valid_rmse": valid_loss.map(f64::sqrt),
+            "best_epoch": best_epoch,
+            "last_valid_loss": report.final_valid_loss(),
+            "stopped_early": report.stopped_early,
+            "noise_floor": data.noise_floor,
+            "noise_floor_ratio": data.noise_floor.zip(valid_loss).map(|(f, l)| l / f),
             "train_loss": report.epochs.last().map(|e| e.train_loss),
             "backend": report.backend,
             "adapter": adapter,
@@ -990,11 +1077,25 @@ fn write_summary(
         writeln!(out, "{summary}")?;
     } else {
         let valid = valid_loss.map_or("n/a (no validation ratings)".to_string(), |l| {
-            format!("{l:.6} (RMSE {:.6})", l.sqrt())
+            let floor = data.noise_floor.map_or(String::new(), |f| {
+                format!(", {:.4}x the noise floor {f:.6}", l / f)
+            });
+            format!("{l:.6} (RMSE {:.6}{floor})", l.sqrt())
         });
+        let which = match best_epoch {
+            Some(epoch) => format!(
+                "best valid_loss (epoch {epoch}{}) ",
+                if report.stopped_early {
+                    ", stopped early"
+                } else {
+                    ""
+                }
+            ),
+            None => "final valid_loss ".to_string(),
+        };
         writeln!(
             out,
-            "final valid_loss {valid}; {} trained {:.0} ratings/s",
+            "{which}{valid}; {} trained {:.0} ratings/s",
             report.backend,
             report.ratings_per_second()
         )?;
@@ -1101,11 +1202,21 @@ fn progress_style() -> indicatif::ProgressStyle {
         .progress_chars("=> ")
 }
 
-/// One row of the fastai-like table.
-fn epoch_row(epoch: &EpochReport) -> String {
+/// One row of the fastai-like table; on synthetic data with the validation loss over the noise
+/// floor.
+fn epoch_row(epoch: &EpochReport, noise_floor: Option<f64>) -> String {
     let valid = |x: Option<f64>| x.map_or("n/a".to_string(), |x| format!("{x:.6}"));
+    let ratio = match noise_floor {
+        Some(floor) => format!(
+            "  {:>7}",
+            epoch
+                .valid_loss
+                .map_or("n/a".to_string(), |l| format!("{:.4}x", l / floor))
+        ),
+        None => String::new(),
+    };
     format!(
-        "{:>5}  {:>10.6}  {:>10}  {:>10}  {:>8.2}",
+        "{:>5}  {:>10.6}  {:>10}  {:>10}  {:>8.2}{ratio}",
         epoch.epoch,
         epoch.train_loss,
         valid(epoch.valid_loss),

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use super::kernels;
 use super::param_buffer::ParamBuffer;
 use super::simd::{self, LANES};
-use super::sparse_sgd::{SparseSgd, Tensors};
+use super::sparse_sgd::{OptimizerState, SparseSgd, Tensors};
 use crate::data::Ratings;
 use crate::model::{Params, apply_y_range};
 use crate::prefetch::prefetch_slice;
@@ -125,9 +125,12 @@ pub struct CpuBackend {
     params: ParamBuffer,
     /// Gradients in the same layout; zero outside the rows of the current batch.
     grads: Vec<f32>,
-    /// Adam's moments in the same layout (empty for `sgd`).
+    /// Adam's moments in the same layout (`adamw` and `sparse-adam`; empty otherwise).
     m: Vec<f32>,
     v: Vec<f32>,
+    /// `rowwise-adagrad`'s accumulators, `[sP (U) | sQ (I) | sbu (U) | sbi (I)]` (empty
+    /// otherwise).
+    row_sums: Vec<f32>,
     scratch: Scratch,
     /// The buffers of the sparse `sgd` step (empty for `adamw`).
     sparse: SparseSgd,
@@ -162,6 +165,7 @@ impl CpuBackend {
             grads: Vec::new(),
             m: Vec::new(),
             v: Vec::new(),
+            row_sums: Vec::new(),
             scratch: Scratch::default(),
             sparse: SparseSgd::default(),
             eval: Ratings::default(),
@@ -179,7 +183,7 @@ impl CpuBackend {
     fn step(&mut self, users: &[u32], items: &[u32], ratings: &[f32], hyper: &StepHyper) -> f32 {
         match self.config.optimizer {
             OptimizerKind::AdamW => self.adamw_step(users, items, ratings, hyper),
-            OptimizerKind::Sgd => self.sparse_step(users, items, ratings, hyper),
+            _ => self.sparse_step(users, items, ratings, hyper),
         }
     }
 
@@ -226,6 +230,21 @@ impl CpuBackend {
         distinct_rows(users, &mut s.seen_user, &mut s.distinct_users);
         distinct_rows(items, &mut s.seen_item, &mut s.distinct_items);
 
+        // L2 per occurrence on the batch's rows, at the parameters before the update.
+        if hyper.l2 != 0.0 {
+            let (user_counts, item_counts) =
+                (kernels::occurrences(users), kernels::occurrences(items));
+            let (grad_p, rest) = self.grads.split_at_mut(q_range.start);
+            let (grad_q, rest) = rest.split_at_mut(q_range.len());
+            let (grad_bu, grad_bi) = rest.split_at_mut(bu_range.len());
+            let params = &self.params;
+            let l2 = hyper.l2;
+            kernels::l2_grad(grad_p, &params[p_range.clone()], k, &user_counts, l2, b);
+            kernels::l2_grad(grad_q, &params[q_range.clone()], k, &item_counts, l2, b);
+            kernels::l2_grad(grad_bu, &params[bu_range.clone()], 1, &user_counts, l2, b);
+            kernels::l2_grad(grad_bi, &params[bi_range.clone()], 1, &item_counts, l2, b);
+        }
+
         // Update.
         adamw_dense(
             &self.pool,
@@ -250,7 +269,8 @@ impl CpuBackend {
 }
 
 impl CpuBackend {
-    /// One `sgd` step through the sparse path (see [`super::sparse_sgd`]).
+    /// One step of a sparse optimiser (`sgd`, `rowwise-adagrad`, `sparse-adam`) through the sparse
+    /// path (see [`super::sparse_sgd`]).
     fn sparse_step(
         &mut self,
         users: &[u32],
@@ -259,17 +279,29 @@ impl CpuBackend {
         hyper: &StepHyper,
     ) -> f32 {
         let [_, q_range, bu_range, _] = self.layout.ranges();
-        let (user_factors, rest) = self.params.split_at_mut(q_range.start);
-        let (item_factors, rest) = rest.split_at_mut(q_range.len());
-        let (user_bias, item_bias) = rest.split_at_mut(bu_range.len());
-        let tensors = Tensors {
-            user_factors,
-            item_factors,
-            user_bias,
-            item_bias,
+        let (users_n, items_n) = (self.layout.users, self.layout.items);
+        let tensors = split_tensors(
+            &mut self.params,
+            q_range.start,
+            q_range.len(),
+            bu_range.len(),
+        );
+        let state = match self.config.optimizer {
+            OptimizerKind::RowwiseAdagrad => OptimizerState::RowwiseAdagrad(split_tensors(
+                &mut self.row_sums,
+                users_n,
+                items_n,
+                users_n,
+            )),
+            OptimizerKind::SparseAdam => OptimizerState::SparseAdam {
+                m: split_tensors(&mut self.m, q_range.start, q_range.len(), bu_range.len()),
+                v: split_tensors(&mut self.v, q_range.start, q_range.len(), bu_range.len()),
+            },
+            _ => OptimizerState::Sgd,
         };
         self.sparse.step(
             tensors,
+            state,
             self.layout.factors,
             users,
             items,
@@ -277,6 +309,20 @@ impl CpuBackend {
             self.config.y_range,
             hyper,
         )
+    }
+}
+
+/// `[P | Q | bu | bi]` (or any buffer of that layout) cut into its four tensors, of lengths
+/// `p`, `q`, `bu` and the rest.
+fn split_tensors(flat: &mut [f32], p: usize, q: usize, bu: usize) -> Tensors<'_> {
+    let (user_factors, rest) = flat.split_at_mut(p);
+    let (item_factors, rest) = rest.split_at_mut(q);
+    let (user_bias, item_bias) = rest.split_at_mut(bu);
+    Tensors {
+        user_factors,
+        item_factors,
+        user_bias,
+        item_bias,
     }
 }
 
@@ -418,24 +464,34 @@ impl Backend for CpuBackend {
         self.config = config.clone();
         self.layout = layout;
         self.params = ParamBuffer::concat(state.params.tensors());
-        // The sparse `sgd` path keeps compact per-batch gradients instead of a dense buffer.
+        // The sparse path keeps compact per-batch gradients instead of a dense buffer.
         self.grads = match config.optimizer {
             OptimizerKind::AdamW => vec![0.0; layout.len()],
-            OptimizerKind::Sgd => Vec::new(),
+            _ => Vec::new(),
         };
-        (self.m, self.v) = match (config.optimizer, &state.moments) {
-            (OptimizerKind::AdamW, Some(moments)) => {
-                (layout.flatten(&moments.m), layout.flatten(&moments.v))
-            }
-            (OptimizerKind::AdamW, None) => (vec![0.0; layout.len()], vec![0.0; layout.len()]),
-            (OptimizerKind::Sgd, _) => (Vec::new(), Vec::new()),
+        let moments = config.optimizer.has_moments();
+        (self.m, self.v) = match (moments, &state.moments) {
+            (true, Some(moments)) => (layout.flatten(&moments.m), layout.flatten(&moments.v)),
+            (true, None) => (vec![0.0; layout.len()], vec![0.0; layout.len()]),
+            (false, _) => (Vec::new(), Vec::new()),
         };
-        if self.m.len() != layout.len() && config.optimizer == OptimizerKind::AdamW {
+        if moments && (self.m.len() != layout.len() || self.v.len() != layout.len()) {
             return Err(TrainError::Config(
                 "the Adam moments do not have the parameters' shape".into(),
             ));
         }
-        if config.optimizer == OptimizerKind::Sgd {
+        let row_sums_len = 2 * (layout.users + layout.items);
+        self.row_sums = match (config.optimizer.has_row_sums(), &state.row_sums) {
+            (true, Some(sums)) => sums.tensors().concat(),
+            (true, None) => vec![0.0; row_sums_len],
+            (false, _) => Vec::new(),
+        };
+        if config.optimizer.has_row_sums() && self.row_sums.len() != row_sums_len {
+            return Err(TrainError::Config(
+                "the row-wise Adagrad accumulators do not have one entry per row".into(),
+            ));
+        }
+        if config.optimizer.is_sparse() {
             self.sparse = SparseSgd::new(
                 layout.users,
                 layout.items,
@@ -531,13 +587,23 @@ impl Backend for CpuBackend {
     }
 
     fn state(&mut self) -> Result<TrainState, TrainError> {
-        let moments = (self.config.optimizer == OptimizerKind::AdamW).then(|| AdamMoments {
+        let moments = self.config.optimizer.has_moments().then(|| AdamMoments {
             m: self.layout.unflatten(&self.m),
             v: self.layout.unflatten(&self.v),
+        });
+        let row_sums = self.config.optimizer.has_row_sums().then(|| {
+            let (users, items) = (self.layout.users, self.layout.items);
+            let one = Layout {
+                users,
+                items,
+                factors: 1,
+            };
+            one.unflatten(&self.row_sums)
         });
         Ok(TrainState {
             params: self.layout.unflatten(&self.params),
             moments,
+            row_sums,
         })
     }
 }

@@ -107,3 +107,94 @@ pub fn sgd(param: &mut [f32], grad: &[f32], k: usize, rows: &[u32], hyper: &Step
         }
     }
 }
+
+/// The distinct rows of a batch column with how often each occurs (`n_r`), ascending by row.
+pub fn occurrences(indices: &[u32]) -> Vec<(u32, u32)> {
+    let mut sorted = indices.to_vec();
+    sorted.sort_unstable();
+    let mut counts: Vec<(u32, u32)> = Vec::new();
+    for row in sorted {
+        match counts.last_mut() {
+            Some((last, n)) if *last == row => *n += 1,
+            _ => counts.push((row, 1)),
+        }
+    }
+    counts
+}
+
+/// The factor `2 λ n_r / B` of SPEC's L2 per occurrence, computed as `((2 λ) n_r) / B` in f32;
+/// every backend and path uses this one function, so the factor has the same bits everywhere.
+#[inline(always)]
+pub fn l2_factor(l2: f32, occurrences: u32, batch_len: usize) -> f32 {
+    2.0 * l2 * occurrences as f32 / batch_len as f32
+}
+
+/// L2 per occurrence (SPEC "Scale"): `grad[r] += (2 λ n_r / B) * param[r]` for every row `r` of
+/// `rows` (`(row, n_r)`, from [`occurrences`]), entry by entry; `k` entries per row. A zero `λ`
+/// leaves the gradient exactly as it is.
+pub fn l2_grad(
+    grad: &mut [f32],
+    param: &[f32],
+    k: usize,
+    rows: &[(u32, u32)],
+    l2: f32,
+    batch_len: usize,
+) {
+    if l2 == 0.0 {
+        return;
+    }
+    for &(row, n) in rows {
+        let factor = l2_factor(l2, n, batch_len);
+        for e in row as usize * k..(row as usize + 1) * k {
+            grad[e] += factor * param[e];
+        }
+    }
+}
+
+/// Row-wise Adagrad (SPEC "Scale"): for each listed row (each once), `k` entries wide,
+/// `s_r = s_r + (sum_j g_j^2) / k` (summed in `j` order, in f32), then every entry
+/// `p = p - (lr * g) / (sqrt(s_r) + eps)`. `sums` holds one accumulator per row.
+pub fn rowwise_adagrad(
+    param: &mut [f32],
+    grad: &[f32],
+    sums: &mut [f32],
+    k: usize,
+    rows: &[u32],
+    hyper: &StepHyper,
+) {
+    for &row in rows {
+        let entries = row as usize * k..(row as usize + 1) * k;
+        let mut squares = 0.0f32;
+        for e in entries.clone() {
+            squares += grad[e] * grad[e];
+        }
+        sums[row as usize] += squares / k as f32;
+        let denominator = sums[row as usize].sqrt() + hyper.eps;
+        for e in entries {
+            param[e] -= hyper.lr * grad[e] / denominator;
+        }
+    }
+}
+
+/// Sparse (lazy) Adam (SPEC "Scale"): [`adamw`]'s four lines, on the entries of the listed rows
+/// only (each once), `k` entries wide, with the global step's bias corrections from `hyper`.
+pub fn sparse_adam(
+    param: &mut [f32],
+    grad: &[f32],
+    (m, v): (&mut [f32], &mut [f32]),
+    k: usize,
+    rows: &[u32],
+    hyper: &StepHyper,
+) {
+    let decay = 1.0 - hyper.lr * hyper.wd;
+    for &row in rows {
+        for n in row as usize * k..(row as usize + 1) * k {
+            let g = grad[n];
+            let mut p = param[n] * decay;
+            m[n] = hyper.beta1 * m[n] + (1.0 - hyper.beta1) * g;
+            v[n] = hyper.beta2 * v[n] + (1.0 - hyper.beta2) * g * g;
+            p -= hyper.step_size * m[n] / ((v[n] / hyper.bias_correction2).sqrt() + hyper.eps);
+            param[n] = p;
+        }
+    }
+}

@@ -11,15 +11,18 @@
 //!    sigmoid range, and the batch loss with `g_b = dL/dx_b`;
 //! 2. backward: scatter-add `g_b * Q[i_b]` into the gradient of `P[u_b]`, `g_b * P[u_b]` into that
 //!    of `Q[i_b]`, and `g_b` into both bias gradients, all at the parameters before the update;
-//! 3. update: `adamw` moves every parameter; `sgd` moves only the rows of the batch, once each.
+//! 3. L2 per occurrence (SPEC "Scale", when `--l2` is not 0): `(2 λ n_r / B) p_r` added to the
+//!    gradient of every row `r` of the batch, at the parameters before the update;
+//! 4. update: `adamw` moves every parameter; `sgd`, `rowwise-adagrad` and `sparse-adam` move only
+//!    the rows of the batch, once each.
 
 use super::kernels;
 use crate::model::Params;
-use crate::train::{StepHyper, TrainConfig, TrainState};
+use crate::train::{OptimizerKind, StepHyper, TrainConfig, TrainState};
 
 /// One optimiser step of `config`'s optimiser on the batch `(users, items, ratings)`; returns the
-/// batch loss at the parameters before the step. `state.moments` is `Some` for `adamw` and `None`
-/// for `sgd`.
+/// batch loss at the parameters before the step. `state.moments` is `Some` for `adamw` and
+/// `sparse-adam`, `state.row_sums` for `rowwise-adagrad`.
 pub fn train_step(
     state: &mut TrainState,
     config: &TrainConfig,
@@ -51,31 +54,90 @@ pub fn train_step(
     kernels::scatter_add_bias(&mut grads.user_bias, users, &g);
     kernels::scatter_add_bias(&mut grads.item_bias, items, &g);
 
-    // 3. Update.
-    match &mut state.moments {
-        Some(moments) => {
-            let tensors = params.tensors_mut();
+    // 3. L2 per occurrence.
+    let (user_counts, item_counts) = (kernels::occurrences(users), kernels::occurrences(items));
+    let l2 = hyper.l2;
+    kernels::l2_grad(
+        &mut grads.user_factors,
+        &params.user_factors,
+        k,
+        &user_counts,
+        l2,
+        b,
+    );
+    kernels::l2_grad(
+        &mut grads.item_factors,
+        &params.item_factors,
+        k,
+        &item_counts,
+        l2,
+        b,
+    );
+    kernels::l2_grad(
+        &mut grads.user_bias,
+        &params.user_bias,
+        1,
+        &user_counts,
+        l2,
+        b,
+    );
+    kernels::l2_grad(
+        &mut grads.item_bias,
+        &params.item_bias,
+        1,
+        &item_counts,
+        l2,
+        b,
+    );
+
+    // 4. Update. Each row's update depends on that row alone, so the order of the distinct rows
+    // does not change a bit.
+    let du: Vec<u32> = user_counts.iter().map(|&(row, _)| row).collect();
+    let di: Vec<u32> = item_counts.iter().map(|&(row, _)| row).collect();
+    // Per tensor: its width and its distinct rows.
+    let widths_and_rows = [(k, &du), (k, &di), (1, &du), (1, &di)];
+    let tensors = params.tensors_mut();
+    match config.optimizer {
+        OptimizerKind::AdamW => {
+            let moments = state.moments.as_mut().expect("adamw carries moments");
             let (ms, vs) = (moments.m.tensors_mut(), moments.v.tensors_mut());
             for (((p, grad), m), v) in tensors.into_iter().zip(grads.tensors()).zip(ms).zip(vs) {
                 kernels::adamw(p, grad, m, v, hyper);
             }
         }
-        None => {
-            let (du, di) = (distinct(users), distinct(items));
-            kernels::sgd(&mut params.user_factors, &grads.user_factors, k, &du, hyper);
-            kernels::sgd(&mut params.item_factors, &grads.item_factors, k, &di, hyper);
-            kernels::sgd(&mut params.user_bias, &grads.user_bias, 1, &du, hyper);
-            kernels::sgd(&mut params.item_bias, &grads.item_bias, 1, &di, hyper);
+        OptimizerKind::Sgd => {
+            for ((p, grad), (width, rows)) in tensors
+                .into_iter()
+                .zip(grads.tensors())
+                .zip(widths_and_rows)
+            {
+                kernels::sgd(p, grad, width, rows, hyper);
+            }
+        }
+        OptimizerKind::RowwiseAdagrad => {
+            let sums = state
+                .row_sums
+                .as_mut()
+                .expect("rowwise-adagrad carries row sums");
+            let all = tensors
+                .into_iter()
+                .zip(grads.tensors())
+                .zip(sums.tensors_mut());
+            for (((p, grad), s), (width, rows)) in all.zip(widths_and_rows) {
+                kernels::rowwise_adagrad(p, grad, s, width, rows, hyper);
+            }
+        }
+        OptimizerKind::SparseAdam => {
+            let moments = state.moments.as_mut().expect("sparse-adam carries moments");
+            let (ms, vs) = (moments.m.tensors_mut(), moments.v.tensors_mut());
+            let all = tensors
+                .into_iter()
+                .zip(grads.tensors())
+                .zip(ms.into_iter().zip(vs));
+            for (((p, grad), (m, v)), (width, rows)) in all.zip(widths_and_rows) {
+                kernels::sparse_adam(p, grad, (m, v), width, rows, hyper);
+            }
         }
     }
     loss
-}
-
-/// The distinct rows of a batch, ascending. Each row's update depends on that row alone, so any
-/// order gives the same bits.
-fn distinct(rows: &[u32]) -> Vec<u32> {
-    let mut rows = rows.to_vec();
-    rows.sort_unstable();
-    rows.dedup();
-    rows
 }

@@ -37,6 +37,7 @@
 
 use rayon::prelude::*;
 
+use super::kernels;
 use super::param_buffer::ParamBuffer;
 use super::simd::{self, LANES};
 use crate::model::{apply_y_range, sigmoid};
@@ -236,6 +237,69 @@ pub(crate) struct Tensors<'a> {
     pub item_bias: &'a mut [f32],
 }
 
+/// The optimiser state the step updates besides the parameters, in the layout of [`Tensors`].
+pub(crate) enum OptimizerState<'a> {
+    /// `sgd` keeps none.
+    Sgd,
+    /// `rowwise-adagrad`'s accumulators: one per row of `P` (`user_factors`, `U` entries), of `Q`
+    /// (`I`), and one per bias entry (`U` and `I`).
+    RowwiseAdagrad(Tensors<'a>),
+    /// `sparse-adam`'s moments, each shaped as the parameters.
+    SparseAdam { m: Tensors<'a>, v: Tensors<'a> },
+}
+
+/// The optimiser state of one side of the step (the users' rows or the items'), as a pass reaches
+/// it: the same ownership as the side's parameter rows (a task touches its own rows' state only).
+#[derive(Clone, Copy)]
+enum SideState {
+    Sgd,
+    /// One accumulator per factor row and one per bias entry.
+    Adagrad {
+        rows: Shared,
+        bias: Shared,
+    },
+    /// Adam's moments of the factor rows (`K` wide) and of the biases.
+    Adam {
+        m_rows: Shared,
+        v_rows: Shared,
+        m_bias: Shared,
+        v_bias: Shared,
+    },
+}
+
+impl OptimizerState<'_> {
+    /// The users' side and the items' side.
+    fn sides(&mut self) -> (SideState, SideState) {
+        match self {
+            OptimizerState::Sgd => (SideState::Sgd, SideState::Sgd),
+            OptimizerState::RowwiseAdagrad(sums) => (
+                SideState::Adagrad {
+                    rows: Shared::new(sums.user_factors),
+                    bias: Shared::new(sums.user_bias),
+                },
+                SideState::Adagrad {
+                    rows: Shared::new(sums.item_factors),
+                    bias: Shared::new(sums.item_bias),
+                },
+            ),
+            OptimizerState::SparseAdam { m, v } => (
+                SideState::Adam {
+                    m_rows: Shared::new(m.user_factors),
+                    v_rows: Shared::new(v.user_factors),
+                    m_bias: Shared::new(m.user_bias),
+                    v_bias: Shared::new(v.user_bias),
+                },
+                SideState::Adam {
+                    m_rows: Shared::new(m.item_factors),
+                    v_rows: Shared::new(v.item_factors),
+                    m_bias: Shared::new(m.item_bias),
+                    v_bias: Shared::new(v.item_bias),
+                },
+            ),
+        }
+    }
+}
+
 /// What every task of a step reads and never writes.
 #[derive(Clone, Copy)]
 struct Batch {
@@ -243,8 +307,9 @@ struct Batch {
     y_range: Option<(f32, f32)>,
     /// `2 / B` of the whole batch.
     scale: f32,
-    lr: f32,
-    wd: f32,
+    /// `B` of the whole batch, for the L2 factor.
+    len: usize,
+    hyper: StepHyper,
     /// Whether the CPU has AVX2: the passes then run a copy of themselves compiled for it.
     avx2: bool,
 }
@@ -262,12 +327,14 @@ impl SparseSgd {
         }
     }
 
-    /// One `sgd` step on one batch; returns the batch loss at the parameters before the step.
-    /// Runs its parallel passes on the current rayon pool. Indices must be `< U` and `< I`.
+    /// One step of a sparse optimiser (`sgd`, `rowwise-adagrad` or `sparse-adam`, after `state`)
+    /// on one batch; returns the batch loss at the parameters before the step. Runs its parallel
+    /// passes on the current rayon pool. Indices must be `< U` and `< I`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn step(
         &mut self,
         params: Tensors<'_>,
+        mut state: OptimizerState<'_>,
         k: usize,
         users: &[u32],
         items: &[u32],
@@ -281,10 +348,11 @@ impl SparseSgd {
             k,
             y_range,
             scale: 2.0 / b_len as f32,
-            lr: hyper.lr,
-            wd: hyper.wd,
+            len: b_len,
+            hyper: *hyper,
             avx2: self.avx2,
         };
+        let (user_state, item_state) = state.sides();
         let Tensors {
             user_factors,
             item_factors,
@@ -311,6 +379,7 @@ impl SparseSgd {
                 groups: user_groups,
                 user_rows,
                 user_bias,
+                state: user_state,
                 q,
                 bi,
                 out: per_rating,
@@ -349,6 +418,7 @@ impl SparseSgd {
             groups: item_groups,
             item_rows: Shared::new(item_factors),
             item_bias: Shared::new(item_bias),
+            state: item_state,
             grad_slots,
             old_user_rows,
         };
@@ -480,6 +550,7 @@ struct UserPass<'a> {
     groups: &'a Groups,
     user_rows: Shared,
     user_bias: Shared,
+    state: SideState,
     q: &'a [f32],
     bi: &'a [f32],
     out: PerRating,
@@ -552,7 +623,15 @@ impl UserPass<'_> {
             bias_grad += g_b;
         }
         let bias = unsafe { &mut self.user_bias.row(user, 1)[0] };
-        sgd_row(self.batch, row, bias, grad, bias_grad);
+        let occurrences = self.groups.offsets[slot + 1] - self.groups.offsets[slot];
+        let target = Row {
+            index: user,
+            occurrences,
+            params: row,
+            bias,
+        };
+        // SAFETY: this task owns the user's slot, so the user's state too.
+        unsafe { update_row(self.batch, self.state, target, grad, bias_grad) };
     }
 }
 
@@ -564,6 +643,7 @@ struct ItemPass<'a> {
     groups: &'a Groups,
     item_rows: Shared,
     item_bias: Shared,
+    state: SideState,
     grad_slots: &'a [GradSlot],
     /// `P[u]` before the step, one row per user slot.
     old_user_rows: &'a [f32],
@@ -594,6 +674,7 @@ fn items_chunk_body(pass: ItemPass<'_>, slots: std::ops::Range<usize>) {
         groups,
         item_rows,
         item_bias,
+        state,
         grad_slots,
         old_user_rows,
     } = pass;
@@ -632,18 +713,124 @@ fn items_chunk_body(pass: ItemPass<'_>, slots: std::ops::Range<usize>) {
             }
             bias_grad += g_b;
         }
-        sgd_row(batch, row, &mut bias[0], &grad, bias_grad);
+        let occurrences = groups.offsets[slot + 1] - groups.offsets[slot];
+        let target = Row {
+            index: item as usize,
+            occurrences,
+            params: row,
+            bias: &mut bias[0],
+        };
+        // SAFETY: this task owns the item's slot, so the item's state too.
+        unsafe { update_row(batch, state, target, &mut grad, bias_grad) };
     }
 }
 
-/// `p = p - lr * (g + wd * p)` on one factor row and its bias.
+/// One row of a side as the update sees it: its index, `n_r`, its factors and its bias.
+struct Row<'r> {
+    index: usize,
+    occurrences: u32,
+    params: &'r mut [f32],
+    bias: &'r mut f32,
+}
+
+/// The update of one factor row and its bias from their batch gradients `grad` and `bias_grad`
+/// (the scatter-add sums): the L2 per occurrence first, `g = G + (2 λ n_r / B) p`
+/// ([`kernels::l2_grad`]), then the optimiser's step, entry for entry the arithmetic of
+/// [`kernels::sgd`], [`kernels::rowwise_adagrad`] or [`kernels::sparse_adam`].
+///
+/// # Safety
+/// No other thread may touch row `target.index` of `state` meanwhile.
 #[inline(always)]
-fn sgd_row(batch: Batch, row: &mut [f32], bias: &mut f32, grad: &[f32], bias_grad: f32) {
-    let (lr, wd) = (batch.lr, batch.wd);
-    for (p, &g) in row.iter_mut().zip(grad) {
+unsafe fn update_row(
+    batch: Batch,
+    state: SideState,
+    target: Row<'_>,
+    grad: &mut [f32],
+    mut bias_grad: f32,
+) {
+    let Row {
+        index,
+        occurrences,
+        params: row,
+        bias,
+    } = target;
+    let hyper = &batch.hyper;
+    if hyper.l2 != 0.0 {
+        let factor = kernels::l2_factor(hyper.l2, occurrences, batch.len);
+        for (g, &p) in grad.iter_mut().zip(row.iter()) {
+            *g += factor * p;
+        }
+        bias_grad += factor * *bias;
+    }
+    let bias = std::slice::from_mut(bias);
+    let bias_grad = [bias_grad];
+    match state {
+        SideState::Sgd => {
+            sgd_entries(hyper, row, grad);
+            sgd_entries(hyper, bias, &bias_grad);
+        }
+        SideState::Adagrad {
+            rows,
+            bias: bias_sums,
+        } => unsafe {
+            adagrad_entries(hyper, row, grad, &mut rows.row(index, 1)[0]);
+            adagrad_entries(hyper, bias, &bias_grad, &mut bias_sums.row(index, 1)[0]);
+        },
+        SideState::Adam {
+            m_rows,
+            v_rows,
+            m_bias,
+            v_bias,
+        } => unsafe {
+            let k = row.len();
+            adam_entries(hyper, row, grad, m_rows.row(index, k), v_rows.row(index, k));
+            adam_entries(
+                hyper,
+                bias,
+                &bias_grad,
+                m_bias.row(index, 1),
+                v_bias.row(index, 1),
+            );
+        },
+    }
+}
+
+/// `p = p - lr * (g + wd * p)` on each entry ([`kernels::sgd`]).
+#[inline(always)]
+fn sgd_entries(hyper: &StepHyper, params: &mut [f32], grad: &[f32]) {
+    let (lr, wd) = (hyper.lr, hyper.wd);
+    for (p, &g) in params.iter_mut().zip(grad) {
         *p -= lr * (g + wd * *p);
     }
-    *bias -= lr * (bias_grad + wd * *bias);
+}
+
+/// One row of [`kernels::rowwise_adagrad`]: the accumulator `sum` gains the mean square of the
+/// row's gradient, summed in entry order, then each entry takes its step.
+#[inline(always)]
+fn adagrad_entries(hyper: &StepHyper, params: &mut [f32], grad: &[f32], sum: &mut f32) {
+    let mut squares = 0.0f32;
+    for &g in grad {
+        squares += g * g;
+    }
+    *sum += squares / params.len() as f32;
+    let denominator = sum.sqrt() + hyper.eps;
+    for (p, &g) in params.iter_mut().zip(grad) {
+        *p -= hyper.lr * g / denominator;
+    }
+}
+
+/// One row of [`kernels::sparse_adam`].
+#[inline(always)]
+fn adam_entries(hyper: &StepHyper, params: &mut [f32], grad: &[f32], m: &mut [f32], v: &mut [f32]) {
+    let decay = 1.0 - hyper.lr * hyper.wd;
+    let (beta1, beta2) = (hyper.beta1, hyper.beta2);
+    let (one_minus_beta1, one_minus_beta2) = (1.0 - beta1, 1.0 - beta2);
+    for (((p, &g), m), v) in params.iter_mut().zip(grad).zip(m).zip(v) {
+        let decayed = *p * decay;
+        *m = beta1 * *m + one_minus_beta1 * g;
+        *v = beta2 * *v + one_minus_beta2 * g * g;
+        *p = decayed - hyper.step_size * *m / ((*v / hyper.bias_correction2).sqrt() + hyper.eps);
+    }
 }
 
 /// A buffer whose rows tasks read and write in place, each row by one task only.

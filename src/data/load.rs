@@ -19,8 +19,20 @@ const DEFAULT_SYNTHETIC_SEED: u64 = 42;
 /// Reads the data set that `data` names: a directory (layout detected), a file, a data-set name
 /// from the download cache (`ml-100k`, ...), or `synthetic:NAME[:SEED]` (generated in memory).
 pub fn load(data: &str, options: &LoadOptions) -> Result<Dataset, DataError> {
+    Ok(load_with_truth(data, options)?.0)
+}
+
+/// [`load`], and for `synthetic:NAME[:SEED]` the planted model too (its indices are the data set's
+/// dense indices: the generator numbers users and items in ascending raw-id order).
+pub fn load_with_truth(
+    data: &str,
+    options: &LoadOptions,
+) -> Result<(Dataset, Option<synth::Truth>), DataError> {
+    let mut truth = None;
     let dataset = if let Some(spec) = data.strip_prefix("synthetic:") {
-        load_synthetic(spec)?
+        let synthetic = load_synthetic(spec)?;
+        truth = Some(synthetic.truth);
+        synthetic.dataset
     } else if Path::new(data).exists() {
         load_path(Path::new(data), options)?
     } else if let Some(dir) = bare_name(data)
@@ -43,8 +55,9 @@ pub fn load(data: &str, options: &LoadOptions) -> Result<Dataset, DataError> {
         )));
     };
     match options.item_key {
-        ItemKey::Id => Ok(dataset),
-        ItemKey::Title => key_items_by_title(dataset),
+        ItemKey::Id => Ok((dataset, truth)),
+        // Merged items no longer match the planted model's.
+        ItemKey::Title => Ok((key_items_by_title(dataset)?, None)),
     }
 }
 
@@ -92,7 +105,7 @@ fn bare_name(data: &str) -> Option<&str> {
 }
 
 /// `NAME[:SEED]` of `synthetic:NAME[:SEED]`.
-fn load_synthetic(spec: &str) -> Result<Dataset, DataError> {
+fn load_synthetic(spec: &str) -> Result<synth::Synthetic, DataError> {
     let (name, seed) = match spec.split_once(':') {
         Some((name, seed)) => {
             let seed = seed.parse::<u64>().map_err(|_| {
@@ -109,7 +122,7 @@ fn load_synthetic(spec: &str) -> Result<Dataset, DataError> {
             "synthetic:{spec}: unknown preset {name:?}; choose ml-100k, ml-1m or ml-25m"
         ))
     })?;
-    Ok(synth::generate(preset, seed)?.dataset)
+    synth::generate(preset, seed)
 }
 
 /// Reads a directory (its MovieLens layout) or a file (by its name, or as generic delimited text).

@@ -250,5 +250,5 @@ pub mod synth;
 pub use columns::{RatingColumns, RawIds, dataset_from_columns};
 pub use fingerprint::DataFingerprint;
 pub use load::load;
-pub use prepare::{SplitData, load_split, split_dataset, split_dataset_fold};
+pub use prepare::{SplitData, load_split, noise_floor, split_dataset, split_dataset_fold};
 pub use rating_index::RatingIndex;

@@ -14,6 +14,9 @@ pub struct SplitData {
     pub valid: Ratings,
     /// What a checkpoint of a run on this split must match.
     pub fingerprint: DataFingerprint,
+    /// On synthetic data: the planted model's MSE on the validation ratings (`noise_floor` in
+    /// `train`'s report), about the best validation loss any trainer can reach.
+    pub noise_floor: Option<f64>,
 }
 
 impl SplitData {
@@ -37,8 +40,34 @@ pub fn load_split(
     valid_pct: f64,
     seed: u64,
 ) -> Result<SplitData, DataError> {
-    let dataset = super::load(source, options)?;
-    split_dataset(dataset, kind, valid_pct, seed)
+    let (dataset, truth) = super::load::load_with_truth(source, options)?;
+    let mut split = split_dataset(dataset, kind, valid_pct, seed)?;
+    split.noise_floor = truth.and_then(|truth| noise_floor(&truth, &split.valid));
+    Ok(split)
+}
+
+/// `(1/N_valid) sum (pred_planted - r)^2` over `valid`, in f64, in rating order; `None` without
+/// validation ratings.
+pub fn noise_floor(truth: &super::synth::Truth, valid: &Ratings) -> Option<f64> {
+    use rayon::prelude::*;
+    if valid.is_empty() {
+        return None;
+    }
+    // Fixed chunks summed in order, so the value does not depend on the thread count.
+    const CHUNK: usize = 1 << 16;
+    let starts: Vec<usize> = (0..valid.len()).step_by(CHUNK).collect();
+    let chunks: Vec<f64> = starts
+        .par_iter()
+        .map(|&start| {
+            (start..(start + CHUNK).min(valid.len()))
+                .map(|n| {
+                    let planted = truth.predict(valid.users[n], valid.items[n]);
+                    (planted - valid.ratings[n] as f64).powi(2)
+                })
+                .sum::<f64>()
+        })
+        .collect();
+    Some(chunks.iter().sum::<f64>() / valid.len() as f64)
 }
 
 /// [`load_split`] for a data set already in memory.
@@ -86,5 +115,6 @@ fn assemble(dataset: Dataset, mut train: Ratings, mut valid: Ratings, seed: u64)
         train,
         valid,
         fingerprint,
+        noise_floor: None,
     }
 }

@@ -1,8 +1,11 @@
 //! Checkpoints: everything needed to continue a run exactly where it stopped.
 //!
 //! A checkpoint is a safetensors file. Its tensors are the four parameter tensors under their model
-//! file names (`user_factors`, `item_factors`, `user_bias`, `item_bias`) and, for `adamw`, Adam's
-//! moments as `adam_m.<name>` and `adam_v.<name>`. Its `__metadata__` (JSON strings) holds:
+//! file names (`user_factors`, `item_factors`, `user_bias`, `item_bias`) and, for `adamw` and
+//! `sparse-adam`, Adam's moments as `adam_m.<name>` and `adam_v.<name>`; for `rowwise-adagrad`, the
+//! accumulators as `adagrad.<name>` (one per row: `[U, 1]`, `[I, 1]`, `[U]`, `[I]`). Sparse Adam's
+//! bias corrections use the global step, so no per-row step counts are needed. Its
+//! `__metadata__` (JSON strings) holds:
 //!
 //! - `format`: [`FORMAT`];
 //! - `config`: the [`TrainConfig`] (as in the model file);
@@ -29,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use super::{Contents, check_loaded, json_string, param_tensors, read_file, serialize, write_file};
 use crate::data::DataFingerprint;
 use crate::model::Params;
-use crate::train::{AdamMoments, OptimizerKind, Position, TrainConfig, TrainState};
+use crate::train::{AdamMoments, Position, TrainConfig, TrainState};
 
 /// The `format` metadata value this version writes and reads.
 pub const FORMAT: &str = "collabgpu-checkpoint-1";
@@ -70,6 +73,9 @@ pub enum CheckpointError {
 
 const MOMENT_PREFIXES: [&str; 2] = ["adam_m.", "adam_v."];
 
+/// The prefix of `rowwise-adagrad`'s accumulators.
+const ROW_SUMS_PREFIX: &str = "adagrad.";
+
 impl Checkpoint {
     /// Writes the checkpoint atomically (temporary file, flush, fsync, rename), so that a crash
     /// while saving leaves the previous checkpoint intact.
@@ -98,6 +104,9 @@ impl Checkpoint {
         if let Some(moments) = &self.state.moments {
             tensors.extend(param_tensors(MOMENT_PREFIXES[0], &moments.m));
             tensors.extend(param_tensors(MOMENT_PREFIXES[1], &moments.v));
+        }
+        if let Some(sums) = &self.state.row_sums {
+            tensors.extend(param_tensors(ROW_SUMS_PREFIX, sums));
         }
         let position = SavedPosition::from(self.position);
         let metadata = HashMap::from([
@@ -147,13 +156,37 @@ impl Checkpoint {
                 .map_err(bad)
         };
         let params = read("")?;
-        let moments = match config.optimizer {
-            OptimizerKind::AdamW => Some(AdamMoments {
+        let moments = match config.optimizer.has_moments() {
+            true => Some(AdamMoments {
                 m: read(MOMENT_PREFIXES[0])?,
                 v: read(MOMENT_PREFIXES[1])?,
             }),
-            OptimizerKind::Sgd => None,
+            false => None,
         };
+        let row_sums = match config.optimizer.has_row_sums() {
+            true => Some(
+                contents
+                    .params(ROW_SUMS_PREFIX, data.users, data.items, 1)
+                    .map_err(bad)?,
+            ),
+            false => None,
+        };
+        if let Some(sums) = &row_sums
+            && let Some((name, index)) =
+                Params::TENSOR_NAMES
+                    .iter()
+                    .zip(sums.tensors())
+                    .find_map(|(name, s)| {
+                        s.iter()
+                            .position(|&x| !(x >= 0.0 && x.is_finite()))
+                            .map(|i| (name, i))
+                    })
+        {
+            return Err(damaged(format!(
+                "tensor `{ROW_SUMS_PREFIX}{name}` is negative or not finite at index {index}; \
+                 Adagrad's accumulators are sums of squares"
+            )));
+        }
         let mut all = vec![("", &params)];
         if let Some(moments) = &moments {
             all.push((MOMENT_PREFIXES[0], &moments.m));
@@ -173,7 +206,11 @@ impl Checkpoint {
         check_loaded(config.factors, config.y_range, &all).map_err(damaged)?;
         Ok(Checkpoint {
             config,
-            state: TrainState { params, moments },
+            state: TrainState {
+                params,
+                moments,
+                row_sums,
+            },
             position,
             data,
         })

@@ -32,6 +32,12 @@ pub struct EpochLine {
     /// Training ratings per second of the epoch's steps.
     #[serde(default)]
     pub ratings_per_second: f64,
+    /// On synthetic data: the planted model's MSE on the validation ratings, and `valid_loss`
+    /// over it ([`EpochLine::with_noise_floor`]); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_floor: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_floor_ratio: Option<f64>,
 }
 
 impl From<&EpochReport> for EpochLine {
@@ -44,11 +50,22 @@ impl From<&EpochReport> for EpochLine {
             seconds: epoch.seconds + epoch.eval_seconds,
             train_seconds: epoch.seconds,
             ratings_per_second: epoch.ratings_per_second,
+            noise_floor: None,
+            noise_floor_ratio: None,
         }
     }
 }
 
 impl EpochLine {
+    /// The line with the data's noise floor and the validation loss's ratio to it.
+    pub fn with_noise_floor(self, floor: Option<f64>) -> EpochLine {
+        EpochLine {
+            noise_floor: floor,
+            noise_floor_ratio: floor.zip(self.valid_loss).map(|(f, l)| l / f),
+            ..self
+        }
+    }
+
     /// The line, without its newline.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("plain numbers always serialise")
@@ -273,6 +290,8 @@ mod tests {
             seconds: 1.5,
             train_seconds: 1.25,
             ratings_per_second: 64000.0,
+            noise_floor: None,
+            noise_floor_ratio: None,
         }
     }
 

@@ -314,6 +314,13 @@ impl Backend for GpuBackend {
     fn start(&mut self, config: &TrainConfig, state: &TrainState) -> Result<(), TrainError> {
         let params = &state.params;
         let (users, items, factors) = (params.users(), params.items(), params.factors);
+        if !matches!(config.optimizer, OptimizerKind::AdamW | OptimizerKind::Sgd) {
+            let name = config.optimizer.name();
+            return Err(GpuError::Unsupported(format!("--optimizer {name}")).into());
+        }
+        if config.l2 != 0.0 {
+            return Err(GpuError::Unsupported("--l2".to_string()).into());
+        }
         let adamw = config.optimizer == OptimizerKind::AdamW;
         let shape = StepUniform::shape(users, items, factors, config.y_range, config.batch_size);
         let limit = self.binding_limit();
@@ -740,7 +747,11 @@ impl Backend for GpuBackend {
         } else {
             None
         };
-        Ok(TrainState { params, moments })
+        Ok(TrainState {
+            params,
+            moments,
+            row_sums: None,
+        })
     }
 }
 

@@ -19,13 +19,19 @@ pub struct AdamMoments {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainState {
     pub params: Params,
-    /// `Some` for `adamw`, `None` for `sgd`.
+    /// `Some` for `adamw` and `sparse-adam`, `None` otherwise.
     pub moments: Option<AdamMoments>,
+    /// `rowwise-adagrad`'s accumulators `s_r`, one per row (SPEC "Scale"), held as a [`Params`]
+    /// with `K = 1`: its `user_factors` has one entry per row of `P`, `item_factors` one per row
+    /// of `Q`, and its biases one per bias entry. `None` for the other optimisers.
+    pub row_sums: Option<Params>,
 }
 
 /// A run of consecutive batches. Batch `s` is entries `s*B .. min((s+1)*B, len)` of the three
-/// columns, and `steps[s]` is its optimiser step. Every batch is exactly `B` long except perhaps the
-/// last one of the run (when the epoch keeps its short last batch).
+/// columns (or, with `starts`, `starts[s] - starts[0] .. starts[s + 1] - starts[0]`), and
+/// `steps[s]` is its optimiser step. Every batch is exactly `B` long except perhaps the last one of
+/// the run (when the epoch keeps its short last batch); with `starts` (`--order blocks`) any batch
+/// may be shorter than `B`, never empty.
 #[derive(Debug, Clone, Copy)]
 pub struct Batches<'a> {
     pub users: &'a [u32],
@@ -34,6 +40,9 @@ pub struct Batches<'a> {
     /// `B`.
     pub batch_size: usize,
     pub steps: &'a [StepHyper],
+    /// `None`: batches of `B`. `Some`: where each batch starts (one more entry than batches),
+    /// counted in the epoch, so relative to `starts[0]` here.
+    pub starts: Option<&'a [usize]>,
 }
 
 impl Batches<'_> {
@@ -48,6 +57,9 @@ impl Batches<'_> {
 
     /// The entry range of batch `s`.
     pub fn range(&self, s: usize) -> std::ops::Range<usize> {
+        if let Some(starts) = self.starts {
+            return starts[s] - starts[0]..starts[s + 1] - starts[0];
+        }
         let start = s * self.batch_size;
         start..(start + self.batch_size).min(self.ratings.len())
     }

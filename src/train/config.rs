@@ -14,14 +14,47 @@ pub const MAX_EPOCHS: usize = 1_000_000;
 /// The largest `B` a run accepts (16 Mi ratings: 256 times the ml-25m preset's).
 pub const MAX_BATCH_SIZE: usize = 1 << 24;
 
-/// SPEC "Optimisers". Serialised under the CLI's names (`adamw`, `sgd`).
+/// SPEC "Optimisers" and "Scale". Serialised under the CLI's names (`adamw`, `sgd`,
+/// `rowwise-adagrad`, `sparse-adam`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
     /// fastai's Adam with decoupled weight decay; dense: every parameter steps after every batch.
+    #[serde(rename = "adamw")]
     AdamW,
     /// Sparse SGD: only rows in the batch move, with lazy weight decay.
     Sgd,
+    /// Sparse, one adaptive-rate accumulator per row (LibMF's, TorchRec's exact row-wise Adagrad).
+    RowwiseAdagrad,
+    /// Lazy Adam (PyTorch's SparseAdam): only rows in the batch update their moments and move.
+    SparseAdam,
+}
+
+impl OptimizerKind {
+    /// The CLI's (and the files') name.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::AdamW => "adamw",
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::RowwiseAdagrad => "rowwise-adagrad",
+            OptimizerKind::SparseAdam => "sparse-adam",
+        }
+    }
+
+    /// Whether only the rows of a batch move (every optimiser but `adamw`).
+    pub fn is_sparse(self) -> bool {
+        self != OptimizerKind::AdamW
+    }
+
+    /// Whether the state carries Adam's moments `m` and `v` (one per parameter).
+    pub fn has_moments(self) -> bool {
+        matches!(self, OptimizerKind::AdamW | OptimizerKind::SparseAdam)
+    }
+
+    /// Whether the state carries one accumulator per row (`rowwise-adagrad`).
+    pub fn has_row_sums(self) -> bool {
+        self == OptimizerKind::RowwiseAdagrad
+    }
 }
 
 /// SPEC "Schedules". Serialised under the CLI's names (`one-cycle`, `constant`).
@@ -30,6 +63,17 @@ pub enum OptimizerKind {
 pub enum ScheduleKind {
     OneCycle,
     Constant,
+}
+
+/// SPEC "Batches" and "Scale": the order in which an epoch visits the training ratings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BatchOrder {
+    /// One permutation of all training ratings per epoch (SPEC "Batches").
+    #[default]
+    Random,
+    /// Block by block over a grid of user and item ranges ([`super::batches::block_epoch`]).
+    Blocks,
 }
 
 /// Everything that decides which model a run trains. Defaults are SPEC's default recipe.
@@ -57,6 +101,13 @@ pub struct TrainConfig {
     pub eps: f32,
     /// Drop the last, short batch of every epoch (fastai's default for training).
     pub drop_last: bool,
+    /// `--order`: random (SPEC "Batches") or blocks (SPEC "Scale").
+    pub order: BatchOrder,
+    /// `λ` of SPEC's L2 per occurrence (`--l2`), for every optimiser; 0 turns it off.
+    pub l2: f32,
+    /// `--early-stop N`: stop once the validation loss has not improved for `N` epochs and keep
+    /// the best epoch's parameters; 0 trains every epoch and keeps the last.
+    pub early_stop: usize,
 }
 
 impl Default for TrainConfig {
@@ -75,6 +126,9 @@ impl Default for TrainConfig {
             beta2: 0.99,
             eps: 1e-5,
             drop_last: true,
+            l2: 0.0,
+            order: BatchOrder::Random,
+            early_stop: 0,
         }
     }
 }
@@ -117,6 +171,21 @@ impl TrainConfig {
         }
         if !(self.wd.is_finite() && self.wd >= 0.0) {
             return bad(format!("--wd must be zero or positive, got {}", self.wd));
+        }
+        if !(self.l2.is_finite() && self.l2 >= 0.0) {
+            return bad(format!("--l2 must be zero or positive, got {}", self.l2));
+        }
+        if self.order == BatchOrder::Blocks && self.epochs >= 1 << 20 {
+            return bad(format!(
+                "--order blocks allows fewer than 2^20 epochs, got {}",
+                self.epochs
+            ));
+        }
+        if self.early_stop > MAX_EPOCHS {
+            return bad(format!(
+                "--early-stop must be at most {MAX_EPOCHS} epochs, got {}",
+                self.early_stop
+            ));
         }
         if !(self.init_std.is_finite() && self.init_std >= 0.0) {
             return bad(format!(

@@ -61,11 +61,20 @@ impl MemoryEstimate {
         let rows = (users as u64).saturating_add(items as u64);
         let params = f32s(rows.saturating_mul(k.saturating_add(1)));
         let adamw = config.optimizer == OptimizerKind::AdamW;
-        let state = params.saturating_mul(if adamw { 3 } else { 1 });
+        let moments = config.optimizer.has_moments();
+        // Adagrad's accumulators: one f32 per row of P and Q and one per bias entry.
+        let row_sums = match config.optimizer.has_row_sums() {
+            true => f32s(rows.saturating_mul(2)),
+            false => 0,
+        };
+        let state = params
+            .saturating_mul(if moments { 3 } else { 1 })
+            .saturating_add(row_sums);
         let backend = match (placement, adamw) {
             // Parameters, gradient and both moments.
             (Placement::Cpu, true) => params.saturating_mul(4),
-            (Placement::Cpu, false) => params,
+            // Parameters and the optimiser's state; gradients stay per batch.
+            (Placement::Cpu, false) => state,
             (Placement::Gpu, _) => 0,
         };
         let batch = config.batch_size as u64;
@@ -84,7 +93,11 @@ impl MemoryEstimate {
             (
                 format!(
                     "starting parameters{} ((U + I) (K + 1) = {rows} x {} f32)",
-                    if adamw { " and Adam's two moments" } else { "" },
+                    match config.optimizer {
+                        o if o.has_moments() => " and Adam's two moments",
+                        o if o.has_row_sums() => " and Adagrad's row sums",
+                        _ => "",
+                    },
                     k.saturating_add(1)
                 ),
                 state,

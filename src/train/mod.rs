@@ -10,12 +10,12 @@ pub mod schedule;
 pub mod trainer;
 
 pub use backend::{AdamMoments, Backend, Batches, TrainState};
-pub use config::{OptimizerKind, ScheduleKind, TrainConfig, Y_RANGE_LIMIT};
+pub use config::{BatchOrder, OptimizerKind, ScheduleKind, TrainConfig, Y_RANGE_LIMIT};
 pub use memory::{MemoryError, MemoryEstimate, Placement};
 pub use recipe::Recipe;
 pub use schedule::StepHyper;
 pub use trainer::{
-    EpochReport, Position, Progress, RunControl, Snapshot, TrainOutcome, TrainReport,
+    BestEpoch, EpochReport, Position, Progress, RunControl, Snapshot, TrainOutcome, TrainReport,
     initial_state, train, train_controlled,
 };
 

@@ -1,7 +1,7 @@
 //! SPEC "Schedules": the learning rate and Adam's `beta1` for every step, computed on the host in
 //! f64 and handed to the backends as f32, so that both backends see the very same scalars.
 
-use super::config::{OptimizerKind, ScheduleKind, TrainConfig};
+use super::config::{ScheduleKind, TrainConfig};
 
 /// The hyperparameters of one optimiser step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,6 +13,8 @@ pub struct StepHyper {
     pub beta2: f32,
     pub eps: f32,
     pub wd: f32,
+    /// `λ` of the L2 per occurrence (SPEC "Scale").
+    pub l2: f32,
     /// Adam's `lr / (1 - beta1^t)`.
     pub step_size: f32,
     /// Adam's `1 - beta2^t`.
@@ -50,12 +52,12 @@ pub fn step_hyper(config: &TrainConfig, step: u64, total_steps: u64) -> StepHype
     let (lr, beta1) = lr_and_beta1(config, step, total_steps);
     let t = step + 1;
     let beta2 = config.beta2 as f64;
-    let (step_size, bias_correction2) = match config.optimizer {
-        OptimizerKind::AdamW => (
+    let (step_size, bias_correction2) = match config.optimizer.has_moments() {
+        true => (
             lr / (1.0 - beta1.powi(t as i32)),
             1.0 - beta2.powi(t as i32),
         ),
-        OptimizerKind::Sgd => (lr, 1.0),
+        false => (lr, 1.0),
     };
     StepHyper {
         t,
@@ -64,6 +66,7 @@ pub fn step_hyper(config: &TrainConfig, step: u64, total_steps: u64) -> StepHype
         beta2: config.beta2,
         eps: config.eps,
         wd: config.wd,
+        l2: config.l2,
         step_size: step_size as f32,
         bias_correction2: bias_correction2 as f32,
     }

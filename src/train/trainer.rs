@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::TrainState;
-use super::batches::{batches_per_epoch, epoch_order};
+use super::batches::{batches_per_epoch, block_epoch, epoch_order};
 use super::schedule::step_hyper;
-use super::{AdamMoments, Backend, Batches, OptimizerKind, StepHyper, TrainConfig, TrainError};
+use super::{AdamMoments, Backend, BatchOrder, Batches, StepHyper, TrainConfig, TrainError};
 use crate::data::Ratings;
 use crate::model::Params;
 use crate::prefetch::prefetch;
@@ -125,12 +125,27 @@ pub enum Progress<'a> {
     Epoch(&'a EpochReport),
 }
 
+/// The epoch with the lowest validation loss of a run with `--early-stop`, and its parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BestEpoch {
+    /// Counted from 0, as [`EpochReport::epoch`].
+    pub epoch: usize,
+    pub valid_loss: f64,
+    pub params: Params,
+}
+
 /// The result of a whole run.
 #[derive(Debug, Clone)]
 pub struct TrainReport {
     pub epochs: Vec<EpochReport>,
-    /// The final parameters and optimiser state.
+    /// The final parameters and optimiser state (where the run stopped, which with early stopping
+    /// is not the best epoch: a checkpoint resumes from here).
     pub state: TrainState,
+    /// With `early_stop > 0` and validation ratings: the best epoch among those this run trained,
+    /// whose parameters are the model to keep. `None` otherwise.
+    pub best: Option<BestEpoch>,
+    /// Whether early stopping ended the run before `config.epochs`.
+    pub stopped_early: bool,
     /// [`Backend::name`].
     pub backend: String,
     /// Training ratings consumed, over all epochs.
@@ -149,19 +164,38 @@ impl TrainReport {
     pub fn final_valid_loss(&self) -> Option<f64> {
         self.epochs.last().and_then(|e| e.valid_loss)
     }
+
+    /// The parameters to keep: the best epoch's with early stopping, else the last.
+    pub fn kept_params(&self) -> &Params {
+        self.best.as_ref().map_or(&self.state.params, |b| &b.params)
+    }
+
+    /// The validation loss of [`TrainReport::kept_params`].
+    pub fn kept_valid_loss(&self) -> Option<f64> {
+        match &self.best {
+            Some(best) => Some(best.valid_loss),
+            None => self.final_valid_loss(),
+        }
+    }
 }
 
-/// SPEC's starting state: the seeded initial parameters, and zero moments for `adamw`.
+/// SPEC's starting state: the seeded initial parameters, zero moments for `adamw` and
+/// `sparse-adam`, zero accumulators for `rowwise-adagrad`.
 pub fn initial_state(config: &TrainConfig, users: usize, items: usize) -> TrainState {
     let params = Params::init(users, items, config.factors, config.init_std, config.seed);
-    let moments = match config.optimizer {
-        OptimizerKind::AdamW => Some(AdamMoments {
-            m: Params::zeros(users, items, config.factors),
-            v: Params::zeros(users, items, config.factors),
-        }),
-        OptimizerKind::Sgd => None,
-    };
-    TrainState { params, moments }
+    let moments = config.optimizer.has_moments().then(|| AdamMoments {
+        m: Params::zeros(users, items, config.factors),
+        v: Params::zeros(users, items, config.factors),
+    });
+    let row_sums = config
+        .optimizer
+        .has_row_sums()
+        .then(|| Params::zeros(users, items, 1));
+    TrainState {
+        params,
+        moments,
+        row_sums,
+    }
 }
 
 /// Trains `config.epochs` epochs on `train`, evaluating on `valid` after each, starting from
@@ -203,7 +237,35 @@ pub fn train_controlled(
     check_shapes(config, state, train, valid)?;
     let n_train = train.len();
     let batch_size = config.batch_size;
-    let per_epoch = batches_per_epoch(n_train, batch_size, config.drop_last);
+    let shape = (state.params.users(), state.params.items(), config.factors);
+    // The epoch's order and, with `--order blocks`, where each batch starts.
+    let plan = |epoch: usize| -> (Vec<u32>, Option<Vec<usize>>) {
+        match config.order {
+            BatchOrder::Random => (epoch_order(n_train, config.seed, epoch), None),
+            BatchOrder::Blocks => {
+                let plan = block_epoch(
+                    &train.users,
+                    &train.items,
+                    shape,
+                    batch_size,
+                    config.seed,
+                    epoch,
+                );
+                (plan.order, Some(plan.starts))
+            }
+        }
+    };
+    // Block order: the first epoch's plan tells how many batches every epoch has.
+    let mut first_plan = match config.order {
+        BatchOrder::Blocks => Some(plan(
+            control.start.epoch.min(config.epochs.saturating_sub(1)),
+        )),
+        BatchOrder::Random => None,
+    };
+    let per_epoch = match &first_plan {
+        Some((_, Some(starts))) => starts.len() - 1,
+        _ => batches_per_epoch(n_train, batch_size, config.drop_last),
+    };
     if per_epoch == 0 {
         return Err(TrainError::Config(format!(
             "{n_train} training ratings make no batch of --bs {batch_size}; use a smaller --bs or more data"
@@ -227,7 +289,10 @@ pub fn train_controlled(
     backend.set_eval_set(valid)?;
 
     // Reused across epochs: the shuffled columns and the step scalars.
-    let used = (per_epoch * batch_size).min(n_train);
+    let used = match config.order {
+        BatchOrder::Random => (per_epoch * batch_size).min(n_train),
+        BatchOrder::Blocks => n_train,
+    };
     let mut users = vec![0u32; used];
     let mut items = vec![0u32; used];
     let mut ratings = vec![0f32; used];
@@ -238,11 +303,21 @@ pub fn train_controlled(
     let mut train_seconds = 0.0;
     let mut ratings_trained = 0u64;
     let mut stopped_at = None;
+    let mut best: Option<BestEpoch> = None;
+    let mut stopped_early = false;
     let stop_flag = control.stop;
     let stop_requested = || stop_flag.is_some_and(|flag| flag.load(Ordering::SeqCst));
     'epochs: for epoch in start.epoch..config.epochs {
         let resume_here = epoch == start.epoch;
-        let order = epoch_order(n_train, config.seed, epoch);
+        let (order, starts) = match first_plan.take() {
+            Some(first) if epoch == start.epoch => first,
+            _ => plan(epoch),
+        };
+        // Where batch `s` of the epoch starts in the gathered columns.
+        let offset = |s: usize| match &starts {
+            Some(starts) => starts[s],
+            None => (s * batch_size).min(used),
+        };
         gather(
             train,
             &order[..used],
@@ -262,7 +337,7 @@ pub fn train_controlled(
         while done < per_epoch {
             if stop_requested() {
                 train_seconds += started.elapsed().as_secs_f64();
-                ratings_trained += (trained_here * batch_size).min(used) as u64;
+                ratings_trained += (offset(done) - offset(done - trained_here)) as u64;
                 stopped_at = Some(Position {
                     epoch,
                     batch: done,
@@ -272,14 +347,14 @@ pub fn train_controlled(
             }
             let count = batches_per_call.min(per_epoch - done);
             let call_started = Instant::now();
-            let start = done * batch_size;
-            let end = ((done + count) * batch_size).min(used);
+            let (start, end) = (offset(done), offset(done + count));
             let run = Batches {
                 users: &users[start..end],
                 items: &items[start..end],
                 ratings: &ratings[start..end],
                 batch_size,
                 steps: &steps[done..done + count],
+                starts: starts.as_ref().map(|starts| &starts[done..=done + count]),
             };
             let losses = backend.train_batches(&run)?;
             if losses.len() != count {
@@ -312,13 +387,13 @@ pub fn train_controlled(
                 done,
                 total: per_epoch,
                 running_loss: loss_sum / done as f64,
-                ratings_per_second: (trained_here * batch_size) as f64
+                ratings_per_second: (offset(done) - offset(done - trained_here)) as f64
                     / started.elapsed().as_secs_f64().max(f64::MIN_POSITIVE),
             });
         }
         let seconds = started.elapsed().as_secs_f64();
         train_seconds += seconds;
-        let trained_ratings = (trained_here * batch_size).min(used);
+        let trained_ratings = offset(per_epoch) - offset(per_epoch - trained_here);
         ratings_trained += trained_ratings as u64;
 
         let eval_started = Instant::now();
@@ -337,6 +412,23 @@ pub fn train_controlled(
         };
         observer(Progress::Epoch(&report));
         reports.push(report);
+        // Early stopping: keep the best epoch's parameters, stop after `early_stop` epochs
+        // without a strictly lower validation loss.
+        if config.early_stop > 0
+            && let Some(loss) = valid_loss
+        {
+            if best.as_ref().is_none_or(|b| loss < b.valid_loss) {
+                best = Some(BestEpoch {
+                    epoch,
+                    valid_loss: loss,
+                    params: backend.state()?.params,
+                });
+            }
+            let best_epoch = best.as_ref().map_or(epoch, |b| b.epoch);
+            if epoch - best_epoch >= config.early_stop && epoch + 1 < config.epochs {
+                stopped_early = true;
+            }
+        }
         let every = control.checkpoint_every;
         if every > 0
             && (epoch + 1) % every == 0
@@ -351,6 +443,9 @@ pub fn train_controlled(
                 },
             })?;
         }
+        if stopped_early {
+            break;
+        }
     }
 
     Ok(TrainOutcome {
@@ -360,6 +455,8 @@ pub fn train_controlled(
             backend: backend.name(),
             ratings_trained,
             train_seconds,
+            best,
+            stopped_early,
         },
         stopped_at,
     })
@@ -388,7 +485,7 @@ fn check_shapes(
             config.factors
         )));
     }
-    let wants_moments = config.optimizer == OptimizerKind::AdamW;
+    let wants_moments = config.optimizer.has_moments();
     match &state.moments {
         Some(moments) if wants_moments => {
             for (name, tensor, m, v) in itertools_zip(params, moments) {
@@ -402,13 +499,35 @@ fn check_shapes(
         None if !wants_moments => {}
         _ => {
             return Err(TrainError::Config(format!(
-                "the starting state {} Adam moments but --optimizer is {:?}",
+                "the starting state {} Adam moments but --optimizer is {}",
                 if state.moments.is_some() {
                     "has"
                 } else {
                     "lacks"
                 },
-                config.optimizer
+                config.optimizer.name()
+            )));
+        }
+    }
+    match &state.row_sums {
+        Some(sums) if config.optimizer.has_row_sums() => {
+            let shapes = [users, items, users, items];
+            if sums.factors != 1 || sums.tensors().iter().zip(shapes).any(|(t, n)| t.len() != n) {
+                return Err(TrainError::Config(
+                    "the row-wise Adagrad accumulators do not have one entry per row".into(),
+                ));
+            }
+        }
+        None if !config.optimizer.has_row_sums() => {}
+        _ => {
+            return Err(TrainError::Config(format!(
+                "the starting state {} row-wise Adagrad accumulators but --optimizer is {}",
+                if state.row_sums.is_some() {
+                    "has"
+                } else {
+                    "lacks"
+                },
+                config.optimizer.name()
             )));
         }
     }
