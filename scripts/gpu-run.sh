@@ -69,8 +69,14 @@ fi
 step "bench ml-100k (adamw, K 50, B 64)" 240 bench-ml100k.jsonl \
   "$bin" bench --preset ml-100k --data "$here/data/ml-100k" --epochs $epochs_100k \
   --backends cpu,gpu --threads "$cores" --json
-step "bench $large (sgd, K 64, B 65536)" 300 bench-ml25m.jsonl \
-  "$bin" bench --preset ml-25m --data "$large" --backends cpu,gpu --threads "$cores" --json
+# Plain sparse sgd, which the GPU has kernels for (`bench --preset ml-25m` now runs the ml-25m
+# recipe's rowwise-adagrad, which it has not yet).
+sgd=(--data "$large" --optimizer sgd --schedule constant --factors 64 --bs 65536 --lr 200
+  --wd 0 --epochs 1 --json)
+step "train $large sgd K 64 B 65536 (cpu)" 300 bench-ml25m.jsonl \
+  "$bin" train "${sgd[@]}" --threads "$cores"
+step "train $large sgd K 64 B 65536 (gpu)" 300 bench-ml25m.jsonl \
+  "$bin" train "${sgd[@]}" --backend gpu
 if "$bin" help train 2>/dev/null | grep -q -- '--recipe'; then
   step "train $large --recipe ml-25m (cpu)" 300 bench-ml25m.jsonl \
     "$bin" train --data "$large" --recipe ml-25m --threads "$cores" --json
