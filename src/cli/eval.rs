@@ -12,6 +12,7 @@ use collabgpu::inspect::{EvalReport, RankingOptions, RankingReport, evaluate, ev
 use serde_json::json;
 
 use super::data_args::DataArgs;
+use super::folds::{self, FoldMetric};
 use super::model_args::{ModelArgs, load_model, options_for};
 
 /// Arguments of `collabgpu eval`.
@@ -180,10 +181,14 @@ fn eval_folds(args: &EvalArgs, count: usize, metrics: &[Metric]) -> anyhow::Resu
         bail!("--folds must be 2 to 100, as train --folds takes, got {count}");
     }
     let mut data: Option<Dataset> = None;
-    let mut rows: Vec<(String, Vec<Option<f64>>)> = ["mse", "rmse", "mae"]
+    let mut rows: Vec<FoldMetric> = ["mse", "rmse", "mae"]
         .iter()
-        .map(|name| (name.to_string(), Vec::new()))
-        .chain(metrics.iter().map(|m| (m.label(), Vec::new())))
+        .map(|name| name.to_string())
+        .chain(metrics.iter().map(Metric::label))
+        .map(|name| FoldMetric {
+            name,
+            values: Vec::new(),
+        })
         .collect();
     let mut paths = Vec::with_capacity(count);
     for index in 0..count {
@@ -222,35 +227,13 @@ fn eval_folds(args: &EvalArgs, count: usize, metrics: &[Metric]) -> anyhow::Resu
             .into_iter()
             .chain(metrics.iter().map(|m| at(m.k).and_then(|r| m.value(r))));
         for (row, value) in rows.iter_mut().zip(values) {
-            row.1.push(value);
+            row.values.push(value);
         }
         paths.push(path.display().to_string());
     }
-    let summary = |values: &[Option<f64>]| -> Option<(f64, f64)> {
-        let values: Option<Vec<f64>> = values.iter().copied().collect();
-        let values = values?;
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-        Some((mean, std))
-    };
     let mut out = std::io::stdout().lock();
     if args.json {
-        let metrics: serde_json::Map<String, serde_json::Value> = rows
-            .iter()
-            .map(|(name, values)| {
-                let stats = summary(values);
-                (
-                    name.clone(),
-                    json!({
-                        "mean": stats.map(|s| s.0),
-                        "std": stats.map(|s| s.1),
-                        "folds": values,
-                    }),
-                )
-            })
-            .collect();
-        let line = json!({"folds": count, "models": paths, "metrics": metrics});
+        let line = json!({"folds": count, "models": paths, "metrics": folds::metrics_json(&rows)});
         writeln!(out, "{line}")?;
         return Ok(());
     }
@@ -260,26 +243,7 @@ fn eval_folds(args: &EvalArgs, count: usize, metrics: &[Metric]) -> anyhow::Resu
         args.model.model.display(),
         args.data.data
     )?;
-    let mut head = format!("{:<11}", "");
-    for index in 0..count {
-        head.push_str(&format!(" {:>9}", format!("fold {}", index + 1)));
-    }
-    head.push_str(&format!(" {:>9} {:>9}", "mean", "std"));
-    writeln!(out, "{head}")?;
-    let cell = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-    for (name, values) in &rows {
-        let mut line = format!("{name:<11}");
-        for &value in values {
-            line.push_str(&format!(" {:>9}", cell(value)));
-        }
-        let stats = summary(values);
-        line.push_str(&format!(
-            " {:>9} {:>9}",
-            cell(stats.map(|s| s.0)),
-            cell(stats.map(|s| s.1))
-        ));
-        writeln!(out, "{line}")?;
-    }
+    folds::write_table(&mut out, &rows)?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod data_args;
 pub mod download;
 pub mod eval;
 pub mod fold_in;
+pub mod folds;
 pub mod info;
 pub mod model_args;
 pub mod plot;

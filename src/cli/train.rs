@@ -23,6 +23,7 @@ use collabgpu::train::{
 use serde_json::json;
 
 use super::data_args::DataArgs;
+use super::folds::{self, FoldMetric};
 
 /// Arguments of `collabgpu train`. Defaults are SPEC's default recipe (fastai's chapter 8).
 #[derive(Debug, Clone, clap::Args)]
@@ -569,44 +570,35 @@ fn cross_validate(args: &TrainArgs, count: usize) -> anyhow::Result<()> {
             .expect("a fold run starts from scratch, never from a finished checkpoint");
         reports.push(report);
     }
-    let metric = |name: &str, values: Vec<f64>| {
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        // The population standard deviation, as Surprise's cross_validate reports it.
-        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-        (name.to_string(), values, mean, std)
+    let metric = |name: &str, values: Vec<Option<f64>>| FoldMetric {
+        name: name.to_string(),
+        values,
     };
-    let valid: Vec<f64> = reports
-        .iter()
-        .map(|r| r.final_valid_loss().unwrap_or(f64::NAN))
-        .collect();
+    let valid: Vec<Option<f64>> = reports.iter().map(|r| r.final_valid_loss()).collect();
     let rows = [
         metric("valid_loss", valid.clone()),
-        metric("valid_rmse", valid.iter().map(|v| v.sqrt()).collect()),
+        metric(
+            "valid_rmse",
+            valid.iter().map(|v| v.map(f64::sqrt)).collect(),
+        ),
         metric(
             "train_loss",
             reports
                 .iter()
-                .map(|r| r.epochs.last().map_or(f64::NAN, |e| e.train_loss))
+                .map(|r| r.epochs.last().map(|e| e.train_loss))
                 .collect(),
         ),
-        metric("seconds", reports.iter().map(|r| r.train_seconds).collect()),
+        metric(
+            "seconds",
+            reports.iter().map(|r| Some(r.train_seconds)).collect(),
+        ),
     ];
     let mut out = std::io::stdout().lock();
     if args.json {
-        let metrics: serde_json::Map<String, serde_json::Value> = rows
-            .iter()
-            .map(|(name, values, mean, std)| {
-                (
-                    name.clone(),
-                    json!({"mean": mean, "std": std, "folds": values}),
-                )
-            })
-            .collect();
         let line = json!({
             "type": "cross_validation",
             "folds": count,
-            "metrics": metrics,
+            "metrics": folds::metrics_json(&rows),
             "out": runs.iter().map(|r| r.out.as_ref().map(|p| p.display().to_string())).collect::<Vec<_>>(),
         });
         writeln!(out, "{line}")?;
@@ -616,20 +608,7 @@ fn cross_validate(args: &TrainArgs, count: usize) -> anyhow::Result<()> {
         out,
         "\n{count}-fold cross-validation (std: the population standard deviation, as Surprise reports):"
     )?;
-    let mut head = format!("{:<11}", "");
-    for index in 0..count {
-        head.push_str(&format!(" {:>9}", format!("fold {}", index + 1)));
-    }
-    head.push_str(&format!(" {:>9} {:>9}", "mean", "std"));
-    writeln!(out, "{head}")?;
-    for (name, values, mean, std) in &rows {
-        let mut line = format!("{name:<11}");
-        for value in values {
-            line.push_str(&format!(" {value:>9.4}"));
-        }
-        line.push_str(&format!(" {mean:>9.4} {std:>9.4}"));
-        writeln!(out, "{line}")?;
-    }
+    folds::write_table(&mut out, &rows)?;
     Ok(())
 }
 
