@@ -15,8 +15,8 @@ use collabgpu::backends::{BackendChoice, OpenedBackend};
 use collabgpu::data::load::key_items_by_title;
 use collabgpu::data::split::SplitKind;
 use collabgpu::data::{
-    DataError, Dataset, ItemKey, LoadOptions, RatingColumns, RatingIndex, RawIds,
-    dataset_from_columns, split_dataset,
+    DataError, Dataset, ItemKey, LoadOptions, RatingColumns, RawIds, dataset_from_columns,
+    split_dataset,
 };
 use collabgpu::files::{EpochLine, ModelFile, ModelFileError, TrainingSplit};
 use collabgpu::gpu::GpuOptions;
@@ -463,11 +463,9 @@ fn fit<'py>(
         fold: None,
         data: data.fingerprint,
     };
-    // As `collabgpu train --out` writes it: the split and who rated what in training.
-    let training = RatingIndex::of(&data.train, data.users(), data.items());
-    let model = ModelFile::new(report.state.params.clone(), &data.dataset, &config)
-        .with_split(split)
-        .with_training(training);
+    // As `collabgpu train --out` writes it: with --early-stop the best epoch's parameters, the
+    // split and who rated what in training.
+    let model = ModelFile::trained(report.kept_params().clone(), &data, &config, split);
     let out = PyDict::new(py);
     let lines: Vec<String> = report
         .epochs

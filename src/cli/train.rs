@@ -10,9 +10,7 @@ use collabgpu::backends::{BackendChoice, OpenedBackend};
 use collabgpu::cpu::backend::sum_squared_error;
 use collabgpu::data::split::{Fold, SplitKind};
 use collabgpu::data::synth::Truth;
-use collabgpu::data::{
-    Dataset, RatingIndex, SplitData, noise_floor, split_dataset, split_dataset_fold,
-};
+use collabgpu::data::{Dataset, SplitData, noise_floor, split_dataset, split_dataset_fold};
 use collabgpu::files::{Checkpoint, EpochLine, LogFile, ModelFile, TrainingSplit, fold_path};
 use collabgpu::gpu::GpuOptions;
 use collabgpu::model::Params;
@@ -1107,10 +1105,7 @@ fn model_file(
         fold: args.fold,
         data: data.fingerprint,
     };
-    let training = RatingIndex::of(&data.train, data.users(), data.items());
-    ModelFile::new(params.clone(), &data.dataset, config)
-        .with_split(split)
-        .with_training(training)
+    ModelFile::trained(params.clone(), data, config, split)
 }
 
 /// `--resume` of a checkpoint that has trained every epoch: nothing to train, so say so with the

@@ -22,7 +22,7 @@ use safetensors::tensor::Dtype;
 use serde::{Deserialize, Serialize};
 
 use crate::data::split::{Fold, SplitKind};
-use crate::data::{DataFingerprint, Dataset, IdMap, ItemKey, RatingIndex};
+use crate::data::{DataFingerprint, Dataset, IdMap, ItemKey, RatingIndex, SplitData};
 use crate::model::Params;
 use crate::train::TrainConfig;
 
@@ -116,6 +116,21 @@ impl ModelFile {
             split: None,
             training: None,
         }
+    }
+
+    /// The model of `params` trained on `data` as `collabgpu train --out` writes it (and the
+    /// Python package's `fit`): the data set's ids and titles, the configuration, the record of
+    /// the split and who rated what in `data.train`.
+    pub fn trained(
+        params: Params,
+        data: &SplitData,
+        config: &TrainConfig,
+        split: TrainingSplit,
+    ) -> ModelFile {
+        let training = RatingIndex::of(&data.train, data.users(), data.items());
+        ModelFile::new(params, &data.dataset, config)
+            .with_split(split)
+            .with_training(training)
     }
 
     /// The model with the record of its training ratings, indexed as the model is.
