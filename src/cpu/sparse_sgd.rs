@@ -805,14 +805,10 @@ fn sgd_entries(hyper: &StepHyper, params: &mut [f32], grad: &[f32]) {
 }
 
 /// One row of [`kernels::rowwise_adagrad`]: the accumulator `sum` gains the mean square of the
-/// row's gradient, summed in entry order, then each entry takes its step.
+/// row's gradient ([`kernels::sum_of_squares`]), then each entry takes its step.
 #[inline(always)]
 fn adagrad_entries(hyper: &StepHyper, params: &mut [f32], grad: &[f32], sum: &mut f32) {
-    let mut squares = 0.0f32;
-    for &g in grad {
-        squares += g * g;
-    }
-    *sum += squares / params.len() as f32;
+    *sum += kernels::sum_of_squares(grad) / params.len() as f32;
     let denominator = sum.sqrt() + hyper.eps;
     for (p, &g) in params.iter_mut().zip(grad) {
         *p -= hyper.lr * g / denominator;
