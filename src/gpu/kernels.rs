@@ -5,6 +5,7 @@
 use super::device::Device;
 use super::layout::{EVAL_WORKGROUPS, STORAGE_BINDINGS, StepUniform, WORKGROUP, binding};
 use super::shaders;
+use crate::train::OptimizerKind;
 
 /// Every kernel the engine dispatches. Names match the CPU twins in [`crate::cpu::kernels`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -342,10 +343,12 @@ impl Kernels {
         bytes
     }
 
-    /// The training kernels of one batch, in order, for `adamw` (dense) or `sgd` (sparse).
-    pub fn train_step(adamw: bool) -> &'static [Kernel] {
+    /// The training kernels of one batch, in order, for `optimizer`, with `l2_grad` before the
+    /// optimiser when `l2` (SPEC "Scale"'s L2 per occurrence is on). The sparse optimisers find the
+    /// rows they own through `sgd_claim` and free them with `sgd_release`.
+    pub fn train_step(optimizer: OptimizerKind, l2: bool) -> Vec<Kernel> {
         use Kernel::*;
-        const ADAMW: [Kernel; 9] = [
+        let mut sequence = vec![
             Gather,
             Dot,
             BiasAdd,
@@ -354,33 +357,35 @@ impl Kernels {
             BatchLoss,
             ScatterAdd,
             ScatterAddBias,
-            Adamw,
         ];
-        const SGD: [Kernel; 11] = [
-            Gather,
-            Dot,
-            BiasAdd,
-            SigmoidRange,
-            MseGrad,
-            BatchLoss,
-            ScatterAdd,
-            ScatterAddBias,
-            SgdClaim,
-            Sgd,
-            SgdRelease,
-        ];
-        if adamw { &ADAMW } else { &SGD }
+        if l2 {
+            sequence.push(L2Grad);
+        }
+        sequence.extend_from_slice(match optimizer {
+            OptimizerKind::AdamW => &[Adamw][..],
+            OptimizerKind::Sgd => &[SgdClaim, Sgd, SgdRelease],
+            OptimizerKind::RowwiseAdagrad => &[SgdClaim, RowwiseAdagrad, SgdRelease],
+            OptimizerKind::SparseAdam => &[SgdClaim, SparseAdam, SgdRelease],
+        });
+        sequence
     }
 
-    /// The fused training kernels of one batch: `forward_backward`, the loss reduction and the
-    /// optimiser, three dispatches instead of nine (`adamw`) or eleven (`sgd`). `sgd` needs the
-    /// step's `claim_base` set and the claims buffer below it (see shaders/sgd.wgsl).
-    pub fn fused_train_step(adamw: bool) -> &'static [Kernel] {
+    /// The fused training kernels of one batch: `forward_backward`, the loss reduction, `l2_grad`
+    /// when `l2`, and the optimiser; three dispatches (four with `l2`) instead of nine (`adamw`) or
+    /// eleven (the sparse optimisers). The sparse optimisers need the step's `claim_base` set and
+    /// the claims buffer below it (see shaders/sgd.wgsl).
+    pub fn fused_train_step(optimizer: OptimizerKind, l2: bool) -> Vec<Kernel> {
         use Kernel::*;
-        if adamw {
-            &[ForwardBackward, BatchLoss, AdamwVec4]
-        } else {
-            &[ForwardBackward, BatchLoss, SgdApply]
+        let mut sequence = vec![ForwardBackward, BatchLoss];
+        if l2 {
+            sequence.push(L2Grad);
         }
+        sequence.push(match optimizer {
+            OptimizerKind::AdamW => AdamwVec4,
+            OptimizerKind::Sgd => SgdApply,
+            OptimizerKind::RowwiseAdagrad => RowwiseAdagradApply,
+            OptimizerKind::SparseAdam => SparseAdamApply,
+        });
+        sequence
     }
 }
