@@ -39,8 +39,8 @@ struct Step {
     step_size: f32,        // Adam's lr / (1 - beta1^t)
     bias_correction2: f32, // Adam's 1 - beta2^t
     param_count: u32,      // N = (U + I) * (K + 1)
-    claim_base: u32,       // sgd_apply's tag base for this batch (0: forward_backward claims nothing)
-    padding: u32,          // unused: keeps the record 80 bytes, a multiple of 16
+    claim_base: u32,       // the sparse optimisers' tag base for this batch (0: forward_backward claims nothing)
+    l2: f32,               // lambda of SPEC "Scale"'s L2 per occurrence (l2_grad.wgsl); 0 without --l2
 }
 
 struct Triple {
@@ -58,6 +58,22 @@ fn p_offset(s: Step) -> u32 { return 0u; }
 fn q_offset(s: Step) -> u32 { return s.users * s.factors; }
 fn bu_offset(s: Step) -> u32 { return (s.users + s.items) * s.factors; }
 fn bi_offset(s: Step) -> u32 { return (s.users + s.items) * s.factors + s.users; }
+
+// The flat parameter index of entry j of one side of a rating's rows: side 0 the user's row of P
+// (j < K) or its bias bu (j = K), side 1 the item's row of Q or bi. The kernels that run one thread
+// per (side, b, j) of a batch (sparse_adam.wgsl, l2_grad.wgsl) find their entry with it.
+fn row_entry(s: Step, side: u32, t: Triple, j: u32) -> u32 {
+    if (side == 0u) {
+        if (j < s.factors) {
+            return p_offset(s) + t.user * s.factors + j;
+        }
+        return bu_offset(s) + t.user;
+    }
+    if (j < s.factors) {
+        return q_offset(s) + t.item * s.factors + j;
+    }
+    return bi_offset(s) + t.item;
+}
 
 fn x_offset(s: Step) -> u32 { return 0u; }
 fn pred_offset(s: Step) -> u32 { return s.capacity; }

@@ -1,7 +1,8 @@
 //! Each WGSL kernel against its CPU twin of the same name (`collabgpu::cpu::kernels`), on seeded
 //! random inputs at batch sizes 3, one more than a workgroup (65) and a large odd size (1001),
 //! where one user and one item occur 64 times in the batch (the scatter-add race). The fused
-//! kernels (`forward_backward`, `adamw_vec4`, `sgd_apply`) are checked against the composition of
+//! kernels (`forward_backward`, `adamw_vec4`, and `sgd_apply`, `rowwise_adagrad_apply`,
+//! `sparse_adam_apply` on `forward_backward`'s claims) are checked against the composition of
 //! the same CPU twins.
 
 mod support;
@@ -761,3 +762,284 @@ fn transfers_larger_than_one_piece_arrive_whole_at_their_offset() {
     read_f32_into(&device, &buffer, 0, &mut before).unwrap();
     assert_eq!(before, [0.0, 0.0], "the write spilled before its offset");
 }
+
+/// `[P, Q, bu, bi]` of a flat vector whose tensors hold `[U * width, I * width, U, I]` floats:
+/// the parameter layout for `width = K`, the row sums' for `width = 1`.
+fn tensors_mut<'a>(case: &Case, flat: &'a mut [f32], width: usize) -> [&'a mut [f32]; 4] {
+    let (p, rest) = flat.split_at_mut(case.users * width);
+    let (q, rest) = rest.split_at_mut(case.items * width);
+    let (bu, rest) = rest.split_at_mut(case.users);
+    let (bi, _) = rest.split_at_mut(case.items);
+    [p, q, bu, bi]
+}
+
+/// Each tensor's row width and the distinct rows of the batch in it, in `tensors_mut`'s order.
+fn widths_and_rows(case: &Case) -> [(usize, Vec<u32>); 4] {
+    let distinct = |indices: &[u32]| -> Vec<u32> {
+        cpu::occurrences(indices)
+            .into_iter()
+            .map(|(row, _)| row)
+            .collect()
+    };
+    let (users, items) = (distinct(&case.batch_users), distinct(&case.batch_items));
+    [
+        (K, users.clone()),
+        (K, items.clone()),
+        (1, users),
+        (1, items),
+    ]
+}
+
+/// A batch for one of the row-sparse optimisers on random gradients, with the claims its path
+/// reads: the fused `*_apply` entries the tags `forward_backward` leaves (stale tags of an earlier
+/// batch elsewhere), the single-op entries nothing (`sgd_claim` runs first). Returns the case, its
+/// inputs and the kernels to run.
+fn sparse_optimizer_case(
+    b: usize,
+    seed: u64,
+    kernel: Kernel,
+    apply: Kernel,
+    fused: bool,
+) -> (Case, HarnessInputs, Vec<Kernel>) {
+    let mut case = Case::new(b, seed);
+    let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
+    inputs.grads = random_f32(case.params.len(), -0.2, 0.2, seed + 1);
+    let sequence = if fused {
+        let claim_base = 7 * case.step.capacity;
+        case.step.claim_base = claim_base;
+        inputs.claims = expected_claims(&case, claim_base, claim_base - case.step.capacity);
+        vec![apply]
+    } else {
+        vec![Kernel::SgdClaim, kernel, Kernel::SgdRelease]
+    };
+    (case, inputs, sequence)
+}
+
+/// The gradients after a sparse optimiser: those of the rows it moved zeroed for the next batch.
+fn touched_grads_zeroed(case: &Case, grads: &[f32]) -> Vec<f32> {
+    let mut want = grads.to_vec();
+    for (tensor, (width, rows)) in tensors_mut(case, &mut want, K)
+        .into_iter()
+        .zip(widths_and_rows(case))
+    {
+        for row in rows {
+            tensor[row as usize * width..(row as usize + 1) * width].fill(0.0);
+        }
+    }
+    want
+}
+
+/// The claims a sparse optimiser leaves: the fused path's tags unchanged, the single-op path's all
+/// released.
+fn assert_claims_after(claims: &[u32], inputs: &HarnessInputs, fused: bool, what: &str) {
+    if fused {
+        assert_eq!(claims, inputs.claims, "{what} must not change the claims");
+    } else {
+        assert!(
+            claims.iter().all(|&c| c == u32::MAX),
+            "sgd_release after {what} must leave every claim slot unclaimed"
+        );
+    }
+}
+
+/// `rowwise_adagrad` between `sgd_claim` and `sgd_release` (`fused == false`) or the fused path's
+/// `rowwise_adagrad_apply` against `cpu::rowwise_adagrad`, per tensor on the batch's distinct rows,
+/// from accumulators that already hold something (a resumed run's).
+fn check_rowwise_adagrad(b: usize, fused: bool) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    let (case, mut inputs, sequence) = sparse_optimizer_case(
+        b,
+        120,
+        Kernel::RowwiseAdagrad,
+        Kernel::RowwiseAdagradApply,
+        fused,
+    );
+    let sums_len = 2 * (case.users + case.items);
+    let sums = random_f32(sums_len, 0.0, 0.01, 122);
+    inputs.first_moment = sums.clone();
+    let harness = KernelHarness::new(&device, &inputs);
+    harness
+        .run(&device, kernels, &sequence, &case.step)
+        .unwrap();
+    let (mut want, mut want_sums) = (case.params.clone(), sums);
+    let mut grads = inputs.grads.clone();
+    let h = hyper();
+    for (((p, s), g), (width, rows)) in tensors_mut(&case, &mut want, K)
+        .into_iter()
+        .zip(tensors_mut(&case, &mut want_sums, 1))
+        .zip(tensors_mut(&case, &mut grads, K))
+        .zip(widths_and_rows(&case))
+    {
+        cpu::rowwise_adagrad(p, g, s, width, &rows, &h);
+    }
+    let what = format!("{:?}", sequence[sequence.len() / 2]);
+    assert_close(
+        &format!("params ({what}, each touched row once)"),
+        &harness.read_params(&device).unwrap(),
+        &want,
+        1e-6,
+        1e-5,
+    );
+    assert_close(
+        &format!("row sums ({what})"),
+        &harness.read_first_moment(&device).unwrap()[..sums_len],
+        &want_sums,
+        1e-9,
+        1e-5,
+    );
+    assert_close(
+        &format!("grads of touched rows zeroed ({what})"),
+        &harness.read_grads(&device).unwrap(),
+        &touched_grads_zeroed(&case, &inputs.grads),
+        0.0,
+        0.0,
+    );
+    let claims = harness.read_claims(&device).unwrap();
+    assert_claims_after(&claims, &inputs, fused, &what);
+}
+
+/// `sparse_adam` (single-op, between the claims) or `sparse_adam_apply` (fused) against
+/// `cpu::sparse_adam`: only the batch's rows and their moments move, from moments that already
+/// hold something.
+fn check_sparse_adam(b: usize, fused: bool) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    let (case, mut inputs, sequence) =
+        sparse_optimizer_case(b, 130, Kernel::SparseAdam, Kernel::SparseAdamApply, fused);
+    let n = case.params.len();
+    inputs.first_moment = random_f32(n, -0.05, 0.05, 132);
+    inputs.second_moment = random_f32(n, 0.0, 0.01, 133);
+    let harness = KernelHarness::new(&device, &inputs);
+    harness
+        .run(&device, kernels, &sequence, &case.step)
+        .unwrap();
+    let mut want = case.params.clone();
+    let (mut m, mut v) = (inputs.first_moment.clone(), inputs.second_moment.clone());
+    let mut grads = inputs.grads.clone();
+    let h = hyper();
+    for ((((p, m), v), g), (width, rows)) in tensors_mut(&case, &mut want, K)
+        .into_iter()
+        .zip(tensors_mut(&case, &mut m, K))
+        .zip(tensors_mut(&case, &mut v, K))
+        .zip(tensors_mut(&case, &mut grads, K))
+        .zip(widths_and_rows(&case))
+    {
+        cpu::sparse_adam(p, g, (m, v), width, &rows, &h);
+    }
+    let what = format!("{:?}", sequence[sequence.len() / 2]);
+    let got = [
+        ("params", harness.read_params(&device).unwrap(), want, 1e-6),
+        ("m", harness.read_first_moment(&device).unwrap(), m, 1e-7),
+        ("v", harness.read_second_moment(&device).unwrap(), v, 1e-8),
+    ];
+    for (name, got, want, atol) in got {
+        assert_close(&format!("{name} ({what})"), &got, &want, atol, 1e-5);
+    }
+    assert_close(
+        &format!("grads of touched rows zeroed ({what})"),
+        &harness.read_grads(&device).unwrap(),
+        &touched_grads_zeroed(&case, &inputs.grads),
+        0.0,
+        0.0,
+    );
+    let claims = harness.read_claims(&device).unwrap();
+    assert_claims_after(&claims, &inputs, fused, &what);
+}
+
+/// `l2_grad` against `cpu::l2_grad` on gradients that already hold the scatter-adds' sums: every
+/// occurrence adds its share, so a row that occurs 64 times gets 64 shares (the race the atomics
+/// must survive), and the parameters stay as they were.
+fn check_l2_grad(b: usize, cas: bool) {
+    let Some((device, native, cas_kernels)) = setup() else {
+        return;
+    };
+    let kernels = if cas { cas_kernels } else { native };
+    if !cas && !kernels.float_atomics {
+        eprintln!("this adapter has no SHADER_FLOAT32_ATOMIC; the native path is not tested here");
+        return;
+    }
+    let mut case = Case::new(b, 140);
+    let l2 = 0.3;
+    case.step.l2 = l2;
+    let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
+    inputs.grads = random_f32(case.params.len(), -0.2, 0.2, 141);
+    let harness = KernelHarness::new(&device, &inputs);
+    harness
+        .run(&device, kernels, &[Kernel::L2Grad], &case.step)
+        .unwrap();
+    let mut want = inputs.grads.clone();
+    let mut params = case.params.clone();
+    let counts = [
+        cpu::occurrences(&case.batch_users),
+        cpu::occurrences(&case.batch_items),
+    ];
+    for (((g, p), width), rows) in tensors_mut(&case, &mut want, K)
+        .into_iter()
+        .zip(tensors_mut(&case, &mut params, K))
+        .zip([K, K, 1, 1])
+        .zip([&counts[0], &counts[1], &counts[0], &counts[1]])
+    {
+        cpu::l2_grad(g, p, width, rows, l2, b);
+    }
+    let path = if cas { "cas" } else { "float atomic" };
+    assert_close(
+        &format!("grads + L2 per occurrence (l2_grad, {path})"),
+        &harness.read_grads(&device).unwrap(),
+        &want,
+        1e-6,
+        1e-5,
+    );
+    assert_close(
+        "params untouched by l2_grad",
+        &harness.read_params(&device).unwrap(),
+        &case.params,
+        0.0,
+        0.0,
+    );
+}
+
+sizes!(
+    check_rowwise_adagrad,
+    rowwise_adagrad_moves_each_touched_row_once_3,
+    rowwise_adagrad_moves_each_touched_row_once_workgroup_plus_one,
+    rowwise_adagrad_moves_each_touched_row_once_large_odd,
+    false
+);
+sizes!(
+    check_rowwise_adagrad,
+    rowwise_adagrad_apply_moves_each_touched_row_once_3,
+    rowwise_adagrad_apply_moves_each_touched_row_once_workgroup_plus_one,
+    rowwise_adagrad_apply_moves_each_touched_row_once_large_odd,
+    true
+);
+sizes!(
+    check_sparse_adam,
+    sparse_adam_moves_each_touched_row_once_3,
+    sparse_adam_moves_each_touched_row_once_workgroup_plus_one,
+    sparse_adam_moves_each_touched_row_once_large_odd,
+    false
+);
+sizes!(
+    check_sparse_adam,
+    sparse_adam_apply_moves_each_touched_row_once_3,
+    sparse_adam_apply_moves_each_touched_row_once_workgroup_plus_one,
+    sparse_adam_apply_moves_each_touched_row_once_large_odd,
+    true
+);
+sizes!(
+    check_l2_grad,
+    l2_grad_float_atomic_matches_cpu_with_repeated_rows_3,
+    l2_grad_float_atomic_matches_cpu_with_repeated_rows_workgroup_plus_one,
+    l2_grad_float_atomic_matches_cpu_with_repeated_rows_large_odd,
+    false
+);
+sizes!(
+    check_l2_grad,
+    l2_grad_cas_matches_cpu_with_repeated_rows_3,
+    l2_grad_cas_matches_cpu_with_repeated_rows_workgroup_plus_one,
+    l2_grad_cas_matches_cpu_with_repeated_rows_large_odd,
+    true
+);

@@ -1,8 +1,10 @@
 //! The same training steps on both backends from the same initial parameters: the GPU backend
 //! through `Backend::train_batches`, the CPU as a plain step composed from `cpu::kernels` (the
 //! reference the CPU backend implements). Every step's loss and every parameter tensor (and Adam
-//! moment) are compared after every step; then chunking must not change the result, and the fused
-//! training path (the default, which the trajectories run) must agree with the single-op kernels.
+//! moment, and row-wise Adagrad accumulator) are compared after every step, for every optimiser,
+//! with and without `--l2`; then chunking must not change the result, the fused training path (the
+//! default, which the trajectories run) must agree with the single-op kernels, and a run resumed
+//! from the state read back must go on as if unbroken.
 
 mod support;
 
@@ -68,11 +70,24 @@ fn config(optimizer: OptimizerKind, schedule: ScheduleKind) -> TrainConfig {
     }
 }
 
+/// `config` with L2 per occurrence `l2`.
+fn with_l2(config: TrainConfig, l2: f32) -> TrainConfig {
+    TrainConfig { l2, ..config }
+}
+
 fn assert_state_close(what: &str, got: &TrainState, want: &TrainState, atol: f32, rtol: f32) {
+    assert_eq!(
+        (got.moments.is_some(), got.row_sums.is_some()),
+        (want.moments.is_some(), want.row_sums.is_some()),
+        "{what}: the optimiser state the GPU handed back"
+    );
     let mut pairs = vec![("", &got.params, &want.params)];
     if let (Some(g), Some(w)) = (&got.moments, &want.moments) {
         pairs.push(("m.", &g.m, &w.m));
         pairs.push(("v.", &g.v, &w.v));
+    }
+    if let (Some(g), Some(w)) = (&got.row_sums, &want.row_sums) {
+        pairs.push(("s.", g, w));
     }
     for (prefix, g, w) in pairs {
         for ((name, gt), wt) in Params::TENSOR_NAMES
@@ -80,17 +95,20 @@ fn assert_state_close(what: &str, got: &TrainState, want: &TrainState, atol: f32
             .zip(g.tensors())
             .zip(w.tensors())
         {
-            // Second moments are squares of gradients: compare them on their own scale.
-            let atol = if prefix == "v." { atol * atol } else { atol };
+            // Second moments and row sums are squares of gradients: compare them on their own
+            // scale.
+            let atol = match prefix {
+                "v." | "s." => atol * atol,
+                _ => atol,
+            };
             assert_close(&format!("{what}: {prefix}{name}"), gt, wt, atol, rtol);
         }
     }
 }
 
 /// Trains `STEPS` batches one at a time on both backends, comparing after every step.
-fn trajectory(optimizer: OptimizerKind, schedule: ScheduleKind) {
+fn trajectory(config: TrainConfig) {
     let Some(device) = gpu_device() else { return };
-    let config = config(optimizer, schedule);
     let b = config.batch_size;
     let data = synthetic_ratings(STEPS * b, 7);
     let hypers: Vec<StepHyper> = (0..STEPS as u64)
@@ -148,12 +166,39 @@ fn trajectory(optimizer: OptimizerKind, schedule: ScheduleKind) {
 
 #[test]
 fn adamw_one_cycle_trajectory_matches_cpu_for_50_steps() {
-    trajectory(OptimizerKind::AdamW, ScheduleKind::OneCycle);
+    trajectory(config(OptimizerKind::AdamW, ScheduleKind::OneCycle));
 }
 
 #[test]
 fn sgd_trajectory_matches_cpu_for_50_steps() {
-    trajectory(OptimizerKind::Sgd, ScheduleKind::Constant);
+    trajectory(config(OptimizerKind::Sgd, ScheduleKind::Constant));
+}
+
+#[test]
+fn rowwise_adagrad_trajectory_matches_cpu_for_50_steps() {
+    trajectory(config(
+        OptimizerKind::RowwiseAdagrad,
+        ScheduleKind::Constant,
+    ));
+}
+
+#[test]
+fn sparse_adam_one_cycle_trajectory_matches_cpu_for_50_steps() {
+    trajectory(config(OptimizerKind::SparseAdam, ScheduleKind::OneCycle));
+}
+
+/// L2 per occurrence on every optimiser: user 0 and item 0 occur many times in each batch, so
+/// their `n_r` is large and the term visibly moves them.
+#[test]
+fn every_optimizer_with_l2_trajectory_matches_cpu_for_50_steps() {
+    for (optimizer, schedule) in [
+        (OptimizerKind::AdamW, ScheduleKind::OneCycle),
+        (OptimizerKind::Sgd, ScheduleKind::Constant),
+        (OptimizerKind::RowwiseAdagrad, ScheduleKind::Constant),
+        (OptimizerKind::SparseAdam, ScheduleKind::OneCycle),
+    ] {
+        trajectory(with_l2(config(optimizer, schedule), 0.5));
+    }
 }
 
 /// All batches in one call, with the chunk size forced to `chunk_batches`.
@@ -202,11 +247,10 @@ fn run_with(
     (losses, gpu.state().unwrap(), sse)
 }
 
-fn chunking_changes_nothing(optimizer: OptimizerKind) {
+fn chunking_changes_nothing(config: TrainConfig) {
     if gpu_device().is_none() {
         return;
     }
-    let config = config(optimizer, ScheduleKind::OneCycle);
     // 50 full batches and a short one of 17, the way an epoch that keeps its last batch ends.
     let data = synthetic_ratings(STEPS * config.batch_size + 17, 11);
     let (one_losses, one_state, one_sse) = run_chunked(&config, &data, None);
@@ -246,19 +290,25 @@ fn chunking_changes_nothing(optimizer: OptimizerKind) {
 
 #[test]
 fn adamw_tiny_chunks_give_the_same_result_as_one_chunk() {
-    chunking_changes_nothing(OptimizerKind::AdamW);
+    chunking_changes_nothing(config(OptimizerKind::AdamW, ScheduleKind::OneCycle));
 }
 
 #[test]
 fn sgd_tiny_chunks_give_the_same_result_as_one_chunk() {
-    chunking_changes_nothing(OptimizerKind::Sgd);
+    chunking_changes_nothing(config(OptimizerKind::Sgd, ScheduleKind::OneCycle));
 }
 
-fn fused_matches_unfused(optimizer: OptimizerKind) {
+#[test]
+fn scale_optimizers_with_l2_tiny_chunks_give_the_same_result_as_one_chunk() {
+    for optimizer in [OptimizerKind::RowwiseAdagrad, OptimizerKind::SparseAdam] {
+        chunking_changes_nothing(with_l2(config(optimizer, ScheduleKind::OneCycle), 0.5));
+    }
+}
+
+fn fused_matches_unfused(config: TrainConfig) {
     if gpu_device().is_none() {
         return;
     }
-    let config = config(optimizer, ScheduleKind::OneCycle);
     let data = synthetic_ratings(STEPS * config.batch_size + 17, 13);
     // Chunks of 7 batches: several submissions, both slots, claim tags across chunks.
     let fused_options = GpuOptions {
@@ -297,22 +347,35 @@ fn fused_matches_unfused(optimizer: OptimizerKind) {
 
 #[test]
 fn adamw_fused_path_matches_single_op_kernels() {
-    fused_matches_unfused(OptimizerKind::AdamW);
+    fused_matches_unfused(config(OptimizerKind::AdamW, ScheduleKind::OneCycle));
 }
 
 #[test]
 fn sgd_fused_path_matches_single_op_kernels() {
-    fused_matches_unfused(OptimizerKind::Sgd);
+    fused_matches_unfused(config(OptimizerKind::Sgd, ScheduleKind::OneCycle));
 }
 
-/// The fused sgd's claim tags only grow; before they would overflow, the claims are cleared and
-/// the tags restart. Forcing that every few batches must not change a thing.
 #[test]
-fn sgd_claim_tag_restarts_change_nothing() {
+fn scale_optimizers_fused_path_matches_single_op_kernels() {
+    for optimizer in [OptimizerKind::RowwiseAdagrad, OptimizerKind::SparseAdam] {
+        fused_matches_unfused(config(optimizer, ScheduleKind::OneCycle));
+    }
+}
+
+/// `l2_grad` sits before the optimiser on both paths, and on the dense one too.
+#[test]
+fn l2_fused_path_matches_single_op_kernels() {
+    for optimizer in [OptimizerKind::AdamW, OptimizerKind::RowwiseAdagrad] {
+        fused_matches_unfused(with_l2(config(optimizer, ScheduleKind::OneCycle), 0.5));
+    }
+}
+
+/// The fused sparse optimisers' claim tags only grow; before they would overflow, the claims are
+/// cleared and the tags restart. Forcing that every few batches must not change a thing.
+fn claim_tag_restarts_change_nothing(config: TrainConfig) {
     if gpu_device().is_none() {
         return;
     }
-    let config = config(OptimizerKind::Sgd, ScheduleKind::Constant);
     let data = synthetic_ratings(STEPS * config.batch_size, 19);
     let options = GpuOptions {
         chunk_batches: Some(3),
@@ -338,6 +401,18 @@ fn sgd_claim_tag_restarts_change_nothing() {
         1e-6,
         1e-4,
     );
+}
+
+#[test]
+fn sgd_claim_tag_restarts_change_nothing() {
+    claim_tag_restarts_change_nothing(config(OptimizerKind::Sgd, ScheduleKind::Constant));
+}
+
+#[test]
+fn scale_optimizers_claim_tag_restarts_change_nothing() {
+    for optimizer in [OptimizerKind::RowwiseAdagrad, OptimizerKind::SparseAdam] {
+        claim_tag_restarts_change_nothing(config(optimizer, ScheduleKind::Constant));
+    }
 }
 
 /// The backend reports where its time went and what it allocated, in sizes it can check.
@@ -398,11 +473,10 @@ fn timings_and_memory_report_add_up() {
 
 /// Resuming through the GPU: train half the steps, read the state back (what a checkpoint saves),
 /// start a fresh backend from it and train the rest. Must end where the CPU does without a break,
-/// so `m` and `v` go up to and come back from their own buffers each in its place.
-#[test]
-fn adamw_resumed_from_read_back_state_matches_cpu_without_a_break() {
+/// so `m` and `v` (or the row sums) go up to and come back from their own buffers each in its
+/// place.
+fn resumed_matches_cpu_without_a_break(config: TrainConfig) {
     let Some(device) = gpu_device() else { return };
-    let config = config(OptimizerKind::AdamW, ScheduleKind::OneCycle);
     let b = config.batch_size;
     let data = synthetic_ratings(STEPS * b, 13);
     let hypers: Vec<StepHyper> = (0..STEPS as u64)
@@ -457,4 +531,19 @@ fn adamw_resumed_from_read_back_state_matches_cpu_without_a_break() {
         1e-5,
         1e-3,
     );
+}
+
+#[test]
+fn adamw_resumed_from_read_back_state_matches_cpu_without_a_break() {
+    resumed_matches_cpu_without_a_break(config(OptimizerKind::AdamW, ScheduleKind::OneCycle));
+}
+
+#[test]
+fn scale_optimizers_resumed_from_read_back_state_match_cpu_without_a_break() {
+    for optimizer in [OptimizerKind::RowwiseAdagrad, OptimizerKind::SparseAdam] {
+        resumed_matches_cpu_without_a_break(with_l2(
+            config(optimizer, ScheduleKind::OneCycle),
+            0.5,
+        ));
+    }
 }

@@ -150,3 +150,40 @@ fn block_order_sgd_matches_cpu_within_1e_3() {
         "every rating, every epoch"
     );
 }
+
+#[test]
+fn rowwise_adagrad_with_l2_on_synthetic_data_matches_cpu_within_1e_3() {
+    compare(&TrainConfig {
+        optimizer: OptimizerKind::RowwiseAdagrad,
+        schedule: ScheduleKind::Constant,
+        lr: 0.05,
+        wd: 0.0,
+        l2: 0.05,
+        batch_size: 256,
+        ..TrainConfig::default()
+    });
+}
+
+#[test]
+fn sparse_adam_with_l2_on_synthetic_data_matches_cpu_within_1e_3() {
+    compare(&TrainConfig {
+        optimizer: OptimizerKind::SparseAdam,
+        lr: 0.01,
+        wd: 0.0,
+        l2: 0.05,
+        batch_size: 256,
+        ..TrainConfig::default()
+    });
+}
+
+/// The `ml-25m` recipe as a user runs it (rowwise-adagrad, `--l2`, block order), with a batch size
+/// that gives this small data set more than one batch per block; the early stop is off so that
+/// both backends run every epoch whatever the last digits of their losses.
+#[test]
+fn the_ml_25m_recipe_matches_cpu_within_1e_3() {
+    compare(&TrainConfig {
+        batch_size: 512,
+        early_stop: 0,
+        ..collabgpu::train::Recipe::Ml25m.config()
+    });
+}

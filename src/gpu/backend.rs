@@ -4,8 +4,9 @@
 //! and the validation loss (one scalar per evaluation chunk) come back.
 //!
 //! Training runs the fused path by default: per batch `forward_backward` (gather to scatter-add in
-//! one dispatch), `batch_loss` and the optimiser (`adamw_vec4` or `sgd_apply`), three dispatches.
-//! [`GpuOptions::unfused`] runs the single-op kernels instead (nine or eleven dispatches).
+//! one dispatch), `batch_loss`, `l2_grad` with `--l2`, and the optimiser (`adamw_vec4`, or for the
+//! sparse ones `sgd_apply`, `rowwise_adagrad_apply`, `sparse_adam_apply`), three or four
+//! dispatches. [`GpuOptions::unfused`] runs the single-op kernels instead (nine to twelve).
 //! [`GpuBackend::timings`] says where the time went and [`GpuBackend::memory_report`] what the run
 //! allocated.
 
@@ -78,8 +79,9 @@ pub struct GpuMemoryReport {
     pub parameters: u64,
     /// Their gradients, same layout.
     pub gradients: u64,
-    /// Adam's two moments, `m` and `v` in a buffer each of the parameters' size (`adamw` only;
-    /// 16 bytes each for `sgd`, a binding may not be empty).
+    /// Adam's two moments, `m` and `v` in a buffer each of the parameters' size (`adamw`,
+    /// `sparse-adam`), or `rowwise-adagrad`'s one accumulator per row and 16 bytes; 16 bytes each
+    /// for `sgd` (a binding may not be empty).
     pub optimizer_state: u64,
     /// The per-batch intermediates (gathered rows, x, pred, g, squared errors).
     pub scratch: u64,
@@ -148,10 +150,12 @@ struct EvalSet {
 /// Everything that lives for one training run.
 #[derive(Debug)]
 struct Run {
-    adamw: bool,
+    optimizer: OptimizerKind,
+    /// Whether `l2_grad` runs (`--l2` is not 0).
+    l2: bool,
     /// The fused path (three dispatches per batch) or the single-op kernels.
     fused: bool,
-    /// The next batch's claim tag base in units of `C` (fused `sgd`); tags only grow.
+    /// The next batch's claim tag base in units of `C` (fused sparse optimisers); tags only grow.
     next_claim: u32,
     /// Past this tag base the claims are cleared and the tags restart at 1 (see [`claim_limit`]).
     claim_limit: u32,
@@ -160,7 +164,7 @@ struct Run {
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
     /// Adam's `m` and `v`, one buffer and one binding each, so that no binding is larger than
-    /// the parameters.
+    /// the parameters; `rowwise-adagrad` keeps its row sums in `first_moment`.
     first_moment: wgpu::Buffer,
     second_moment: wgpu::Buffer,
     scratch: wgpu::Buffer,
@@ -314,21 +318,14 @@ impl Backend for GpuBackend {
     fn start(&mut self, config: &TrainConfig, state: &TrainState) -> Result<(), TrainError> {
         let params = &state.params;
         let (users, items, factors) = (params.users(), params.items(), params.factors);
-        if !matches!(config.optimizer, OptimizerKind::AdamW | OptimizerKind::Sgd) {
-            let name = config.optimizer.name();
-            return Err(GpuError::Unsupported(format!("--optimizer {name}")).into());
-        }
-        if config.l2 != 0.0 {
-            return Err(GpuError::Unsupported("--l2".to_string()).into());
-        }
-        let adamw = config.optimizer == OptimizerKind::AdamW;
+        let optimizer = config.optimizer;
         let shape = StepUniform::shape(users, items, factors, config.y_range, config.batch_size);
         let limit = self.binding_limit();
         // The largest binding a run needs: the parameters, their gradients and each of Adam's
         // moments are buffers of this size (m and v apart, so adamw needs no more per binding).
         let param_bytes = (padded_len((users + items) * (factors + 1)) * 4) as u64;
         if param_bytes > limit {
-            let what = if adamw {
+            let what = if optimizer.has_moments() {
                 "the parameters (and each of their gradients and Adam moments)"
             } else {
                 "the parameters (and their gradients)"
@@ -358,7 +355,7 @@ impl Backend for GpuBackend {
             .unwrap_or_else(|| claim_limit(shape.capacity))
             .clamp(2, claim_limit(shape.capacity));
         let fused = !self.options.unfused;
-        if fused && !adamw {
+        if fused && optimizer.is_sparse() {
             // A chunk's batches take consecutive tags from 1 after a restart.
             chunk_batches = chunk_batches.min(claim_limit as usize - 1);
         }
@@ -384,13 +381,22 @@ impl Backend for GpuBackend {
         let params_buffer = empty_buffer(device, "params", param_bytes, STORAGE_USAGE);
         write_params(device, &params_buffer, params)?;
         let grads = empty_buffer(device, "grads", param_bytes, STORAGE_USAGE);
-        // `sgd` binds two 16-byte placeholders for m and v.
-        let moment_bytes = if adamw { param_bytes } else { 16 };
-        let first_moment = empty_buffer(device, "first moment", moment_bytes, STORAGE_USAGE);
-        let second_moment = empty_buffer(device, "second moment", moment_bytes, STORAGE_USAGE);
-        if let (Some(moments), true) = (&state.moments, adamw) {
+        // Optimisers without moments bind 16-byte placeholders for m and v, except that
+        // rowwise-adagrad's row sums take m's binding.
+        let row_sum_bytes = (padded_len(2 * (users + items)) * 4) as u64;
+        let (first_bytes, second_bytes) = match optimizer {
+            _ if optimizer.has_moments() => (param_bytes, param_bytes),
+            _ if optimizer.has_row_sums() => (row_sum_bytes, 16),
+            _ => (16, 16),
+        };
+        let first_moment = empty_buffer(device, "first moment", first_bytes, STORAGE_USAGE);
+        let second_moment = empty_buffer(device, "second moment", second_bytes, STORAGE_USAGE);
+        if let (Some(moments), true) = (&state.moments, optimizer.has_moments()) {
             write_params(device, &first_moment, &moments.m)?;
             write_params(device, &second_moment, &moments.v)?;
+        }
+        if let (Some(sums), true) = (&state.row_sums, optimizer.has_row_sums()) {
+            write_params(device, &first_moment, sums)?;
         }
         let scratch = empty_buffer(device, "scratch", scratch_bytes, STORAGE_USAGE);
         let losses = empty_buffer(device, "losses", chunk_batches as u64 * 4, STORAGE_USAGE);
@@ -473,7 +479,8 @@ impl Backend for GpuBackend {
             })
             .collect();
         self.run = Some(Run {
-            adamw,
+            optimizer,
+            l2: config.l2 != 0.0,
             fused,
             next_claim: 1,
             claim_limit,
@@ -506,11 +513,11 @@ impl Backend for GpuBackend {
             });
         }
         let sequence = if run.fused {
-            Kernels::fused_train_step(run.adamw)
+            Kernels::fused_train_step(run.optimizer, run.l2)
         } else {
-            Kernels::train_step(run.adamw)
+            Kernels::train_step(run.optimizer, run.l2)
         };
-        let tagged_claims = run.fused && !run.adamw;
+        let tagged_claims = run.fused && run.optimizer.is_sparse();
         let mut losses = Vec::with_capacity(batches.len());
         // The chunk whose losses are still on their way back: (slot, batches, submission).
         let mut pending: Option<(usize, usize, wgpu::SubmissionIndex)> = None;
@@ -529,7 +536,7 @@ impl Backend for GpuBackend {
                 &batches.items[first..last],
                 &batches.ratings[first..last],
             );
-            // Fused sgd: each batch gets fresh claim tags; restart them (and clear the claims)
+            // Fused sparse optimisers: each batch gets fresh claim tags; restart them (and clear the claims)
             // before they would overflow.
             let restart_claims =
                 tagged_claims && run.next_claim as u64 + count as u64 > run.claim_limit as u64;
@@ -585,7 +592,7 @@ impl Backend for GpuBackend {
                     timestamp_writes,
                 });
                 for (s, step) in steps.iter().enumerate() {
-                    kernels.dispatch_step(&mut pass, sequence, &slot.bind_group, s, step);
+                    kernels.dispatch_step(&mut pass, &sequence, &slot.bind_group, s, step);
                 }
             }
             encoder.copy_buffer_to_buffer(&run.losses, 0, &slot.readback, 0, count as u64 * 4);
@@ -609,7 +616,10 @@ impl Backend for GpuBackend {
             if run.fused {
                 timings.kernel_bytes += steps
                     .iter()
-                    .map(|step| fused_batch_bytes(&run.shape, step.batch_len as u64, run.adamw))
+                    .map(|step| {
+                        let n = step.batch_len as u64;
+                        fused_batch_bytes(&run.shape, n, run.optimizer, run.l2)
+                    })
                     .sum::<u64>();
             }
             if let Some((slot, count, after)) = pending.take() {
@@ -739,7 +749,7 @@ impl Backend for GpuBackend {
         let device = &self.device;
         let run = self.run.as_ref().ok_or(NOT_STARTED)?;
         let params = read_params(device, &run.params, &run.shape)?;
-        let moments = if run.adamw {
+        let moments = if run.optimizer.has_moments() {
             Some(AdamMoments {
                 m: read_params(device, &run.first_moment, &run.shape)?,
                 v: read_params(device, &run.second_moment, &run.shape)?,
@@ -747,35 +757,53 @@ impl Backend for GpuBackend {
         } else {
             None
         };
+        // One accumulator per row: the parameter layout of K = 1.
+        let row_shape = StepUniform {
+            factors: 1,
+            ..run.shape
+        };
+        let row_sums = match run.optimizer.has_row_sums() {
+            true => Some(read_params(device, &run.first_moment, &row_shape)?),
+            false => None,
+        };
         Ok(TrainState {
             params,
             moments,
-            row_sums: None,
+            row_sums,
         })
     }
 }
 
 /// The bytes the fused path's kernels read and write in global memory for one batch of `n`
-/// ratings, counted from what each kernel touches (caches ignored; `f32` entries, `P = (U + I)
-/// (K + 1)` parameters):
+/// ratings with `optimizer` (and `l2_grad` when `l2`), counted from what each kernel touches
+/// (caches ignored; `f32` entries, `P = (U + I) (K + 1)` parameters; the sparse kernels counted per
+/// rating, as if no row occurred twice):
 ///
 /// - `forward_backward`, per rating: its triple (12), the two factor rows and biases it reads
 ///   (`8 (K + 1)`), the gradient rows it adds to, read and written (`16 (K + 1)`), its squared
 ///   error (4);
 /// - `batch_loss`: the `n` squared errors (4 each) and the loss (4);
+/// - `l2_grad`, per rating: its two rows' values read and gradients read and written,
+///   `24 (K + 1)`;
 /// - `adamw` (dense): every parameter's value, gradient and two moments read and the value, two
 ///   moments and zeroed gradient written, `32 P`;
-/// - `sgd` (sparse): per rating its two rows' values and gradients read and written back, the
-///   gradient zeroed (`32 (K + 1)`), and the two row claims (8).
-pub fn fused_batch_bytes(shape: &StepUniform, n: u64, adamw: bool) -> u64 {
+/// - the sparse optimisers, per rating: the two row claims (8), and its two rows' values and
+///   gradients read and written back, the gradient zeroed (`32 (K + 1)`); `rowwise-adagrad` also
+///   reads and writes the accumulators of the two rows and two biases (32), `sparse-adam` the two
+///   moments of every entry (`32 (K + 1)`).
+pub fn fused_batch_bytes(shape: &StepUniform, n: u64, optimizer: OptimizerKind, l2: bool) -> u64 {
     let row = shape.factors as u64 + 1;
     let forward = n * (12 + 24 * row + 4);
     let loss = 4 * n + 4;
-    let update = match adamw {
-        true => 32 * (shape.users as u64 + shape.items as u64) * row,
-        false => n * (32 * row + 8),
+    let regularise = if l2 { n * 24 * row } else { 0 };
+    let sparse = n * (32 * row + 8);
+    let update = match optimizer {
+        OptimizerKind::AdamW => 32 * (shape.users as u64 + shape.items as u64) * row,
+        OptimizerKind::Sgd => sparse,
+        OptimizerKind::RowwiseAdagrad => sparse + n * 32,
+        OptimizerKind::SparseAdam => sparse + n * 32 * row,
     };
-    forward + loss + update
+    forward + loss + regularise + update
 }
 
 /// Waits for a chunk's submission `after` and reads its `count` batch losses back from `slot`,
@@ -836,13 +864,34 @@ mod tests {
         let shape = StepUniform::shape(10, 20, 3, Some((0.0, 5.5)), 8);
         let forward = 5 * (12 + 24 * 4 + 4);
         let loss = 5 * 4 + 4;
+        let bytes = |optimizer, l2| fused_batch_bytes(&shape, 5, optimizer, l2);
         assert_eq!(
-            fused_batch_bytes(&shape, 5, true),
+            bytes(OptimizerKind::AdamW, false),
             forward + loss + 32 * 30 * 4
         );
+        let sgd = 5 * (32 * 4 + 8);
+        assert_eq!(bytes(OptimizerKind::Sgd, false), forward + loss + sgd);
+        // Row sums of P's or Q's row and of its bias, read and written, on both sides.
+        let sums = 5 * 2 * 2 * 8;
         assert_eq!(
-            fused_batch_bytes(&shape, 5, false),
-            forward + loss + 5 * (32 * 4 + 8)
+            bytes(OptimizerKind::RowwiseAdagrad, false),
+            forward + loss + sgd + sums
+        );
+        // m and v of every entry of both rows, read and written.
+        let moments = 5 * 2 * 4 * 16;
+        assert_eq!(
+            bytes(OptimizerKind::SparseAdam, false),
+            forward + loss + sgd + moments
+        );
+        // l2_grad: both rows' values read, their gradients read and written.
+        let l2 = 5 * 2 * 4 * 12;
+        assert_eq!(
+            bytes(OptimizerKind::RowwiseAdagrad, true),
+            forward + loss + l2 + sgd + sums
+        );
+        assert_eq!(
+            bytes(OptimizerKind::AdamW, true),
+            forward + loss + l2 + 32 * 30 * 4
         );
     }
 }

@@ -5,6 +5,7 @@
 use super::device::Device;
 use super::layout::{EVAL_WORKGROUPS, STORAGE_BINDINGS, StepUniform, WORKGROUP, binding};
 use super::shaders;
+use crate::train::OptimizerKind;
 
 /// Every kernel the engine dispatches. Names match the CPU twins in [`crate::cpu::kernels`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,10 +30,20 @@ pub enum Kernel {
     AdamwVec4,
     /// The fused path's sparse SGD: owners found from `forward_backward`'s tagged claims.
     SgdApply,
+    /// L2 per occurrence (`--l2`), added to the gradients before any optimiser.
+    L2Grad,
+    /// Row-wise Adagrad on the single-op path, between `SgdClaim` and `SgdRelease`.
+    RowwiseAdagrad,
+    /// The fused path's row-wise Adagrad, on `forward_backward`'s tagged claims.
+    RowwiseAdagradApply,
+    /// Lazy Adam on the single-op path, between `SgdClaim` and `SgdRelease`.
+    SparseAdam,
+    /// The fused path's lazy Adam, on `forward_backward`'s tagged claims.
+    SparseAdamApply,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 17] = [
+    pub const ALL: [Kernel; 22] = [
         Kernel::Gather,
         Kernel::Dot,
         Kernel::BiasAdd,
@@ -50,9 +61,15 @@ impl Kernel {
         Kernel::ForwardBackward,
         Kernel::AdamwVec4,
         Kernel::SgdApply,
+        Kernel::L2Grad,
+        Kernel::RowwiseAdagrad,
+        Kernel::RowwiseAdagradApply,
+        Kernel::SparseAdam,
+        Kernel::SparseAdamApply,
     ];
 
-    /// `(shader file stem, entry point)`; scatter-adds and `forward_backward` name the portable file.
+    /// `(shader file stem, entry point)`; the gradient adders (scatter-adds, `forward_backward`,
+    /// `l2_grad`) name the portable file.
     pub fn entry(self) -> (&'static str, &'static str) {
         match self {
             Kernel::Gather => ("gather", "gather"),
@@ -72,6 +89,11 @@ impl Kernel {
             Kernel::ForwardBackward => ("forward_backward", "forward_backward"),
             Kernel::AdamwVec4 => ("adamw_vec4", "adamw_vec4"),
             Kernel::SgdApply => ("sgd", "sgd_apply"),
+            Kernel::L2Grad => ("l2_grad", "l2_grad"),
+            Kernel::RowwiseAdagrad => ("rowwise_adagrad", "rowwise_adagrad"),
+            Kernel::RowwiseAdagradApply => ("rowwise_adagrad", "rowwise_adagrad_apply"),
+            Kernel::SparseAdam => ("sparse_adam", "sparse_adam"),
+            Kernel::SparseAdamApply => ("sparse_adam", "sparse_adam_apply"),
         }
     }
 
@@ -87,8 +109,16 @@ impl Kernel {
             | Kernel::SigmoidRange
             | Kernel::MseGrad
             | Kernel::ForwardBackward => b,
-            Kernel::ScatterAddBias | Kernel::SgdClaim | Kernel::SgdRelease => 2 * b,
-            Kernel::Sgd | Kernel::SgdApply => 2 * b * (k + 1),
+            Kernel::ScatterAddBias
+            | Kernel::SgdClaim
+            | Kernel::SgdRelease
+            | Kernel::RowwiseAdagrad
+            | Kernel::RowwiseAdagradApply => 2 * b,
+            Kernel::Sgd
+            | Kernel::SgdApply
+            | Kernel::L2Grad
+            | Kernel::SparseAdam
+            | Kernel::SparseAdamApply => 2 * b * (k + 1),
             Kernel::AdamwVec4 => (step.param_count as u64).div_ceil(4),
             Kernel::Adamw => step.param_count as u64,
             Kernel::BatchLoss | Kernel::EvalFinish => return (1, 1),
@@ -107,7 +137,8 @@ pub struct Bindings<'a> {
     pub steps: &'a wgpu::Buffer,
     pub params: &'a wgpu::Buffer,
     pub grads: &'a wgpu::Buffer,
-    /// Adam's `m` (16 bytes for `sgd`, a binding may not be empty).
+    /// Adam's `m`, or `rowwise-adagrad`'s row sums (16 bytes for `sgd`, a binding may not be
+    /// empty).
     pub first_moment: &'a wgpu::Buffer,
     /// Adam's `v`, likewise.
     pub second_moment: &'a wgpu::Buffer,
@@ -184,17 +215,15 @@ impl Kernels {
         let mut modules = std::collections::HashMap::new();
         let mut pipelines = Vec::new();
         for kernel in Kernel::ALL {
-            let (mut stem, entry) = kernel.entry();
-            if float_atomics && stem == "scatter_add" {
-                stem = "scatter_add_float_atomic";
-            }
-            if float_atomics && stem == "forward_backward" {
-                stem = "forward_backward_float_atomic";
-            }
-            let module = modules.entry(stem).or_insert_with(|| {
+            let (file, entry) = kernel.entry();
+            let stem = match float_atomics && shaders::GRAD_ADDERS.contains(&file) {
+                true => format!("{file}_float_atomic"),
+                false => file.to_string(),
+            };
+            let module = modules.entry(stem).or_insert_with_key(|stem| {
                 let source = shaders::source(stem).expect("every kernel names a file in shaders/");
                 gpu.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(stem),
+                    label: Some(stem.as_str()),
                     source: wgpu::ShaderSource::Wgsl(source.into()),
                 })
             });
@@ -314,10 +343,12 @@ impl Kernels {
         bytes
     }
 
-    /// The training kernels of one batch, in order, for `adamw` (dense) or `sgd` (sparse).
-    pub fn train_step(adamw: bool) -> &'static [Kernel] {
+    /// The training kernels of one batch, in order, for `optimizer`, with `l2_grad` before the
+    /// optimiser when `l2` (SPEC "Scale"'s L2 per occurrence is on). The sparse optimisers find the
+    /// rows they own through `sgd_claim` and free them with `sgd_release`.
+    pub fn train_step(optimizer: OptimizerKind, l2: bool) -> Vec<Kernel> {
         use Kernel::*;
-        const ADAMW: [Kernel; 9] = [
+        let mut sequence = vec![
             Gather,
             Dot,
             BiasAdd,
@@ -326,33 +357,35 @@ impl Kernels {
             BatchLoss,
             ScatterAdd,
             ScatterAddBias,
-            Adamw,
         ];
-        const SGD: [Kernel; 11] = [
-            Gather,
-            Dot,
-            BiasAdd,
-            SigmoidRange,
-            MseGrad,
-            BatchLoss,
-            ScatterAdd,
-            ScatterAddBias,
-            SgdClaim,
-            Sgd,
-            SgdRelease,
-        ];
-        if adamw { &ADAMW } else { &SGD }
+        if l2 {
+            sequence.push(L2Grad);
+        }
+        sequence.extend_from_slice(match optimizer {
+            OptimizerKind::AdamW => &[Adamw][..],
+            OptimizerKind::Sgd => &[SgdClaim, Sgd, SgdRelease],
+            OptimizerKind::RowwiseAdagrad => &[SgdClaim, RowwiseAdagrad, SgdRelease],
+            OptimizerKind::SparseAdam => &[SgdClaim, SparseAdam, SgdRelease],
+        });
+        sequence
     }
 
-    /// The fused training kernels of one batch: `forward_backward`, the loss reduction and the
-    /// optimiser, three dispatches instead of nine (`adamw`) or eleven (`sgd`). `sgd` needs the
-    /// step's `claim_base` set and the claims buffer below it (see shaders/sgd.wgsl).
-    pub fn fused_train_step(adamw: bool) -> &'static [Kernel] {
+    /// The fused training kernels of one batch: `forward_backward`, the loss reduction, `l2_grad`
+    /// when `l2`, and the optimiser; three dispatches (four with `l2`) instead of nine (`adamw`) or
+    /// eleven (the sparse optimisers). The sparse optimisers need the step's `claim_base` set and
+    /// the claims buffer below it (see shaders/sgd.wgsl).
+    pub fn fused_train_step(optimizer: OptimizerKind, l2: bool) -> Vec<Kernel> {
         use Kernel::*;
-        if adamw {
-            &[ForwardBackward, BatchLoss, AdamwVec4]
-        } else {
-            &[ForwardBackward, BatchLoss, SgdApply]
+        let mut sequence = vec![ForwardBackward, BatchLoss];
+        if l2 {
+            sequence.push(L2Grad);
         }
+        sequence.push(match optimizer {
+            OptimizerKind::AdamW => AdamwVec4,
+            OptimizerKind::Sgd => SgdApply,
+            OptimizerKind::RowwiseAdagrad => RowwiseAdagradApply,
+            OptimizerKind::SparseAdam => SparseAdamApply,
+        });
+        sequence
     }
 }

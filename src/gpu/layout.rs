@@ -57,10 +57,12 @@ pub struct StepUniform {
     pub step_size: f32,
     pub bias_correction2: f32,
     pub param_count: u32,
-    /// `sgd_apply`'s tag base for this batch; 0 means `forward_backward` claims no rows.
+    /// The sparse optimisers' tag base for this batch (`sgd_apply`, `rowwise_adagrad_apply`,
+    /// `sparse_adam_apply`); 0 means `forward_backward` claims no rows.
     pub claim_base: u32,
-    /// Unused: keeps the record 80 bytes, a multiple of 16 (uniform records of some backends).
-    pub padding: u32,
+    /// `λ` of SPEC "Scale"'s L2 per occurrence (`l2_grad`); also keeps the record 80 bytes, a
+    /// multiple of 16 (uniform records of some backends).
+    pub l2: f32,
 }
 
 impl StepUniform {
@@ -105,6 +107,7 @@ impl StepUniform {
             wd: hyper.wd,
             step_size: hyper.step_size,
             bias_correction2: hyper.bias_correction2,
+            l2: hyper.l2,
             ..*self
         }
     }

@@ -38,9 +38,6 @@ pub enum GpuError {
     NoAdapter { detail: String },
     #[error("unknown --wgpu-backend {0:?}: use one of vulkan, metal, dx12, gl")]
     UnknownWgpuBackend(String),
-    /// A configuration the GPU kernels do not implement yet (issue 11's scale optimisers).
-    #[error("{0} is not implemented on the GPU yet; train it with --backend cpu")]
-    Unsupported(String),
     #[error(
         "the GPU adapter {adapter:?} binds {has} storage buffers per shader stage, and the kernels \
          bind {needs}. Choose another with --adapter (see `collabgpu info`), or --backend cpu"

@@ -1,9 +1,11 @@
 //! The WGSL sources in `shaders/`, embedded at build time, and how they make kernels. Every kernel
 //! is compiled after the workgroup constants of [`super::layout`] (written as WGSL `const`s, so the
 //! Rust constants are their only source and each shader says `@workgroup_size(WORKGROUP)`) and
-//! `shaders/common.wgsl` (the `Step` record, the layouts and small helpers); the two kernels that scatter-add gradients are compiled twice, once after each `grad_add_*.wgsl`
-//! piece (WGSL has no preprocessor, so the one difference, how a float is added atomically, lives
-//! in its own file). The runtime and the portability test see exactly the same text.
+//! `shaders/common.wgsl` (the `Step` record, the layouts and small helpers); the kernels that
+//! scatter-add gradients are compiled twice, once after each `grad_add_*.wgsl` piece (WGSL has no
+//! preprocessor, so the one difference, how a float is added atomically, lives in its own file),
+//! and the sparse optimisers that find a row's owner from the claims come after
+//! `shaders/row_owner.wgsl`. The runtime and the portability test see exactly the same text.
 
 use super::layout::wgsl_constants;
 
@@ -16,11 +18,19 @@ pub const GRAD_ADD_CAS: &str = include_str!("../../shaders/grad_add_cas.wgsl");
 /// The `grads` binding and `add_to_grad` through native float atomics (`SHADER_FLOAT32_ATOMIC`).
 pub const GRAD_ADD_FLOAT_ATOMIC: &str = include_str!("../../shaders/grad_add_float_atomic.wgsl");
 
+/// The claims binding and which occurrence of a row owns its update (the sparse optimisers').
+pub const ROW_OWNER: &str = include_str!("../../shaders/row_owner.wgsl");
+
 /// The files of `shaders/` that are pieces of kernels rather than kernels.
-pub const PIECE_FILES: [&str; 3] = ["common", "grad_add_cas", "grad_add_float_atomic"];
+pub const PIECE_FILES: [&str; 4] = [
+    "common",
+    "grad_add_cas",
+    "grad_add_float_atomic",
+    "row_owner",
+];
 
 /// Every kernel file: `(file stem, source without the pieces)`.
-pub const KERNEL_FILES: [(&str, &str); 11] = [
+pub const KERNEL_FILES: [(&str, &str); 14] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("dot", include_str!("../../shaders/dot.wgsl")),
     ("bias_add", include_str!("../../shaders/bias_add.wgsl")),
@@ -40,11 +50,23 @@ pub const KERNEL_FILES: [(&str, &str); 11] = [
         include_str!("../../shaders/forward_backward.wgsl"),
     ),
     ("sgd", include_str!("../../shaders/sgd.wgsl")),
+    (
+        "rowwise_adagrad",
+        include_str!("../../shaders/rowwise_adagrad.wgsl"),
+    ),
+    (
+        "sparse_adam",
+        include_str!("../../shaders/sparse_adam.wgsl"),
+    ),
+    ("l2_grad", include_str!("../../shaders/l2_grad.wgsl")),
     ("eval_sse", include_str!("../../shaders/eval_sse.wgsl")),
 ];
 
 /// The kernel files that scatter-add gradients: each is also compiled as `STEM_float_atomic`.
-pub const GRAD_ADDERS: [&str; 2] = ["scatter_add", "forward_backward"];
+pub const GRAD_ADDERS: [&str; 3] = ["scatter_add", "forward_backward", "l2_grad"];
+
+/// The kernel files that come after [`ROW_OWNER`].
+pub const ROW_OWNERS: [&str; 2] = ["rowwise_adagrad", "sparse_adam"];
 
 /// Suffix of the kernels compiled with native float atomics.
 const FLOAT_ATOMIC: &str = "_float_atomic";
@@ -61,7 +83,8 @@ pub fn kernels() -> Vec<String> {
 
 /// The full source of `kernel` (a kernel file stem, or a gradient adder's stem with
 /// `_float_atomic`): the workgroup constants, `common.wgsl`, the `grad_add_*` piece for gradient
-/// adders, then the kernel file. `None` for an unknown name.
+/// adders or `row_owner.wgsl` for the sparse optimisers that need it, then the kernel file. `None`
+/// for an unknown name.
 pub fn source(kernel: &str) -> Option<String> {
     let (stem, float_atomic) = match kernel.strip_suffix(FLOAT_ATOMIC) {
         Some(stem) => (stem, true),
@@ -76,6 +99,8 @@ pub fn source(kernel: &str) -> Option<String> {
             GRAD_ADD_CAS
         };
         Some(format!("{constants}\n{COMMON}\n{add}\n{text}"))
+    } else if ROW_OWNERS.contains(&stem) {
+        (!float_atomic).then(|| format!("{constants}\n{COMMON}\n{ROW_OWNER}\n{text}"))
     } else {
         (!float_atomic).then(|| format!("{constants}\n{COMMON}\n{text}"))
     }
@@ -121,7 +146,8 @@ mod tests {
             .iter()
             .copied()
             .chain([("common", COMMON), ("grad_add_cas", GRAD_ADD_CAS)])
-            .chain([("grad_add_float_atomic", GRAD_ADD_FLOAT_ATOMIC)]);
+            .chain([("grad_add_float_atomic", GRAD_ADD_FLOAT_ATOMIC)])
+            .chain([("row_owner", ROW_OWNER)]);
         for (stem, text) in files {
             for (at, _) in text.match_indices("@workgroup_size(") {
                 let size = &text[at + "@workgroup_size(".len()..];

@@ -1,0 +1,34 @@
+// row_owner.wgsl: which occurrence of a row owns its update, for the sparse optimisers that move
+// each row of a batch once (rowwise_adagrad.wgsl, sparse_adam.wgsl). Not a kernel:
+// src/gpu/shaders.rs puts it between common.wgsl and those kernel files. The rule is sgd.wgsl's,
+// and its claims are reused as they are:
+//   single-op path: sgd.wgsl's `sgd_claim` left in claims[row] the smallest b among the row's
+//                   occurrences (atomicMin), and its `sgd_release` runs after the optimiser;
+//   fused path:     forward_backward.wgsl left the largest tag claim_base + C - 1 - b, the tag of
+//                   that same smallest b; tags grow from batch to batch, so nothing is released.
+//
+// Bindings: 4 triples (read), 7 claims (read/write, atomic<u32>: users at [0, U), items at [U, U+I)).
+// Dimensions: B = step.batch_len, C = step.capacity, U.
+// Invariants: the claims hold this batch's claims as described above; user_b < U, item_b < I.
+
+@group(0) @binding(4) var<storage, read> triples: array<Triple>;
+@group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;
+
+// The claim slot of (side, b): the user row for side 0, U + the item row for side 1.
+fn claim_index(side: u32, b: u32) -> u32 {
+    let t = triples[step.batch_start + b];
+    if (side == 0u) {
+        return t.user;
+    }
+    return step.users + t.item;
+}
+
+// Whether occurrence b owns its side's row: `tagged` on the fused path (claims hold tags), else the
+// single-op path (claims hold the smallest b).
+fn owns_row(side: u32, b: u32, tagged: bool) -> bool {
+    var owner = b;
+    if (tagged) {
+        owner = step.claim_base + (step.capacity - 1u - b);
+    }
+    return atomicLoad(&claims[claim_index(side, b)]) == owner;
+}

@@ -1,0 +1,77 @@
+// rowwise_adagrad.wgsl: row-wise Adagrad (SPEC "Scale"; LibMF's per-row rate, TorchRec's
+// EXACT_ROWWISE_ADAGRAD), twin of `cpu::kernels::rowwise_adagrad`: only the rows a batch touched
+// move, once each. A row is one row of P or Q (K entries) or one bias entry (1 entry), with one
+// accumulator s_r:
+//   s_r = s_r + (sum_j g_j^2) / width    (summed in j order, as the CPU)
+//   p   = p - (lr * g) / (sqrt(s_r) + eps)
+// Each owner also zeroes its rows' gradients for the next batch. Two entries, one per path:
+//   rowwise_adagrad:       single-op path, between sgd.wgsl's `sgd_claim` and `sgd_release`;
+//   rowwise_adagrad_apply: fused path, on forward_backward's claim tags (see row_owner.wgsl).
+// One thread per (side, b), 2*B threads: the owner of a row runs its whole row (a sum over the
+// row comes before any entry moves) and then its bias.
+//
+// Bindings: 0 step (uniform, dynamic offset), 1 params (read/write), 2 grads (read, then zeroed),
+//           3 row sums (read/write; the first-moment binding, which rowwise-adagrad does not use
+//           otherwise), 4 triples and 7 claims (declared by row_owner.wgsl).
+// Row sums layout (a `Params` with K = 1, as `TrainState::row_sums`):
+//   [0, U) rows of P, [U, U+I) rows of Q, [U+I, 2U+I) bu, [2U+I, 2U+2I) bi.
+// Dimensions: B = step.batch_len, K = step.factors, U, I.
+// Invariants: row_owner.wgsl's; user_b < U, item_b < I.
+
+@group(0) @binding(0) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> row_sums: array<f32>;
+
+// One row of `width` contiguous entries from `first`, with its accumulator row_sums[sum].
+fn step_row(first: u32, width: u32, sum: u32) {
+    var squares = 0.0;
+    for (var j = 0u; j < width; j++) {
+        let g = grads[first + j];
+        squares += g * g;
+    }
+    let s = row_sums[sum] + squares / f32(width);
+    row_sums[sum] = s;
+    let denominator = sqrt(s) + step.eps;
+    for (var j = 0u; j < width; j++) {
+        params[first + j] -= step.lr * grads[first + j] / denominator;
+        grads[first + j] = 0.0;
+    }
+}
+
+// Occurrence n = (side, b): if it owns its row, steps the factor row and then the bias.
+fn update_rows(n: u32, tagged: bool) {
+    let side = n / step.batch_len;
+    let b = n % step.batch_len;
+    if (!owns_row(side, b, tagged)) {
+        return;
+    }
+    let t = triples[step.batch_start + b];
+    // The row's number in P then Q, which is also its accumulator's index; the biases follow.
+    var row = t.user;
+    if (side == 1u) {
+        row = step.users + t.item;
+    }
+    step_row(row_entry(step, side, t, 0u), step.factors, row);
+    step_row(row_entry(step, side, t, step.factors), 1u, step.users + step.items + row);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn rowwise_adagrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                   @builtin(num_workgroups) nwg: vec3<u32>) {
+    let n = thread_index(wid, lid, nwg);
+    if (n >= 2u * step.batch_len) {
+        return;
+    }
+    update_rows(n, false);
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn rowwise_adagrad_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+                         @builtin(num_workgroups) nwg: vec3<u32>) {
+    let n = thread_index(wid, lid, nwg);
+    if (n >= 2u * step.batch_len) {
+        return;
+    }
+    update_rows(n, true);
+}
