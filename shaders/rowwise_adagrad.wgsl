@@ -2,7 +2,8 @@
 // EXACT_ROWWISE_ADAGRAD), twin of `cpu::kernels::rowwise_adagrad`: only the rows a batch touched
 // move, once each. A row is one row of P or Q (K entries) or one bias entry (1 entry), with one
 // accumulator s_r:
-//   s_r = s_r + (sum_j g_j^2) / width    (summed in j order, as the CPU)
+//   s_r = s_r + (sum_j g_j^2) / width    (summed in eight lanes, j to lane j % 8, then pairwise:
+//                                          `cpu::kernels::sum_of_squares`'s order)
 //   p   = p - (lr * g) / (sqrt(s_r) + eps)
 // Each owner also zeroes its rows' gradients for the next batch. Two entries, one per path:
 //   rowwise_adagrad:       single-op path, between sgd.wgsl's `sgd_claim` and `sgd_release`;
@@ -25,11 +26,13 @@
 
 // One row of `width` contiguous entries from `first`, with its accumulator row_sums[sum].
 fn step_row(first: u32, width: u32, sum: u32) {
-    var squares = 0.0;
+    var lanes = array<f32, 8>();
     for (var j = 0u; j < width; j++) {
         let g = grads[first + j];
-        squares += g * g;
+        lanes[j % 8u] += g * g;
     }
+    let squares = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
     let s = row_sums[sum] + squares / f32(width);
     row_sums[sum] = s;
     let denominator = sqrt(s) + step.eps;
