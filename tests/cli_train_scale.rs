@@ -17,7 +17,7 @@ fn the_ml_25m_recipe_sets_every_flag_not_given_and_given_flags_win() {
     let dir = tempfile::tempdir().unwrap();
     let data = small_ml100k(dir.path(), 10);
     let out = dir.path().join("model.safetensors");
-    // The recipe's K = 64 and B = 16384 are overridden (the file has 160 training ratings).
+    // The recipe's K = 64 and B = 65536 are overridden (the file has 160 training ratings).
     let output = run_ok(
         bin()
             .args(["train", "--data"])
@@ -40,7 +40,7 @@ fn the_ml_25m_recipe_sets_every_flag_not_given_and_given_flags_win() {
     let config = &summary["config"];
     assert_eq!(config["optimizer"], "rowwise-adagrad");
     assert_eq!(config["schedule"], "constant");
-    assert_eq!(config["lr"], 0.1);
+    assert_eq!(config["lr"], 0.15);
     assert_eq!(config["l2"], 0.1);
     assert_eq!(config["wd"], 0.0);
     assert_eq!(config["early_stop"], 1);

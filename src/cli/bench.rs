@@ -32,8 +32,8 @@ pub struct BenchArgs {
 
     /// The configuration: `ml-100k` is SPEC's default recipe (adamw, one-cycle, K = 50, B = 64,
     /// 5 epochs); `ml-25m` is the scale recipe (`train --recipe ml-25m`: rowwise-adagrad, constant lr
-    /// 0.1, l2 0.1, K = 64, B = 16384, block order, at most 5 epochs with early stopping; CPU only
-    /// for now).
+    /// 0.15, l2 0.1, K = 64, B = 65536, block order, at most 5 epochs with early
+    /// stopping).
     #[arg(long, value_enum, default_value_t = PresetArg::Ml100k)]
     pub preset: PresetArg,
 

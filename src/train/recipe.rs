@@ -18,19 +18,20 @@ pub enum Recipe {
 }
 
 /// The `ml-25m` recipe's batch size. The sparse optimisers touch only the rows of a batch, so a big
-/// batch costs no more work per rating, and row-wise Adagrad's step does not depend on the
-/// gradient's scale, so the `1/B` of the batch mean does not shrink it. What bounds `B` is the
-/// number of steps a row gets: one per batch it occurs in. Under `--order blocks` an ML-25M block
-/// holds about 25,500 training ratings (S = 28), so B = 65,536 is one batch per block and a row
-/// steps only 28 times an epoch (valid MSE 1.022x the floor after 3 epochs), B = 4,096 gives
-/// 1.017x but 5.6 M ratings/s, B = 16,384 1.020x at 11.9 M ratings/s (synthetic ML-25M, 2
-/// threads, load 5; BENCHMARKS.md, "The ml-25m recipe").
-pub const ML_25M_BATCH: usize = 16_384;
+/// batch costs no more work per rating (less: a row that occurs several times in a batch is
+/// updated once), and row-wise Adagrad's step does not depend on the gradient's scale, so the
+/// `1/B` of the batch mean does not shrink it. Under `--order blocks` an ML-25M block holds about
+/// 25,500 training ratings (S = 28), so B = 65,536 makes each block one batch: 21.5-22.3 M
+/// ratings/s against 18.8-19.8 M at B = 16,384, and with lr 0.15 a better model, 1.0151x the
+/// floor after 5 epochs against 1.0171x (synthetic ML-25M seed 42, 2 threads, quiet machine;
+/// seeds 1 and 7 gave 1.0168x and 1.0166x; BENCHMARKS.md, "The ml-25m recipe against LibMF").
+pub const ML_25M_BATCH: usize = 65_536;
 
 /// The `ml-25m` recipe's learning rate: with row-wise Adagrad it is a step in parameter units, and
-/// each row's step shrinks as its accumulator grows. At B = 65,536 lr 0.05 gave 0.8760 after two
-/// epochs and lr 0.1 0.8721 (l2 0.05; BENCHMARKS.md).
-pub const ML_25M_LR: f32 = 0.1;
+/// each row's step shrinks as its accumulator grows. With one batch per block a row steps once per
+/// block it has ratings in, so the first steps may be larger: lr 0.1 gave 1.0193x the floor after
+/// 5 epochs at B = 32,768, lr 0.15 1.0172x (B = 65,536: 1.0151x).
+pub const ML_25M_LR: f32 = 0.15;
 
 /// The `ml-25m` recipe's L2 per occurrence. K = 64 is sixteen times the planted model's rank, and
 /// without a regulariser the training loss falls below the noise floor while the validation loss
