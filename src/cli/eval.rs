@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use anyhow::{Context, bail};
-use collabgpu::cpu::backend::sum_squared_error;
+use collabgpu::cpu::backend::mean_squared_error;
 use collabgpu::data::split::Fold;
 use collabgpu::data::{Dataset, Ratings, split_dataset, split_dataset_fold};
 use collabgpu::files::{ModelFile, fold_path};
@@ -158,18 +158,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
 fn score(model: &ModelFile, scored: &Scored) -> anyhow::Result<EvalReport> {
     let mut report = evaluate(model, &scored.dataset);
     if scored.exact_split && report.skipped == 0 && report.evaluated > 0 {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .build()
+        let mse = mean_squared_error(&model.params, &scored.dataset.ratings, model.config.y_range)
             .context("starting the evaluation threads")?;
-        let sum = sum_squared_error(
-            &pool,
-            &model.params,
-            &scored.dataset.ratings,
-            model.config.y_range,
-        );
-        let mse = sum / report.evaluated as f64;
-        report.mse = Some(mse);
-        report.rmse = Some(mse.sqrt());
+        report.mse = mse;
+        report.rmse = mse.map(f64::sqrt);
     }
     Ok(report)
 }

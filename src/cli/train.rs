@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, bail};
 use collabgpu::atomic_file::{OutputError, check_output, resolve};
 use collabgpu::backends::{BackendChoice, OpenedBackend};
-use collabgpu::cpu::backend::sum_squared_error;
+use collabgpu::cpu::backend::mean_squared_error;
 use collabgpu::data::split::{Fold, SplitKind};
 use collabgpu::data::synth::Truth;
 use collabgpu::data::{Dataset, SplitData, noise_floor, split_dataset, split_dataset_fold};
@@ -1119,16 +1119,8 @@ fn finished_checkpoint(
     path: &Path,
 ) -> anyhow::Result<()> {
     let params = &checkpoint.state.params;
-    let mse = match data.valid.is_empty() {
-        true => None,
-        false => {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .build()
-                .context("starting the evaluation threads")?;
-            let sum = sum_squared_error(&pool, params, &data.valid, config.y_range);
-            Some(sum / data.valid.len() as f64)
-        }
-    };
+    let mse = mean_squared_error(params, &data.valid, config.y_range)
+        .context("starting the evaluation threads")?;
     if let Some(target) = &args.out {
         model_file(args, config, data, params)
             .save(target)

@@ -608,6 +608,23 @@ impl Backend for CpuBackend {
     }
 }
 
+/// The mean squared error of `params` on `ratings` (`None` for no ratings), on a pool of all
+/// cores: [`sum_squared_error`] over the count, the very figure the CPU trainer reports as
+/// `valid_loss`, for whoever scores a model outside a training run (`eval`, a finished checkpoint).
+pub fn mean_squared_error(
+    params: &Params,
+    ratings: &Ratings,
+    y_range: Option<(f32, f32)>,
+) -> Result<Option<f64>, rayon::ThreadPoolBuildError> {
+    if ratings.is_empty() {
+        return Ok(None);
+    }
+    let pool = rayon::ThreadPoolBuilder::new().build()?;
+    Ok(Some(
+        sum_squared_error(&pool, params, ratings, y_range) / ratings.len() as f64,
+    ))
+}
+
 /// `sum (pred - r)^2` over `ratings`: each error in f32 as the model predicts it, squared and
 /// summed in f64 within fixed chunks of [`EVAL_CHUNK`] ratings, the chunk sums added in order, so
 /// the result is the same on any number of threads.
