@@ -23,7 +23,7 @@
 struct Step {
     batch_start: u32,      // first triple of this batch in the bound triples chunk
     batch_len: u32,        // B of this batch (the last batch of an epoch may be short)
-    slot: u32,             // where this batch writes its loss (index into `losses`)
+    slot: u32,             // where this batch writes its loss (index into `losses`; forward_backward's partial sums start there)
     capacity: u32,         // C, the batch capacity the scratch buffer is laid out for
     users: u32,            // U
     items: u32,            // I

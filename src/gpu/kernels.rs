@@ -344,15 +344,16 @@ impl Kernels {
         if adamw { &ADAMW } else { &SGD }
     }
 
-    /// The fused training kernels of one batch: `forward_backward`, the loss reduction and the
-    /// optimiser, three dispatches instead of nine (`adamw`) or eleven (`sgd`). `sgd` needs the
-    /// step's `claim_base` set and the claims buffer below it (see shaders/sgd.wgsl).
+    /// The fused training kernels of one batch: `forward_backward` (which also leaves the batch
+    /// loss's partial sums) and the optimiser, two dispatches instead of nine (`adamw`) or eleven
+    /// (`sgd`). `sgd` needs the step's `claim_base` set and the claims buffer below it (see
+    /// shaders/sgd.wgsl).
     pub fn fused_train_step(adamw: bool) -> &'static [Kernel] {
         use Kernel::*;
         if adamw {
-            &[ForwardBackward, BatchLoss, AdamwVec4]
+            &[ForwardBackward, AdamwVec4]
         } else {
-            &[ForwardBackward, BatchLoss, SgdApply]
+            &[ForwardBackward, SgdApply]
         }
     }
 }

@@ -10,7 +10,8 @@
 use crate::train::StepHyper;
 
 /// Threads per workgroup of every per-element kernel (`@workgroup_size(WORKGROUP)`); the host
-/// dispatches `div_ceil(threads, WORKGROUP)` workgroups.
+/// dispatches `div_ceil(threads, WORKGROUP)` workgroups. A power of two: `forward_backward` sums
+/// each workgroup's squared errors as a tree.
 pub const WORKGROUP: u32 = 64;
 
 /// Threads of the one-workgroup tree reductions (`batch_loss`, `eval_partial`, `eval_finish`:
@@ -23,7 +24,7 @@ pub const EVAL_WORKGROUPS: u32 = 64;
 
 // WebGPU guarantees 256 invocations per workgroup; the tree sums need a power of two.
 const _: () = assert!(WORKGROUP <= 256 && REDUCTION_WORKGROUP <= 256);
-const _: () = assert!(REDUCTION_WORKGROUP.is_power_of_two());
+const _: () = assert!(REDUCTION_WORKGROUP.is_power_of_two() && WORKGROUP.is_power_of_two());
 
 /// The constants above as WGSL, the first lines of every kernel's source.
 pub fn wgsl_constants() -> String {

@@ -20,7 +20,7 @@ pub const GRAD_ADD_FLOAT_ATOMIC: &str = include_str!("../../shaders/grad_add_flo
 pub const PIECE_FILES: [&str; 3] = ["common", "grad_add_cas", "grad_add_float_atomic"];
 
 /// Every kernel file: `(file stem, source without the pieces)`.
-pub const KERNEL_FILES: [(&str, &str); 11] = [
+pub const KERNEL_FILES: [(&str, &str); 12] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("dot", include_str!("../../shaders/dot.wgsl")),
     ("bias_add", include_str!("../../shaders/bias_add.wgsl")),
@@ -41,6 +41,10 @@ pub const KERNEL_FILES: [(&str, &str); 11] = [
     ),
     ("sgd", include_str!("../../shaders/sgd.wgsl")),
     ("eval_sse", include_str!("../../shaders/eval_sse.wgsl")),
+    (
+        "gather_triples",
+        include_str!("../../shaders/gather_triples.wgsl"),
+    ),
 ];
 
 /// The kernel files that scatter-add gradients: each is also compiled as `STEM_float_atomic`.
