@@ -117,6 +117,29 @@ fn json_has_one_line_per_backend_and_the_backends_agree_on_the_valid_loss() {
     }
 }
 
+/// The sparse path's counted figures (issue 15): `forward_backward` and `sgd_apply` per step, one
+/// wait at the end of each epoch and one per evaluation, as for adamw above.
+#[test]
+fn sgd_on_the_gpu_is_two_dispatches_a_step_and_two_waits_an_epoch() {
+    if support::gpu_device().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = rank2_ml100k(dir.path());
+    let output = run_ok(
+        bin()
+            .args(["bench", "--data"])
+            .arg(&data)
+            .args(SMALL)
+            .args(["--optimizer", "sgd", "--backends", "gpu", "--json"]),
+    );
+    let lines = json_lines(&output.stdout);
+    let line = &lines[0];
+    assert_eq!(line["optimizer"], "sgd", "{line}");
+    assert_eq!(line["dispatches_per_step"], 2.0, "{line}");
+    assert_eq!(line["host_waits_per_epoch"], 2.0, "{line}");
+}
+
 #[test]
 fn the_table_has_a_header_and_a_cpu_row_with_its_speedup() {
     let dir = tempfile::tempdir().unwrap();

@@ -21,6 +21,8 @@ use collabgpu::train::{
 };
 use serde_json::json;
 
+use super::train::OptimizerArg;
+
 /// Arguments of `collabgpu bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -56,6 +58,11 @@ pub struct BenchArgs {
     /// The learning rate (default: the preset's).
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
+
+    /// The optimiser (default: the preset's), e.g. `sgd` to measure the GPU's sparse path on the
+    /// ml-100k preset, whose other settings the GPU runs.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
 
     /// CPU threads (0: one per core).
     #[arg(long, default_value_t = 0)]
@@ -115,8 +122,8 @@ impl PresetArg {
 }
 
 impl BenchArgs {
-    /// The validated configuration: the preset with `--epochs`, `--factors`, `--bs`, `--lr` and
-    /// `--seed` applied.
+    /// The validated configuration: the preset with `--epochs`, `--factors`, `--bs`, `--lr`,
+    /// `--optimizer` and `--seed` applied.
     pub fn config(&self) -> anyhow::Result<TrainConfig> {
         let preset = self.preset.recipe().config();
         let config = TrainConfig {
@@ -124,6 +131,7 @@ impl BenchArgs {
             factors: self.factors.unwrap_or(preset.factors),
             batch_size: self.bs.unwrap_or(preset.batch_size),
             lr: self.lr.unwrap_or(preset.lr),
+            optimizer: self.optimizer.map_or(preset.optimizer, OptimizerArg::kind),
             seed: self.seed,
             ..preset
         };
