@@ -529,6 +529,12 @@ impl Backend for CpuBackend {
     }
 
     fn set_train_set(&mut self, ratings: &Ratings) -> Result<(), TrainError> {
+        if !self.started {
+            return Err(TrainError::NotStarted {
+                backend: "cpu",
+                call: "take the training set",
+            });
+        }
         let (users, items) = (self.layout.users as u32, self.layout.items as u32);
         if ratings.users.iter().any(|&u| u >= users) || ratings.items.iter().any(|&i| i >= items) {
             return Err(TrainError::IndexOutOfRange {
