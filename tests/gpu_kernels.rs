@@ -12,7 +12,9 @@ use collabgpu::cpu::kernels as cpu;
 use collabgpu::gpu::Device;
 use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness};
 use collabgpu::gpu::kernels::{Kernel, Kernels};
-use collabgpu::gpu::layout::{StepUniform, Triple, WORKGROUP, pack_triples, padded_len};
+use collabgpu::gpu::layout::{
+    EVAL_WORKGROUPS, REDUCTION_WORKGROUP, StepUniform, Triple, WORKGROUP, pack_triples, padded_len,
+};
 use collabgpu::gpu::queue::LossLayout;
 use collabgpu::train::StepHyper;
 use support::{assert_close, gpu_device, random_f32, random_indices_with_repeats};
@@ -733,6 +735,13 @@ sizes!(
     forward_backward_cas_matches_cpu_composition_large_odd,
     true
 );
+/// A chunk longer than the most workgroups' threads: every thread strides over it, and
+/// `eval_finish` adds exactly the partial sums `eval_partial` wrote.
+#[test]
+fn eval_sse_strides_past_its_most_workgroups() {
+    check_eval_sse((EVAL_WORKGROUPS * REDUCTION_WORKGROUP) as usize + 1001);
+}
+
 sizes!(
     check_eval_sse,
     eval_sse_matches_cpu_3,

@@ -3,7 +3,7 @@
 //! the binding numbers they use are in [`super::layout`].
 
 use super::device::Device;
-use super::layout::{EVAL_WORKGROUPS, STORAGE_BINDINGS, StepUniform, WORKGROUP, binding};
+use super::layout::{STORAGE_BINDINGS, StepUniform, WORKGROUP, binding, eval_workgroups};
 use super::shaders;
 
 /// Every kernel the engine dispatches. Names match the CPU twins in [`crate::cpu::kernels`].
@@ -92,7 +92,7 @@ impl Kernel {
             Kernel::AdamwVec4 => (step.param_count as u64).div_ceil(4),
             Kernel::Adamw => step.param_count as u64,
             Kernel::BatchLoss | Kernel::EvalFinish => return (1, 1),
-            Kernel::EvalPartial => return (EVAL_WORKGROUPS, 1),
+            Kernel::EvalPartial => return (eval_workgroups(step.batch_len), 1),
         };
         let groups = threads.div_ceil(WORKGROUP as u64).max(1);
         let x = groups.min(max_per_dimension as u64);
