@@ -87,8 +87,10 @@ impl Kernel {
             | Kernel::SigmoidRange
             | Kernel::MseGrad
             | Kernel::ForwardBackward => b,
-            Kernel::ScatterAddBias | Kernel::SgdClaim | Kernel::SgdRelease => 2 * b,
-            Kernel::Sgd | Kernel::SgdApply => 2 * b * (k + 1),
+            Kernel::ScatterAddBias | Kernel::SgdClaim | Kernel::SgdRelease | Kernel::SgdApply => {
+                2 * b
+            }
+            Kernel::Sgd => 2 * b * (k + 1),
             Kernel::AdamwVec4 => (step.param_count as u64).div_ceil(4),
             Kernel::Adamw => step.param_count as u64,
             Kernel::BatchLoss | Kernel::EvalFinish => return (1, 1),
