@@ -156,6 +156,10 @@ impl Kernels {
             },
             count: None,
         }];
+        // Read-write even where a kernel only reads (params in forward_backward and eval_sse):
+        // wgpu requires a shader's access to a binding to equal the layout's, and one layout
+        // serves every kernel so that a batch binds once. Read-only params would take a second
+        // layout and a bind per dispatch.
         for b in [
             binding::PARAMS,
             binding::GRADS,
