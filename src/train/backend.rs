@@ -99,7 +99,8 @@ pub trait Backend {
     fn finish(&mut self) -> Result<Vec<f32>, TrainError>;
 
     /// Runs the batches and returns their losses: [`Backend::submit`] then [`Backend::finish`],
-    /// for callers that want the losses at once (tests, benches).
+    /// for callers that want the losses at once (the GPU tests). With other batches still
+    /// unreturned, their losses come first.
     fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError> {
         self.submit(batches)?;
         self.finish()
