@@ -623,7 +623,7 @@ impl Backend for GpuBackend {
         let mut chunk_start = 0;
         while chunk_start < batches.len() {
             let slot_index = run.next_slot;
-            if run.queue.holds(slot_index) {
+            while run.queue.holds(slot_index) {
                 // Every slot is in flight: wait for the oldest (this one) while the rest run.
                 timings.queue_full_waits += 1;
                 timings.add(run.queue.wait_oldest(device)?);

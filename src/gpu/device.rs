@@ -11,7 +11,7 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
     /// `vulkan`, `metal`, `dx12` or `gl` (`--wgpu-backend`); `WGPU_BACKEND` when unset, else all.
     pub wgpu_backend: Option<String>,
-    /// Batches per uploaded chunk of triples, to force tiny chunks in tests. `None`: as many as the
+    /// Batches per chunk (one submission), to force tiny chunks in tests. `None`: as many as the
     /// adapter's binding limits and [`DEFAULT_CHUNK_BYTES`] allow.
     pub chunk_batches: Option<usize>,
     /// Use the portable compare-and-swap scatter-add even where native float atomics exist (tests).
