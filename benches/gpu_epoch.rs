@@ -3,8 +3,8 @@
 //! `gpu_epoch_sgd_bs65536` on the fused training path, and each again with `_single_op` (the
 //! single-op kernels, nine or eleven dispatches per batch). After each case the backend's timings
 //! (upload, encode, read-back wait, GPU kernel time from timestamp queries) and memory report are
-//! printed. `train_batches` reads the batch losses back, so every sample waits for
-//! the GPU before the clock stops. Reports ratings/s through criterion's throughput.
+//! printed. The epoch loop waits for the last chunk's losses (`Backend::finish`), so every sample
+//! waits for the GPU before the clock stops. Reports ratings/s through criterion's throughput.
 //! `COLLABGPU_BENCH_QUICK=1` trains on a tenth of the ratings (software adapters are slow).
 //!
 //! `gpu_start_{sgd_bs65536,adamw,adamw_bs65536}_k{64,128}/ml-25m`: what a run on the ML-25M shape

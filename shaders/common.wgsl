@@ -3,7 +3,7 @@
 // Before it the host writes the workgroup sizes from `gpu::layout`, their only source:
 //   WORKGROUP            threads per workgroup of the per-element kernels
 //   REDUCTION_WORKGROUP  threads of the one-workgroup tree sums (a power of two)
-//   EVAL_WORKGROUPS      workgroups of eval_partial, and the partial sums it leaves in scratch
+//   EVAL_WORKGROUPS      the most workgroups of eval_partial, and of the partial sums it leaves in scratch
 //
 // One `Step` record per dispatch, read through a uniform binding with a dynamic offset, so that a
 // command buffer can hold many batches and each batch finds its own slice of triples, its loss slot
@@ -23,7 +23,7 @@
 struct Step {
     batch_start: u32,      // first triple of this batch in the bound triples chunk
     batch_len: u32,        // B of this batch (the last batch of an epoch may be short)
-    slot: u32,             // where this batch writes its loss (index into `losses`)
+    slot: u32,             // where this batch writes its loss (index into `losses`; forward_backward's partial sums start there)
     capacity: u32,         // C, the batch capacity the scratch buffer is laid out for
     users: u32,            // U
     items: u32,            // I

@@ -2,14 +2,15 @@
 // `sum (pred - r)^2` over the evaluation set (`Backend::eval_sum_squared_error`).
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read), 4 triples (read: one chunk of the
-//           evaluation set), 5 scratch (EVAL_WORKGROUPS partial sums), 6 losses (write slot).
+//           evaluation set), 5 scratch (one partial sum per workgroup), 6 losses (write slot).
 // Dimensions: N = step.batch_len entries of the chunk from step.batch_start, K, U, I.
-//   eval_partial: exactly EVAL_WORKGROUPS workgroups of REDUCTION_WORKGROUP threads (both written
-//                 by the host, see common.wgsl); each thread strides over the chunk, computing
+//   eval_partial: G = eval_groups() workgroups of REDUCTION_WORKGROUP threads, one workgroup per
+//                 REDUCTION_WORKGROUP ratings up to EVAL_WORKGROUPS (the host dispatches the same
+//                 number, `gpu::layout::eval_workgroups`); each thread strides over the chunk, computing
 //                 pred = lo + (hi - lo) * sigmoid(dot(P[u], Q[i]) + bu[u] + bi[i])
 //                 (or the raw score) and summing (pred - r)^2; each workgroup writes one partial.
 //   eval_finish:  exactly one workgroup of REDUCTION_WORKGROUP threads: losses[step.slot] = sum of
-//                 the partials.
+//                 the G partials.
 // Invariants: scratch holds at least EVAL_WORKGROUPS floats; only losses[slot] is read back.
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -19,6 +20,11 @@
 @group(0) @binding(6) var<storage, read_write> losses: array<f32>;
 
 var<workgroup> partial: array<f32, REDUCTION_WORKGROUP>;
+
+// The workgroups of eval_partial for this chunk, as `gpu::layout::eval_workgroups` counts them.
+fn eval_groups() -> u32 {
+    return clamp((step.batch_len + REDUCTION_WORKGROUP - 1u) / REDUCTION_WORKGROUP, 1u, EVAL_WORKGROUPS);
+}
 
 fn tree_sum(lid: u32) {
     workgroupBarrier();
@@ -34,7 +40,7 @@ fn tree_sum(lid: u32) {
 fn eval_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let k = step.factors;
     var sum = 0.0;
-    for (var n = wid.x * REDUCTION_WORKGROUP + lid.x; n < step.batch_len; n += REDUCTION_WORKGROUP * EVAL_WORKGROUPS) {
+    for (var n = wid.x * REDUCTION_WORKGROUP + lid.x; n < step.batch_len; n += REDUCTION_WORKGROUP * eval_groups()) {
         let t = triples[step.batch_start + n];
         let p = p_offset(step) + t.user * k;
         let q = q_offset(step) + t.item * k;
@@ -60,7 +66,7 @@ fn eval_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
 @compute @workgroup_size(REDUCTION_WORKGROUP)
 fn eval_finish(@builtin(local_invocation_id) lid: vec3<u32>) {
     var sum = 0.0;
-    for (var w = lid.x; w < EVAL_WORKGROUPS; w += REDUCTION_WORKGROUP) {
+    for (var w = lid.x; w < eval_groups(); w += REDUCTION_WORKGROUP) {
         sum += scratch[w];
     }
     partial[lid.x] = sum;

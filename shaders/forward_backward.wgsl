@@ -1,6 +1,6 @@
 // forward_backward.wgsl: the fused training step of one batch, one thread per rating: gather, dot,
-// bias_add, sigmoid_range, mse_grad and the scatter-adds of gradients in one dispatch, plus the
-// sgd row claim. Same math as the single-op kernels, whose CPU twins are `cpu::kernels::{gather,
+// bias_add, sigmoid_range, mse_grad, the scatter-adds of gradients and each workgroup's part of the
+// batch loss in one dispatch, plus the sgd row claim. Same math as the single-op kernels, whose CPU twins are `cpu::kernels::{gather,
 // dot, bias_add, sigmoid_range, mse_grad, scatter_add, scatter_add_bias}`; tested as their
 // composition (tests/gpu_kernels.rs `forward_backward_*`). Compiled twice (src/gpu/shaders.rs):
 // after grad_add_cas.wgsl (compare-and-swap adds, every adapter) as `forward_backward`, and after
@@ -9,10 +9,14 @@
 // the rows of P and Q it reads are contiguous and mostly served by cache.
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read), 2 grads (declared by grad_add_*),
-//           4 triples (read), 5 scratch (write sq for `batch_loss`), 7 claims (atomicMax).
+//           4 triples (read), 6 losses (write the batch's partial sums), 7 claims (atomicMax).
 // Dimensions: B = step.batch_len, K = step.factors, U, I; one thread per b, B threads.
 //   x = dot(P[u_b], Q[i_b]) + (bu[u_b] + bi[i_b]); pred = lo + (hi - lo) * sigmoid(x) (or x)
-//   g = (2/B) * (pred - r_b) * (hi - lo) * s * (1 - s) (or (2/B) * (pred - r_b)); sq[b] = (pred - r_b)^2
+//   g = (2/B) * (pred - r_b) * (hi - lo) * s * (1 - s) (or (2/B) * (pred - r_b))
+//   losses[step.slot + w] = sum of (pred - r_b)^2 over the ratings of workgroup w (a tree sum), for
+//   each of the ceil(B / WORKGROUP) workgroups that hold ratings; the host adds them up in order
+//   and divides by B (`gpu::queue::batch_loss`), so the loss costs no dispatch of its own and no
+//   atomics, and comes out the same every run.
 //   dP[u_b] += g * Q[i_b]; dQ[i_b] += g * P[u_b]; dbu[u_b] += g; dbi[i_b] += g
 //   if step.claim_base != 0: claims[u_b] and claims[U + i_b] = max(., claim_base + C - 1 - b)
 // Invariants: u_b < U, i_b < I; grads hold zeros (or what should be added to) before the batch;
@@ -21,16 +25,36 @@
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read_write> params: array<f32>;
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
-@group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
+@group(0) @binding(6) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;
+
+var<workgroup> partial: array<f32, WORKGROUP>;
 
 @compute @workgroup_size(WORKGROUP)
 fn forward_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
                     @builtin(num_workgroups) nwg: vec3<u32>) {
     let b = thread_index(wid, lid, nwg);
-    if (b >= step.batch_len) {
-        return;
+    // Every thread reaches the loss sum's barriers; only those with a rating train.
+    var sq = 0.0;
+    if (b < step.batch_len) {
+        sq = train_rating(b);
     }
+    partial[lid.x] = sq;
+    workgroupBarrier();
+    for (var width = WORKGROUP / 2u; width > 0u; width /= 2u) {
+        if (lid.x < width) {
+            partial[lid.x] += partial[lid.x + width];
+        }
+        workgroupBarrier();
+    }
+    let w = wid.y * nwg.x + wid.x;
+    if (lid.x == 0u && w * WORKGROUP < step.batch_len) {
+        losses[step.slot + w] = partial[0];
+    }
+}
+
+// Rating b's forward and backward pass; returns its squared error.
+fn train_rating(b: u32) -> f32 {
     let t = triples[step.batch_start + b];
     let k = step.factors;
     let p = p_offset(step) + t.user * k;
@@ -55,7 +79,6 @@ fn forward_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
         let s = sigmoid(x);
         g = scale * err * (step.hi - step.lo) * s * (1.0 - s);
     }
-    scratch[sq_offset(step) + b] = err * err;
     // Backward: parameters are only read in this dispatch, so every rating sees the values from
     // before the batch's update (SPEC), and gradients only accumulate.
     for (var j = 0u; j < k; j++) {
@@ -72,4 +95,5 @@ fn forward_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
         atomicMax(&claims[t.user], tag);
         atomicMax(&claims[step.users + t.item], tag);
     }
+    return err * err;
 }

@@ -7,9 +7,11 @@
 //                its row's factors and bias and zeroes their gradients for the next batch.
 //   sgd_release: 2*B threads: claims[row] = 0xffffffff again (every writer writes the same value).
 // The fused training path replaces all three with one entry, since forward_backward.wgsl claims:
-//   sgd_apply:   2*B*(K+1) threads like `sgd`; the owner of a row is the occurrence whose tag
+//   sgd_apply:   2*B threads, one per (side, b): the owner of a row is the occurrence whose tag
 //                claim_base + C - 1 - b is in claims[row] (the largest tag: the smallest b, as with
-//                atomicMin). Tags grow from batch to batch, so no release pass is needed.
+//                atomicMin), and it moves the whole row, its K factors and its bias, and zeroes
+//                their gradients: one ownership test per touched row instead of one per entry.
+//                Tags grow from batch to batch, so no release pass is needed.
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read/write), 2 grads (read, then zeroed),
 //           4 triples (read), 7 claims (read/write, atomic<u32>: users at [0, U), items at [U, U+I)).
@@ -47,36 +49,37 @@ fn sgd_claim(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
 }
 
 // Moves one entry (side, b, j) of the batch's rows if occurrence b owns the row (`claims` holds
-// `owner`), and zeroes its gradient for the next batch.
-fn update_entry(n: u32, owner_tag: u32, tagged: bool) {
+// b, as sgd_claim left it), and zeroes its gradient for the next batch.
+fn update_entry(n: u32) {
     let k = step.factors;
     let per_side = step.batch_len * (k + 1u);
     let side = n / per_side;
     let rem = n % per_side;
     let b = rem / (k + 1u);
     let j = rem % (k + 1u);
-    var owner = b;
-    if (tagged) {
-        owner = owner_tag + (step.capacity - 1u - b);
-    }
-    if (atomicLoad(&claims[claim_index(side, b)]) != owner) {
+    if (atomicLoad(&claims[claim_index(side, b)]) != b) {
         return;
     }
-    let t = triples[step.batch_start + b];
-    var index: u32;
+    move_entry(entry_index(side, triples[step.batch_start + b], j));
+}
+
+// The parameter index of entry j (j = K: the bias) of the row that side `side` of triple t touches.
+fn entry_index(side: u32, t: Triple, j: u32) -> u32 {
+    let k = step.factors;
     if (side == 0u) {
         if (j < k) {
-            index = p_offset(step) + t.user * k + j;
-        } else {
-            index = bu_offset(step) + t.user;
+            return p_offset(step) + t.user * k + j;
         }
-    } else {
-        if (j < k) {
-            index = q_offset(step) + t.item * k + j;
-        } else {
-            index = bi_offset(step) + t.item;
-        }
+        return bu_offset(step) + t.user;
     }
+    if (j < k) {
+        return q_offset(step) + t.item * k + j;
+    }
+    return bi_offset(step) + t.item;
+}
+
+// One entry's SGD step, and its gradient zeroed for the next batch.
+fn move_entry(index: u32) {
     let p = params[index];
     params[index] = p - step.lr * (grads[index] + step.wd * p);
     grads[index] = 0.0;
@@ -89,17 +92,30 @@ fn sgd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid:
     if (n >= 2u * step.batch_len * (step.factors + 1u)) {
         return;
     }
-    update_entry(n, 0u, false);
+    update_entry(n);
 }
 
 @compute @workgroup_size(WORKGROUP)
 fn sgd_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
              @builtin(num_workgroups) nwg: vec3<u32>) {
     let n = thread_index(wid, lid, nwg);
-    if (n >= 2u * step.batch_len * (step.factors + 1u)) {
+    if (n >= 2u * step.batch_len) {
         return;
     }
-    update_entry(n, step.claim_base, true);
+    // Users first, then items: no division needed to split n.
+    var side = 0u;
+    var b = n;
+    if (n >= step.batch_len) {
+        side = 1u;
+        b = n - step.batch_len;
+    }
+    if (atomicLoad(&claims[claim_index(side, b)]) != step.claim_base + (step.capacity - 1u - b)) {
+        return;
+    }
+    let t = triples[step.batch_start + b];
+    for (var j = 0u; j <= step.factors; j++) {
+        move_entry(entry_index(side, t, j));
+    }
 }
 
 @compute @workgroup_size(WORKGROUP)

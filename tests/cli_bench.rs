@@ -84,15 +84,18 @@ fn json_has_one_line_per_backend_and_the_backends_agree_on_the_valid_loss() {
             (cpu - gpu).abs() <= 1e-4 + 1e-4 * cpu.abs(),
             "the backends trained different models: valid MSE {cpu} on the CPU, {gpu} on the GPU"
         );
-        // Counted figures (issue 15): the fused adamw path is forward_backward, batch_loss and
-        // adamw per step; every chunk of batches is one host wait, and so is each evaluation.
+        // Counted figures (issue 15): the fused adamw path is forward_backward and adamw per
+        // step; the host waits for the GPU once at the end of each epoch and once per
+        // evaluation, however many chunks an epoch has in flight.
         let gpu_line = &lines[1];
-        assert_eq!(gpu_line["dispatches_per_step"], 3.0, "{gpu_line}");
-        let waits = gpu_line["host_waits_per_epoch"].as_f64().unwrap();
-        assert!(waits >= 2.0, "{gpu_line}");
+        assert_eq!(gpu_line["dispatches_per_step"], 2.0, "{gpu_line}");
+        assert_eq!(gpu_line["host_waits_per_epoch"], 2.0, "{gpu_line}");
         assert_eq!(
-            waits * 3.0,
-            (gpu_line["gpu_seconds"]["host_waits"].as_u64().unwrap()) as f64,
+            gpu_line["gpu_seconds"]["host_waits"], 6,
+            "three epochs: {gpu_line}"
+        );
+        assert!(
+            gpu_line["queue_full_waits_per_epoch"].as_f64().is_some(),
             "{gpu_line}"
         );
         assert!(
@@ -112,6 +115,29 @@ fn json_has_one_line_per_backend_and_the_backends_agree_on_the_valid_loss() {
             1e-3,
         );
     }
+}
+
+/// The sparse path's counted figures (issue 15): `forward_backward` and `sgd_apply` per step, one
+/// wait at the end of each epoch and one per evaluation, as for adamw above.
+#[test]
+fn sgd_on_the_gpu_is_two_dispatches_a_step_and_two_waits_an_epoch() {
+    if support::gpu_device().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = rank2_ml100k(dir.path());
+    let output = run_ok(
+        bin()
+            .args(["bench", "--data"])
+            .arg(&data)
+            .args(SMALL)
+            .args(["--optimizer", "sgd", "--backends", "gpu", "--json"]),
+    );
+    let lines = json_lines(&output.stdout);
+    let line = &lines[0];
+    assert_eq!(line["optimizer"], "sgd", "{line}");
+    assert_eq!(line["dispatches_per_step"], 2.0, "{line}");
+    assert_eq!(line["host_waits_per_epoch"], 2.0, "{line}");
 }
 
 #[test]

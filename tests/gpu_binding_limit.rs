@@ -91,10 +91,10 @@ fn adamw_trains_when_its_two_moments_together_exceed_the_binding_limit_but_each_
     let mut gpu = GpuBackend::with_device(device.clone(), &GpuOptions::default());
     gpu.start(&config, &cpu_state)
         .expect("m and v each fit the binding limit, so adamw must start");
+    gpu.set_train_set(&data).unwrap();
+    let order: Vec<u32> = (0..data.len() as u32).collect();
     let batches = Batches {
-        users: &data.users,
-        items: &data.items,
-        ratings: &data.ratings,
+        order: &order,
         batch_size: b,
         steps: &hypers,
         starts: None,

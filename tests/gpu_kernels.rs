@@ -13,7 +13,10 @@ use collabgpu::cpu::kernels as cpu;
 use collabgpu::gpu::Device;
 use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness};
 use collabgpu::gpu::kernels::{Kernel, Kernels};
-use collabgpu::gpu::layout::{StepUniform, Triple, WORKGROUP, pack_triples, padded_len};
+use collabgpu::gpu::layout::{
+    EVAL_WORKGROUPS, REDUCTION_WORKGROUP, StepUniform, Triple, WORKGROUP, pack_triples, padded_len,
+};
+use collabgpu::gpu::queue::LossLayout;
 use collabgpu::train::StepHyper;
 use support::{assert_close, gpu_device, random_f32, random_indices_with_repeats};
 
@@ -487,9 +490,10 @@ fn check_sgd(b: usize, fused: bool) {
     }
 }
 
-/// `forward_backward` + `batch_loss` against the CPU composition gather, dot, bias_add,
-/// sigmoid_range, mse_grad, scatter_add, scatter_add_bias (with and without a y-range), on
-/// gradients that already hold something, and the claim tags it leaves.
+/// `forward_backward` against the CPU composition gather, dot, bias_add, sigmoid_range, mse_grad
+/// (its loss from the partial sums the kernel leaves, one per workgroup), scatter_add,
+/// scatter_add_bias (with and without a y-range), on gradients that already hold something, and
+/// the claim tags it leaves.
 fn check_forward_backward(b: usize, cas: bool) {
     let Some((device, native, cas_kernels)) = setup() else {
         return;
@@ -508,16 +512,14 @@ fn check_forward_backward(b: usize, cas: bool) {
         case.step.claim_base = claim_base;
         let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
         inputs.grads = random_f32(case.params.len(), -0.1, 0.1, 101);
+        // One partial sum per workgroup, and a sentinel after them that must stay.
+        let layout = LossLayout::new(true, b);
+        inputs.losses = vec![-1.0; layout.stride() + 1];
         // Tags of an earlier batch, which this batch's tags must beat.
         inputs.claims = vec![claim_base - 1; case.users + case.items];
         let harness = KernelHarness::new(&device, &inputs);
         harness
-            .run(
-                &device,
-                kernels,
-                &[Kernel::ForwardBackward, Kernel::BatchLoss],
-                &case.step,
-            )
+            .run(&device, kernels, &[Kernel::ForwardBackward], &case.step)
             .unwrap();
 
         let (p, q, bu, bi) = case.split(&case.params);
@@ -552,10 +554,15 @@ fn check_forward_backward(b: usize, cas: bool) {
         let losses = harness.read_losses(&device).unwrap();
         assert_close(
             &format!("batch loss ({what})"),
-            &losses[..1],
+            &[layout.batch_loss(&losses, 0, b)],
             &[loss],
             1e-6,
             1e-5,
+        );
+        assert_eq!(
+            losses[layout.stride()],
+            -1.0,
+            "{what} wrote past its partial sums"
         );
         assert_eq!(
             harness.read_claims(&device).unwrap(),
@@ -729,6 +736,13 @@ sizes!(
     forward_backward_cas_matches_cpu_composition_large_odd,
     true
 );
+/// A chunk longer than the most workgroups' threads: every thread strides over it, and
+/// `eval_finish` adds exactly the partial sums `eval_partial` wrote.
+#[test]
+fn eval_sse_strides_past_its_most_workgroups() {
+    check_eval_sse((EVAL_WORKGROUPS * REDUCTION_WORKGROUP) as usize + 1001);
+}
+
 sizes!(
     check_eval_sse,
     eval_sse_matches_cpu_3,

@@ -1,5 +1,5 @@
 //! The same training steps on both backends from the same initial parameters: the GPU backend
-//! through `Backend::train_batches`, the CPU as a plain step composed from `cpu::kernels` (the
+//! through `Backend::train_batches` (the batches as indices into its resident training set), the CPU as a plain step composed from `cpu::kernels` (the
 //! reference the CPU backend implements). Every step's loss and every parameter tensor (and Adam
 //! moment, and row-wise Adagrad accumulator) are compared after every step, for every optimiser,
 //! with and without `--l2`; then chunking must not change the result, the fused training path (the
@@ -10,6 +10,7 @@ mod support;
 
 use collabgpu::cpu::reference::train_step as cpu_step;
 use collabgpu::data::Ratings;
+use collabgpu::gpu::layout::EVAL_WORKGROUPS;
 use collabgpu::gpu::{GpuBackend, GpuOptions};
 use collabgpu::model::Params;
 use collabgpu::train::initial_state;
@@ -106,6 +107,11 @@ fn assert_state_close(what: &str, got: &TrainState, want: &TrainState, atol: f32
     }
 }
 
+/// `0, 1, .., n - 1`: batches that take the training set in its own order.
+fn in_order(n: usize) -> Vec<u32> {
+    (0..n as u32).collect()
+}
+
 /// Trains `STEPS` batches one at a time on both backends, comparing after every step.
 fn trajectory(config: TrainConfig) {
     let Some(device) = gpu_device() else { return };
@@ -117,12 +123,15 @@ fn trajectory(config: TrainConfig) {
     let mut cpu_state = initial_state(&config, USERS, ITEMS);
     let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
     gpu.start(&config, &cpu_state).unwrap();
+    // The GPU holds the ratings reversed and gathers them back by a reversed order, so that every
+    // batch sees the CPU's triples only if `gather_triples` follows the order.
+    let n = data.len();
+    let reversed: Vec<u32> = (0..n as u32).rev().collect();
+    gpu.set_train_set(&data.select(&reversed)).unwrap();
     for s in 0..STEPS {
         let range = s * b..(s + 1) * b;
         let batches = Batches {
-            users: &data.users[range.clone()],
-            items: &data.items[range.clone()],
-            ratings: &data.ratings[range.clone()],
+            order: &reversed[range.clone()],
             batch_size: b,
             steps: &hypers[s..s + 1],
             starts: None,
@@ -233,10 +242,10 @@ fn run_with(
     let mut gpu = GpuBackend::with_device(device, &options);
     gpu.start(config, &initial_state(config, USERS, ITEMS))
         .unwrap();
+    gpu.set_train_set(data).unwrap();
+    let order = in_order(data.len());
     let batches = Batches {
-        users: &data.users,
-        items: &data.items,
-        ratings: &data.ratings,
+        order: &order,
         batch_size: b,
         steps: &hypers,
         starts: None,
@@ -256,6 +265,31 @@ fn chunking_changes_nothing(config: TrainConfig) {
     let (one_losses, one_state, one_sse) = run_chunked(&config, &data, None);
     let (tiny_losses, tiny_state, tiny_sse) = run_chunked(&config, &data, Some(3));
     assert_eq!(one_losses.len(), STEPS + 1);
+    // The training set in pieces of 100 ratings (a binding smaller than the set): every chunk is
+    // gathered from several pieces.
+    let (piece_losses, piece_state, _) = run_with(
+        &config,
+        &data,
+        GpuOptions {
+            chunk_batches: Some(3),
+            train_piece_ratings: Some(100),
+            ..GpuOptions::default()
+        },
+    );
+    assert_close(
+        "losses, training set in pieces vs whole",
+        &piece_losses,
+        &tiny_losses,
+        1e-6,
+        1e-5,
+    );
+    assert_state_close(
+        "training set in pieces vs whole",
+        &piece_state,
+        &tiny_state,
+        1e-6,
+        1e-4,
+    );
     assert_close(
         "losses, chunks of 3 batches vs one chunk",
         &tiny_losses,
@@ -424,7 +458,7 @@ fn timings_and_memory_report_add_up() {
     let mut gpu = GpuBackend::with_device(
         device,
         &GpuOptions {
-            chunk_batches: Some(4),
+            chunk_batches: Some(2),
             ..GpuOptions::default()
         },
     );
@@ -433,10 +467,10 @@ fn timings_and_memory_report_add_up() {
         let hypers: Vec<StepHyper> = (0..10).map(|s| step_hyper(&config, s, 10)).collect();
         gpu.start(&config, &initial_state(&config, USERS, ITEMS))
             .unwrap();
+        gpu.set_train_set(&data).unwrap();
+        let order = in_order(data.len());
         let batches = Batches {
-            users: &data.users,
-            items: &data.items,
-            ratings: &data.ratings,
+            order: &order,
             batch_size: config.batch_size,
             steps: &hypers,
             starts: None,
@@ -447,10 +481,19 @@ fn timings_and_memory_report_add_up() {
     let timings = gpu.timings();
     eprintln!("{timings:?}");
     assert_eq!(timings.batches, 10);
-    assert_eq!(timings.chunks, 3, "10 batches in chunks of 4");
+    assert_eq!(timings.chunks, 5, "10 batches in chunks of 2");
     assert_eq!(
-        timings.dispatches, 30,
-        "three dispatches per batch on the fused path"
+        timings.dispatches, 20,
+        "two dispatches per batch on the fused path"
+    );
+    assert_eq!(timings.gather_dispatches, 5, "one gather per chunk");
+    assert_eq!(
+        timings.host_waits, 1,
+        "one wait, for the last of the chunks"
+    );
+    assert_eq!(
+        timings.queue_full_waits, 2,
+        "chunks 4 and 5 each wait for a slot (three in flight), as a call of many chunks does"
     );
     assert!(timings.upload_seconds > 0.0 && timings.readback_wait_seconds > 0.0);
     match timings.kernel_seconds {
@@ -464,10 +507,12 @@ fn timings_and_memory_report_add_up() {
     assert_eq!(memory.parameters, n);
     assert_eq!(memory.gradients, n);
     assert_eq!(memory.optimizer_state, 2 * n);
-    // Two chunk slots of 4 batches of 64 triples, 12 bytes each.
-    assert_eq!(memory.triple_chunks, 2 * 4 * 64 * 12);
-    // The fused path keeps only x, pred, g, sq per rating of a batch of C = 64.
-    assert_eq!(memory.scratch, 4 * 64 * 4);
+    // Three chunk slots of 2 batches of 64 triples (12 bytes each) and their order (4 each).
+    assert_eq!(memory.triple_chunks, 3 * 2 * 64 * 16);
+    assert_eq!(memory.train_set, data.len() as u64 * 12);
+    // The fused path keeps only x, pred, g, sq per rating of a batch of C = 64, or room for the
+    // evaluation's most partial sums where that is more.
+    assert_eq!(memory.scratch, (4 * 64).max(EVAL_WORKGROUPS as u64) * 4);
     assert!(memory.total() > 4 * n + memory.triple_chunks);
 }
 
@@ -483,10 +528,9 @@ fn resumed_matches_cpu_without_a_break(config: TrainConfig) {
         .map(|s| step_hyper(&config, s, STEPS as u64))
         .collect();
     let half = STEPS / 2;
+    let order = in_order(data.len());
     let batches = |steps: std::ops::Range<usize>| Batches {
-        users: &data.users[steps.start * b..steps.end * b],
-        items: &data.items[steps.start * b..steps.end * b],
-        ratings: &data.ratings[steps.start * b..steps.end * b],
+        order: &order[steps.start * b..steps.end * b],
         batch_size: b,
         steps: &hypers[steps],
         starts: None,
@@ -495,10 +539,12 @@ fn resumed_matches_cpu_without_a_break(config: TrainConfig) {
     first
         .start(&config, &initial_state(&config, USERS, ITEMS))
         .unwrap();
+    first.set_train_set(&data).unwrap();
     first.train_batches(&batches(0..half)).unwrap();
     let saved = first.state().unwrap();
     let mut second = GpuBackend::with_device(device, &GpuOptions::default());
     second.start(&config, &saved).unwrap();
+    second.set_train_set(&data).unwrap();
     let resumed_losses = second.train_batches(&batches(half..STEPS)).unwrap();
 
     let mut cpu_state = initial_state(&config, USERS, ITEMS);

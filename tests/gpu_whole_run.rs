@@ -1,12 +1,18 @@
 //! Whole runs through the project's epoch loop (`train::train`) on synthetic data with a planted
 //! model, on the GPU backend and on the CPU backend from the same seed: the final validation MSE
 //! must agree within 1e-3 (issue 4), every epoch's training loss too, and training must learn.
+//! Then the loop's traffic with the GPU (issue 15): however many runs of batches an epoch is cut
+//! into, the host waits for the GPU once per epoch and once per evaluation, a step is two
+//! dispatches, and a stop inside an epoch (Ctrl-C) resumes where the batches in flight ended.
 
 mod support;
 
 use collabgpu::cpu::CpuBackend;
 use collabgpu::gpu::{GpuBackend, GpuOptions};
-use collabgpu::train::{OptimizerKind, ScheduleKind, TrainConfig};
+use collabgpu::train::{
+    self, OptimizerKind, Position, Progress, RunControl, ScheduleKind, TrainConfig,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
 use support::{gpu_device, planted_ratings, random_split, train_run};
 
 const USERS: usize = 300;
@@ -186,4 +192,146 @@ fn the_ml_25m_recipe_matches_cpu_within_1e_3() {
         early_stop: 0,
         ..collabgpu::train::Recipe::Ml25m.config()
     });
+}
+
+/// Runs of 10 batches, 30 per epoch: today's loop (a blocking read-back per run) waited 31 times an
+/// epoch; the queue waits once at the end of the epoch and once for the evaluation, and the
+/// progress reports still come per run of batches as their losses arrive.
+#[test]
+fn an_epoch_waits_for_the_gpu_once_however_many_runs_it_is_cut_into() {
+    let Some(device) = gpu_device() else { return };
+    let data = planted_ratings(USERS, ITEMS, 24_000, 5);
+    let (train_set, valid) = random_split(&data, 0.2, 42);
+    let config = TrainConfig {
+        epochs: 2,
+        ..TrainConfig::default()
+    };
+    let per_epoch = train_set.len() / config.batch_size;
+    let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
+    let state = train::initial_state(&config, USERS, ITEMS);
+    let mut reports = Vec::new();
+    let control = RunControl {
+        batches_per_call: Some(10),
+        ..RunControl::default()
+    };
+    let outcome = train::train_controlled(
+        &mut gpu,
+        &config,
+        &state,
+        &train_set,
+        &valid,
+        control,
+        &mut |progress| {
+            if let Progress::Batches { epoch, done, .. } = progress {
+                reports.push((epoch, done));
+            }
+        },
+    )
+    .unwrap();
+    let timings = gpu.timings();
+    eprintln!("{timings:?}");
+    assert_eq!(timings.batches, 2 * per_epoch as u64);
+    assert_eq!(timings.chunks, 2 * per_epoch.div_ceil(10) as u64);
+    assert_eq!(
+        timings.host_waits, 4,
+        "one wait at the end of each of 2 epochs and one per evaluation"
+    );
+    assert_eq!(
+        timings.dispatches,
+        2 * timings.batches,
+        "forward_backward and adamw per step"
+    );
+    assert_eq!(
+        timings.gather_dispatches, timings.chunks,
+        "one gather per chunk"
+    );
+    // Every epoch reports progress up to its end, in order.
+    for epoch in 0..2 {
+        let done: Vec<usize> = (reports.iter())
+            .filter(|(e, _)| *e == epoch)
+            .map(|&(_, d)| d)
+            .collect();
+        assert_eq!(done.last(), Some(&per_epoch), "epoch {epoch}: {done:?}");
+        assert!(done.windows(2).all(|w| w[0] < w[1]), "{done:?}");
+    }
+    // The same model as the CPU's, as a run in one piece trains it.
+    let mut cpu = CpuBackend::new(1).unwrap();
+    let on_cpu = train_run(&mut cpu, &config, USERS, ITEMS, &train_set, &valid);
+    let (g, c) = (
+        outcome.report.final_valid_loss().unwrap(),
+        on_cpu.final_valid_loss().unwrap(),
+    );
+    assert!((g - c).abs() <= 1e-3, "valid MSE: gpu {g} vs cpu {c}");
+}
+
+/// A stop raised at the first progress report of epoch 1 lands after the runs then in flight,
+/// at a whole number of runs, and the run resumed from there on a fresh backend ends where an
+/// uninterrupted GPU run does.
+#[test]
+fn a_stop_inside_an_epoch_resumes_after_the_batches_in_flight() {
+    let Some(device) = gpu_device() else { return };
+    let data = planted_ratings(USERS, ITEMS, 24_000, 5);
+    let (train_set, valid) = random_split(&data, 0.2, 42);
+    let config = TrainConfig {
+        epochs: 2,
+        ..TrainConfig::default()
+    };
+    let per_epoch = train_set.len() / config.batch_size;
+    let state = train::initial_state(&config, USERS, ITEMS);
+    let stop = AtomicBool::new(false);
+    let mut gpu = GpuBackend::with_device(device.clone(), &GpuOptions::default());
+    let control = RunControl {
+        stop: Some(&stop),
+        batches_per_call: Some(10),
+        ..RunControl::default()
+    };
+    let stopped = train::train_controlled(
+        &mut gpu,
+        &config,
+        &state,
+        &train_set,
+        &valid,
+        control,
+        &mut |progress| {
+            if let Progress::Batches { epoch: 1, .. } = progress {
+                stop.store(true, Ordering::SeqCst);
+            }
+        },
+    )
+    .unwrap();
+    let Position { epoch, batch, .. } = stopped.stopped_at.expect("the run stopped");
+    eprintln!("stopped at epoch {epoch}, batch {batch} of {per_epoch}");
+    assert_eq!(epoch, 1);
+    assert!(
+        batch >= 10 && batch % 10 == 0 && batch < per_epoch,
+        "{batch}"
+    );
+    assert_eq!(stopped.report.epochs.len(), 1);
+
+    let mut resumed_gpu = GpuBackend::with_device(device.clone(), &GpuOptions::default());
+    let resumed = train::train_controlled(
+        &mut resumed_gpu,
+        &config,
+        &stopped.report.state,
+        &train_set,
+        &valid,
+        RunControl {
+            start: stopped.stopped_at.unwrap(),
+            ..RunControl::default()
+        },
+        &mut |_| {},
+    )
+    .unwrap()
+    .report;
+    let mut whole_gpu = GpuBackend::with_device(device, &GpuOptions::default());
+    let whole = train_run(&mut whole_gpu, &config, USERS, ITEMS, &train_set, &valid);
+    let (r, w) = (&resumed.epochs[0], &whole.epochs[1]);
+    assert!(
+        (r.train_loss - w.train_loss).abs() <= 1e-5,
+        "epoch 1 train loss: resumed {} vs whole {}",
+        r.train_loss,
+        w.train_loss
+    );
+    let (r, w) = (r.valid_loss.unwrap(), w.valid_loss.unwrap());
+    assert!((r - w).abs() <= 1e-5, "valid MSE: resumed {r} vs whole {w}");
 }

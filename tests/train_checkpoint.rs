@@ -413,6 +413,19 @@ fn a_file_that_is_not_a_checkpoint_is_refused_with_its_name() {
 struct Poisoned {
     inner: CpuBackend,
     poison_step: u64,
+    /// The Adam step `t` of every submitted batch whose loss has not been returned yet.
+    pending: std::collections::VecDeque<u64>,
+}
+
+impl Poisoned {
+    fn poison(&mut self, mut losses: Vec<f32>) -> Vec<f32> {
+        for loss in &mut losses {
+            if self.pending.pop_front() == Some(self.poison_step + 1) {
+                *loss = f32::NAN;
+            }
+        }
+        losses
+    }
 }
 
 impl Backend for Poisoned {
@@ -422,14 +435,20 @@ impl Backend for Poisoned {
     fn start(&mut self, config: &TrainConfig, state: &TrainState) -> Result<(), TrainError> {
         self.inner.start(config, state)
     }
-    fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError> {
-        let mut losses = self.inner.train_batches(batches)?;
-        for (loss, step) in losses.iter_mut().zip(batches.steps) {
-            if step.t == self.poison_step + 1 {
-                *loss = f32::NAN;
-            }
-        }
-        Ok(losses)
+    fn set_train_set(&mut self, ratings: &Ratings) -> Result<(), TrainError> {
+        self.inner.set_train_set(ratings)
+    }
+    fn submit(&mut self, batches: &Batches<'_>) -> Result<(), TrainError> {
+        self.pending.extend(batches.steps.iter().map(|step| step.t));
+        self.inner.submit(batches)
+    }
+    fn poll(&mut self) -> Result<Vec<f32>, TrainError> {
+        let losses = self.inner.poll()?;
+        Ok(self.poison(losses))
+    }
+    fn finish(&mut self) -> Result<Vec<f32>, TrainError> {
+        let losses = self.inner.finish()?;
+        Ok(self.poison(losses))
     }
     fn set_eval_set(&mut self, ratings: &Ratings) -> Result<(), TrainError> {
         self.inner.set_eval_set(ratings)
@@ -452,6 +471,7 @@ fn a_loss_that_turns_nan_stops_with_epoch_and_step_and_keeps_the_last_good_check
     let mut backend = Poisoned {
         inner: CpuBackend::new(2).unwrap(),
         poison_step: 50 + 20, // epoch 1, batch 20
+        pending: Default::default(),
     };
     let mut saves = 0;
     let mut save = |snapshot: &Snapshot| -> Result<(), TrainError> {

@@ -21,6 +21,8 @@ use collabgpu::train::{
 };
 use serde_json::json;
 
+use super::train::OptimizerArg;
+
 /// Arguments of `collabgpu bench`.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -56,6 +58,11 @@ pub struct BenchArgs {
     /// The learning rate (default: the preset's).
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
+
+    /// The optimiser (default: the preset's), e.g. `sgd` to measure the GPU's sparse path on the
+    /// ml-100k preset, whose other settings the GPU runs.
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerArg>,
 
     /// CPU threads (0: one per core).
     #[arg(long, default_value_t = 0)]
@@ -115,8 +122,8 @@ impl PresetArg {
 }
 
 impl BenchArgs {
-    /// The validated configuration: the preset with `--epochs`, `--factors`, `--bs`, `--lr` and
-    /// `--seed` applied.
+    /// The validated configuration: the preset with `--epochs`, `--factors`, `--bs`, `--lr`,
+    /// `--optimizer` and `--seed` applied.
     pub fn config(&self) -> anyhow::Result<TrainConfig> {
         let preset = self.preset.recipe().config();
         let config = TrainConfig {
@@ -124,6 +131,7 @@ impl BenchArgs {
             factors: self.factors.unwrap_or(preset.factors),
             batch_size: self.bs.unwrap_or(preset.batch_size),
             lr: self.lr.unwrap_or(preset.lr),
+            optimizer: self.optimizer.map_or(preset.optimizer, OptimizerArg::kind),
             seed: self.seed,
             ..preset
         };
@@ -429,6 +437,7 @@ fn row_json(
             "gradients": memory.gradients,
             "optimizer_state": memory.optimizer_state,
             "scratch": memory.scratch,
+            "train_set": memory.train_set,
             "triple_chunks": memory.triple_chunks,
             "step_records": memory.step_records,
             "small_buffers": memory.small_buffers,
@@ -445,13 +454,18 @@ fn row_json(
             "batches": timings.batches,
             "chunks": timings.chunks,
             "dispatches": timings.dispatches,
+            "gather_dispatches": timings.gather_dispatches,
             "host_waits": timings.host_waits,
+            "queue_full_waits": timings.queue_full_waits,
         })),
         // Counted, not timed: a CPU machine checks them on any adapter.
         "dispatches_per_step": row.gpu.as_ref()
             .map(|(_, t)| t.dispatches as f64 / t.batches.max(1) as f64),
         "host_waits_per_epoch": row.gpu.as_ref()
             .map(|(_, t)| t.host_waits as f64 / row.report.epochs.len().max(1) as f64),
+        // Waits for the oldest of the chunks in flight while the others keep the GPU busy.
+        "queue_full_waits_per_epoch": row.gpu.as_ref()
+            .map(|(_, t)| t.queue_full_waits as f64 / row.report.epochs.len().max(1) as f64),
         "bytes_per_rating": row.gpu.as_ref()
             .filter(|(_, t)| t.kernel_bytes > 0)
             .map(|(_, t)| t.kernel_bytes as f64 / row.report.ratings_trained.max(1) as f64),
@@ -473,14 +487,15 @@ fn write_gpu_reports(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> 
         writeln!(
             out,
             "{}: GPU memory {:.1} MiB = parameters {:.1} + gradients {:.1} + optimiser state {:.1} \
-             + scratch {:.1} + triple chunks {:.1} + step records {:.1} + small {:.1} + staging {:.1} \
-             + validation set {:.1}",
+             + scratch {:.1} + training set {:.1} + triple chunks {:.1} + step records {:.1} \
+             + small {:.1} + staging {:.1} + validation set {:.1}",
             row.adapter,
             mib(memory.total()),
             mib(memory.parameters),
             mib(memory.gradients),
             mib(memory.optimizer_state),
             mib(memory.scratch),
+            mib(memory.train_set),
             mib(memory.triple_chunks),
             mib(memory.step_records),
             mib(memory.small_buffers),
@@ -495,7 +510,8 @@ fn write_gpu_reports(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> 
         writeln!(
             out,
             "{}: time: upload {:.3} s, encode {:.3} s, read-back wait {:.3} s, GPU kernels {kernels}, \
-             evaluation {:.3} s; {} batches in {} chunks, {} dispatches",
+             evaluation {:.3} s; {} batches in {} chunks, {} dispatches (and {} gathers), {} host \
+             waits, {} waits on a full queue",
             row.adapter,
             timings.upload_seconds,
             timings.encode_seconds,
@@ -504,6 +520,9 @@ fn write_gpu_reports(out: &mut impl Write, rows: &[Row]) -> std::io::Result<()> 
             timings.batches,
             timings.chunks,
             timings.dispatches,
+            timings.gather_dispatches,
+            timings.host_waits,
+            timings.queue_full_waits,
         )?;
     }
     Ok(())

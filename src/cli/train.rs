@@ -224,6 +224,18 @@ pub enum OptimizerArg {
     SparseAdam,
 }
 
+impl OptimizerArg {
+    /// The library's optimiser of the same name.
+    pub fn kind(self) -> OptimizerKind {
+        match self {
+            OptimizerArg::Adamw => OptimizerKind::AdamW,
+            OptimizerArg::Sgd => OptimizerKind::Sgd,
+            OptimizerArg::RowwiseAdagrad => OptimizerKind::RowwiseAdagrad,
+            OptimizerArg::SparseAdam => OptimizerKind::SparseAdam,
+        }
+    }
+}
+
 /// `--recipe`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RecipeArg {
@@ -273,12 +285,7 @@ impl TrainArgs {
             wd: self.wd.unwrap_or(recipe.wd),
             l2: self.l2.unwrap_or(recipe.l2),
             batch_size: self.bs.unwrap_or(recipe.batch_size),
-            optimizer: self.optimizer.map_or(recipe.optimizer, |o| match o {
-                OptimizerArg::Adamw => OptimizerKind::AdamW,
-                OptimizerArg::Sgd => OptimizerKind::Sgd,
-                OptimizerArg::RowwiseAdagrad => OptimizerKind::RowwiseAdagrad,
-                OptimizerArg::SparseAdam => OptimizerKind::SparseAdam,
-            }),
+            optimizer: self.optimizer.map_or(recipe.optimizer, OptimizerArg::kind),
             schedule: self.schedule.map_or(recipe.schedule, |s| match s {
                 ScheduleArg::OneCycle => ScheduleKind::OneCycle,
                 ScheduleArg::Constant => ScheduleKind::Constant,

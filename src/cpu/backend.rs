@@ -24,7 +24,7 @@ use super::simd::{self, LANES};
 use super::sparse_sgd::{OptimizerState, SparseSgd, Tensors};
 use crate::data::Ratings;
 use crate::model::{Params, apply_y_range};
-use crate::prefetch::prefetch_slice;
+use crate::prefetch::{prefetch, prefetch_slice};
 use crate::train::{AdamMoments, Backend, Batches, OptimizerKind, StepHyper, TrainConfig};
 use crate::train::{TrainError, TrainState};
 
@@ -134,6 +134,12 @@ pub struct CpuBackend {
     scratch: Scratch,
     /// The buffers of the sparse `sgd` step (empty for `adamw`).
     sparse: SparseSgd,
+    /// The training set that [`Batches::order`] indexes.
+    train: Ratings,
+    /// One submitted run's ratings in batch order, gathered from `train`; reused across runs.
+    run: Ratings,
+    /// Losses of submitted batches not yet returned by `poll` or `finish`.
+    losses: Vec<f32>,
     eval: Ratings,
     started: bool,
     use_avx2: bool,
@@ -168,6 +174,9 @@ impl CpuBackend {
             row_sums: Vec::new(),
             scratch: Scratch::default(),
             sparse: SparseSgd::default(),
+            train: Ratings::default(),
+            run: Ratings::default(),
+            losses: Vec::new(),
             eval: Ratings::default(),
             started: false,
             use_avx2: avx2_available(),
@@ -519,7 +528,32 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
-    fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError> {
+    fn set_train_set(&mut self, ratings: &Ratings) -> Result<(), TrainError> {
+        if !self.started {
+            return Err(TrainError::NotStarted {
+                backend: "cpu",
+                call: "take the training set",
+            });
+        }
+        let (users, items) = (self.layout.users as u32, self.layout.items as u32);
+        if ratings.users.iter().any(|&u| u >= users) || ratings.items.iter().any(|&i| i >= items) {
+            return Err(TrainError::IndexOutOfRange {
+                users: users as usize,
+                items: items as usize,
+            });
+        }
+        self.train = Ratings {
+            users: ratings.users.clone(),
+            items: ratings.items.clone(),
+            ratings: ratings.ratings.clone(),
+            timestamps: None,
+        };
+        self.losses.clear();
+        Ok(())
+    }
+
+    /// Trains the batches at once: their losses are ready for the next `poll`.
+    fn submit(&mut self, batches: &Batches<'_>) -> Result<(), TrainError> {
         if !self.started {
             return Err(TrainError::NotStarted {
                 backend: "cpu",
@@ -533,31 +567,37 @@ impl Backend for CpuBackend {
                 started_for: self.config.batch_size,
             });
         }
-        let (users, items) = (self.layout.users as u32, self.layout.items as u32);
-        if batches.users.iter().any(|&u| u >= users) || batches.items.iter().any(|&i| i >= items) {
-            return Err(TrainError::IndexOutOfRange {
-                users: users as usize,
-                items: items as usize,
-            });
+        let len = self.train.len();
+        if let Some(&index) = batches.order.iter().find(|&&n| n as usize >= len) {
+            return Err(TrainError::OrderOutOfRange { index, len });
         }
+        let mut run = std::mem::take(&mut self.run);
+        gather_triples(&self.pool, &self.train, batches.order, &mut run);
         // The step loop runs on a worker of the pool, so each step's parallel update is a cheap
         // fork-join among awake workers rather than a wake-up call from outside the pool.
         let pool = std::sync::Arc::clone(&self.pool);
-        let losses = pool.install(|| {
-            let mut losses = Vec::with_capacity(batches.len());
+        pool.install(|| {
             for (s, hyper) in batches.steps.iter().enumerate() {
                 let range = batches.range(s);
                 let loss = self.step(
-                    &batches.users[range.clone()],
-                    &batches.items[range.clone()],
-                    &batches.ratings[range],
+                    &run.users[range.clone()],
+                    &run.items[range.clone()],
+                    &run.ratings[range],
                     hyper,
                 );
-                losses.push(loss);
+                self.losses.push(loss);
             }
-            losses
         });
-        Ok(losses)
+        self.run = run;
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<Vec<f32>, TrainError> {
+        Ok(std::mem::take(&mut self.losses))
+    }
+
+    fn finish(&mut self) -> Result<Vec<f32>, TrainError> {
+        Ok(std::mem::take(&mut self.losses))
     }
 
     fn set_eval_set(&mut self, ratings: &Ratings) -> Result<(), TrainError> {
@@ -623,6 +663,37 @@ pub fn mean_squared_error(
     Ok(Some(
         sum_squared_error(&pool, params, ratings, y_range) / ratings.len() as f64,
     ))
+}
+
+/// `run = train[order]`: a run's ratings in batch order. Each read is a trip to memory on large
+/// data, so the work is split over the pool's threads and the reads are prefetched a little ahead.
+fn gather_triples(pool: &rayon::ThreadPool, train: &Ratings, order: &[u32], run: &mut Ratings) {
+    const CHUNK: usize = 1 << 16;
+    const AHEAD: usize = 16;
+    run.users.resize(order.len(), 0);
+    run.items.resize(order.len(), 0);
+    run.ratings.resize(order.len(), 0.0);
+    pool.install(|| {
+        order
+            .par_chunks(CHUNK)
+            .zip(run.users.par_chunks_mut(CHUNK))
+            .zip(run.items.par_chunks_mut(CHUNK))
+            .zip(run.ratings.par_chunks_mut(CHUNK))
+            .for_each(|(((order, users), items), ratings)| {
+                for n in 0..order.len() {
+                    if let Some(&ahead) = order.get(n + AHEAD) {
+                        let ahead = ahead as usize;
+                        prefetch(&train.users[ahead]);
+                        prefetch(&train.items[ahead]);
+                        prefetch(&train.ratings[ahead]);
+                    }
+                    let source = order[n] as usize;
+                    users[n] = train.users[source];
+                    items[n] = train.items[source];
+                    ratings[n] = train.ratings[source];
+                }
+            });
+    });
 }
 
 /// `sum (pred - r)^2` over `ratings`: each error in f32 as the model predicts it, squared and

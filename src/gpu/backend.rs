@@ -1,12 +1,15 @@
-//! The GPU training backend: parameters and optimiser state resident in storage buffers for the
-//! whole run; each run of batches streams to the GPU in double-buffered chunks of triples, many
-//! batches per command buffer and one compute pass per chunk, and only the batch losses (per chunk)
-//! and the validation loss (one scalar per evaluation chunk) come back.
+//! The GPU training backend: parameters, optimiser state and the training triples resident in
+//! storage buffers for the whole run; each run of batches goes to the GPU as its order (training-set
+//! indices) in chunks, many batches per command buffer and one compute pass per chunk, up to
+//! [`queue::SLOTS`] chunks in flight, and only the batch losses (per chunk, mapped back
+//! asynchronously) and the validation loss (one scalar per evaluation chunk) come back. The
+//! host blocks on the GPU once per epoch ([`Backend::finish`]) and once per evaluation.
 //!
-//! Training runs the fused path by default: per batch `forward_backward` (gather to scatter-add in
-//! one dispatch), `batch_loss`, `l2_grad` with `--l2`, and the optimiser (`adamw_vec4`, or for the
-//! sparse ones `sgd_apply`, `rowwise_adagrad_apply`, `sparse_adam_apply`), three or four
-//! dispatches. [`GpuOptions::unfused`] runs the single-op kernels instead (nine to twelve).
+//! Training runs the fused path by default: per chunk `gather_triples` (the chunk's triples from the
+//! resident training set), then per batch `forward_backward` (gather to scatter-add and the batch's
+//! loss sums in one dispatch), `l2_grad` with `--l2`, and the optimiser (`adamw_vec4`, or for the
+//! sparse ones `sgd_apply`, `rowwise_adagrad_apply`, `sparse_adam_apply`), two dispatches (three
+//! with `--l2`). [`GpuOptions::unfused`] runs the single-op kernels instead (nine to twelve).
 //! [`GpuBackend::timings`] says where the time went and [`GpuBackend::memory_report`] what the run
 //! allocated.
 
@@ -14,7 +17,8 @@ use super::GpuError;
 use super::buffers::{self, STORAGE_USAGE, buffer_with, empty_buffer};
 use super::device::{DEFAULT_CHUNK_BYTES, Device, GpuOptions};
 use super::kernels::{Bindings, Kernel, Kernels};
-use super::layout::{StepUniform, Triple, pack_triples, padded_len};
+use super::layout::{StepUniform, Triple, WORKGROUP, pack_triples, padded_len};
+use super::queue::{self, Collected, GatherKernel, InFlight, LossLayout, Queue, TrainSet};
 use crate::data::Ratings;
 use crate::model::Params;
 use crate::train::{
@@ -38,6 +42,7 @@ const MAX_CHUNK_BATCHES: usize = 16_384;
 pub struct GpuBackend {
     device: Arc<Device>,
     kernels: Kernels,
+    gather: GatherKernel,
     options: GpuOptions,
     run: Option<Run>,
     timings: GpuTimings,
@@ -51,25 +56,42 @@ pub struct GpuTimings {
     pub batches: u64,
     /// Chunks of batches: one command buffer, one compute pass and one submission each.
     pub chunks: u64,
-    /// Compute dispatches recorded for training.
+    /// Compute dispatches recorded for training batches (the per-step kernels).
     pub dispatches: u64,
-    /// Times the host blocked on the GPU: one per chunk of training batches (its losses) and
-    /// one per evaluation (its sum). Reading the final state back is not counted.
+    /// `gather_triples` dispatches: one per chunk and piece of the training set, not per batch.
+    pub gather_dispatches: u64,
+    /// Times the host blocked until the GPU had nothing left to do: one per `finish` with chunks
+    /// in flight (once per epoch in the training loop) and one per evaluation (its sum). Reading
+    /// the final state back is not counted.
     pub host_waits: u64,
+    /// Times a submission found every chunk slot in flight and waited for the oldest chunk while
+    /// the newer ones kept the GPU busy (many short chunks: a slow adapter, or large data).
+    pub queue_full_waits: u64,
     /// Bytes the fused training kernels read and write, by arithmetic ([`fused_batch_bytes`]);
     /// 0 on the single-op path.
     pub kernel_bytes: u64,
-    /// Host: packing triples and step records and handing them to the queue (`write_buffer`).
+    /// Host: uploading the training set, and handing each chunk's order and step records to the
+    /// queue (`write_buffer`).
     pub upload_seconds: f64,
     /// Host: recording the dispatches of each chunk and submitting them.
     pub encode_seconds: f64,
-    /// Host: blocked until a chunk's batch losses were mapped back (the GPU still working).
+    /// Host: blocked until chunks' batch losses were mapped back (both kinds of wait above).
     pub readback_wait_seconds: f64,
     /// GPU: the summed span of the training compute passes (timestamp queries), or `None` where
     /// the adapter lacks `TIMESTAMP_QUERY`.
     pub kernel_seconds: Option<f64>,
     /// Host: whole validation-loss evaluations, dispatch to scalar.
     pub eval_seconds: f64,
+}
+
+impl GpuTimings {
+    /// Adds what collecting chunks waited and measured.
+    fn add(&mut self, collected: Collected) {
+        self.readback_wait_seconds += collected.wait_seconds;
+        if let Some(seconds) = collected.kernel_seconds {
+            *self.kernel_seconds.get_or_insert(0.0) += seconds;
+        }
+    }
 }
 
 /// Bytes of GPU memory one run allocated, by purpose. All of it lives until the next `start`.
@@ -85,9 +107,11 @@ pub struct GpuMemoryReport {
     pub optimizer_state: u64,
     /// The per-batch intermediates (gathered rows, x, pred, g, squared errors).
     pub scratch: u64,
-    /// The two double-buffered chunks of training triples.
+    /// The resident training triples (after `set_train_set`).
+    pub train_set: u64,
+    /// The chunk slots' gathered triples and their order (16 bytes per rating of a chunk).
     pub triple_chunks: u64,
-    /// The per-batch step records (uniforms) of both chunks.
+    /// The per-batch step records and the gather records (uniforms) of every chunk slot.
     pub step_records: u64,
     /// Batch losses, sgd claims and timestamp resolve buffers.
     pub small_buffers: u64,
@@ -104,6 +128,7 @@ impl GpuMemoryReport {
             + self.gradients
             + self.optimizer_state
             + self.scratch
+            + self.train_set
             + self.triple_chunks
             + self.step_records
             + self.small_buffers
@@ -112,24 +137,35 @@ impl GpuMemoryReport {
     }
 }
 
-/// Timestamp queries at the start and end of each chunk's compute pass, two per chunk slot.
+/// Timestamp queries at the start and end of each chunk's compute pass, two per chunk slot; each
+/// slot's pair is copied into its read-back after the losses.
 #[derive(Debug)]
 struct PassTimer {
     query_set: wgpu::QuerySet,
     /// Resolved queries, slot `s` at byte `s * QUERY_RESOLVE_BUFFER_ALIGNMENT`.
     resolve: wgpu::Buffer,
-    /// One mappable copy of the two timestamps per slot.
-    readbacks: Vec<wgpu::Buffer>,
     /// Nanoseconds per timestamp tick.
     period_ns: f64,
 }
-/// One of the two chunk slots: while the GPU trains on one, the host fills the other.
+/// One of the [`queue::SLOTS`] chunk slots: while the GPU trains on some, the host fills another.
 #[derive(Debug)]
 struct ChunkSlot {
+    /// The chunk's training-set indices, written by the host.
+    order: wgpu::Buffer,
+    /// The chunk's triples, gathered on the GPU from the resident training set.
     triples: wgpu::Buffer,
     steps: wgpu::Buffer,
+    /// The chunk's losses, then (with timestamps) its pass's two timestamps at `timestamps_at`.
     readback: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
+}
+
+/// The training set on the GPU and, per chunk slot, the records and bind groups (one per piece)
+/// with which `gather_triples` fills the slot's triples from it.
+#[derive(Debug)]
+struct Resident {
+    set: TrainSet,
+    gathers: Vec<(wgpu::Buffer, Vec<wgpu::BindGroup>)>,
 }
 
 /// The most claim tag bases (in units of the batch capacity `C`) before the tags would overflow
@@ -153,7 +189,7 @@ struct Run {
     optimizer: OptimizerKind,
     /// Whether `l2_grad` runs (`--l2` is not 0).
     l2: bool,
-    /// The fused path (three dispatches per batch) or the single-op kernels.
+    /// The fused path (two dispatches per batch, three with `--l2`) or the single-op kernels.
     fused: bool,
     /// The next batch's claim tag base in units of `C` (fused sparse optimisers); tags only grow.
     next_claim: u32,
@@ -169,9 +205,18 @@ struct Run {
     second_moment: wgpu::Buffer,
     scratch: wgpu::Buffer,
     losses: wgpu::Buffer,
+    /// Where each batch's loss lies in `losses`.
+    loss_layout: LossLayout,
     claims: wgpu::Buffer,
     slots: Vec<ChunkSlot>,
+    /// The slot the next chunk takes; slots are used in turn.
+    next_slot: usize,
+    /// Byte offset of the timestamps in every slot's read-back (after room for the losses).
+    timestamps_at: u64,
     chunk_batches: usize,
+    /// After `set_train_set`.
+    train: Option<Resident>,
+    queue: Queue,
     eval: Option<EvalSet>,
 }
 
@@ -185,9 +230,11 @@ impl GpuBackend {
     /// Builds the backend on a device acquired elsewhere (tests and benches share one).
     pub fn with_device(device: Arc<Device>, options: &GpuOptions) -> GpuBackend {
         let kernels = Kernels::new(&device, options.force_cas_atomics);
+        let gather = GatherKernel::new(&device);
         GpuBackend {
             device,
             kernels,
+            gather,
             options: options.clone(),
             run: None,
             timings: GpuTimings::default(),
@@ -223,7 +270,7 @@ impl GpuBackend {
         self.timings.clone()
     }
 
-    /// Whether the training path is the fused one (three dispatches per batch).
+    /// Whether the training path is the fused one (two dispatches per batch).
     pub fn is_fused(&self) -> bool {
         !self.options.unfused
     }
@@ -236,7 +283,11 @@ impl GpuBackend {
         let mut staging = slots(|s| s.readback.size());
         if let Some(timer) = &run.timer {
             small += timer.resolve.size();
-            staging += timer.readbacks.iter().map(|b| b.size()).sum::<u64>();
+        }
+        let (mut train_set, mut gather_records) = (0, 0);
+        if let Some(train) = &run.train {
+            train_set = train.set.bytes();
+            gather_records = train.gathers.iter().map(|(b, _)| b.size()).sum();
         }
         let mut eval_set = 0;
         if let Some(eval) = &run.eval {
@@ -248,8 +299,9 @@ impl GpuBackend {
             gradients: run.grads.size(),
             optimizer_state: run.first_moment.size() + run.second_moment.size(),
             scratch: run.scratch.size(),
-            triple_chunks: slots(|s| s.triples.size()),
-            step_records: slots(|s| s.steps.size()),
+            train_set,
+            triple_chunks: slots(|s| s.triples.size() + s.order.size()),
+            step_records: slots(|s| s.steps.size()) + gather_records,
             small_buffers: small,
             staging,
             eval_set,
@@ -399,7 +451,11 @@ impl Backend for GpuBackend {
             write_params(device, &first_moment, sums)?;
         }
         let scratch = empty_buffer(device, "scratch", scratch_bytes, STORAGE_USAGE);
-        let losses = empty_buffer(device, "losses", chunk_batches as u64 * 4, STORAGE_USAGE);
+        let loss_layout = LossLayout::new(fused, config.batch_size);
+        let loss_bytes = (chunk_batches * loss_layout.stride() * 4) as u64;
+        let losses = empty_buffer(device, "losses", loss_bytes, STORAGE_USAGE);
+        // Each slot's read-back holds the losses, then (with timestamps) the pass's two ticks.
+        let timestamps_at = loss_bytes.next_multiple_of(8);
         // The single-op sgd claims with atomicMin and releases to u32::MAX; the fused path's tags
         // grow from 1 * C, so every slot starts below them.
         let unclaimed = if fused { 0 } else { u32::MAX };
@@ -415,29 +471,29 @@ impl Backend for GpuBackend {
                 query_set: device.device.create_query_set(&wgpu::QuerySetDescriptor {
                     label: Some("chunk pass times"),
                     ty: wgpu::QueryType::Timestamp,
-                    count: 4,
+                    count: 2 * queue::SLOTS as u32,
                 }),
                 resolve: empty_buffer(
                     device,
                     "timestamps",
-                    2 * align,
+                    queue::SLOTS as u64 * align,
                     wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
                 ),
-                readbacks: (0..2)
-                    .map(|_| {
-                        empty_buffer(
-                            device,
-                            "timestamps read-back",
-                            16,
-                            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                        )
-                    })
-                    .collect(),
                 period_ns: device.queue.get_timestamp_period() as f64,
             }
         });
-        let slots = (0..2)
+        let readback_bytes = match timer {
+            Some(_) => timestamps_at + 16,
+            None => loss_bytes,
+        };
+        let slots = (0..queue::SLOTS)
             .map(|_| {
+                let order = empty_buffer(
+                    device,
+                    "order",
+                    chunk_batches as u64 * config.batch_size as u64 * 4,
+                    STORAGE_USAGE,
+                );
                 let triples = empty_buffer(
                     device,
                     "triples",
@@ -453,7 +509,7 @@ impl Backend for GpuBackend {
                 let readback = empty_buffer(
                     device,
                     "losses read-back",
-                    chunk_batches as u64 * 4,
+                    readback_bytes,
                     wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 );
                 let bind_group = self.kernels.bind_group(
@@ -471,6 +527,7 @@ impl Backend for GpuBackend {
                     },
                 );
                 ChunkSlot {
+                    order,
                     triples,
                     steps,
                     readback,
@@ -492,17 +549,60 @@ impl Backend for GpuBackend {
             second_moment,
             scratch,
             losses,
+            loss_layout,
             claims,
             slots,
+            next_slot: 0,
+            timestamps_at,
             chunk_batches,
+            train: None,
+            queue: Queue::default(),
             eval: None,
         });
         Ok(())
     }
 
-    fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError> {
+    fn set_train_set(&mut self, ratings: &Ratings) -> Result<(), TrainError> {
+        let upload_started = Instant::now();
+        let per_binding = (self.binding_limit() / size_of::<Triple>() as u64) as usize;
+        let piece_len = self
+            .options
+            .train_piece_ratings
+            .unwrap_or(usize::MAX)
+            .min(per_binding);
+        let device = &self.device;
+        let gather = &self.gather;
+        let run = self.run.as_mut().ok_or(NOT_STARTED)?;
+        let set = TrainSet::upload(device, ratings, piece_len)?;
+        let record_bytes = set.pieces.len().max(1) as u64 * gather.record_stride;
+        let gathers = run
+            .slots
+            .iter()
+            .map(|slot| {
+                let records = empty_buffer(
+                    device,
+                    "gather records",
+                    record_bytes,
+                    wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                );
+                let groups = (set.pieces.iter().enumerate())
+                    .map(|(p, piece)| {
+                        let (order, triples) = (&slot.order, &slot.triples);
+                        gather.bind_group(device, &records, p, order, &piece.triples, triples)
+                    })
+                    .collect();
+                (records, groups)
+            })
+            .collect();
+        run.train = Some(Resident { set, gathers });
+        self.timings.upload_seconds += upload_started.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    fn submit(&mut self, batches: &Batches<'_>) -> Result<(), TrainError> {
         let device = &self.device;
         let kernels = &self.kernels;
+        let gather = &self.gather;
         let timings = &mut self.timings;
         let run = self.run.as_mut().ok_or(NOT_STARTED)?;
         if batches.batch_size > run.shape.capacity as usize {
@@ -512,30 +612,36 @@ impl Backend for GpuBackend {
                 started_for: run.shape.capacity as usize,
             });
         }
+        let train = run.train.as_ref().ok_or(TrainError::NotStarted {
+            backend: "gpu",
+            call: "train (set_train_set was not called)",
+        })?;
+        let len = train.set.len;
+        if let Some(&index) = batches.order.iter().find(|&&n| n as usize >= len) {
+            return Err(TrainError::OrderOutOfRange { index, len });
+        }
         let sequence = if run.fused {
             Kernels::fused_train_step(run.optimizer, run.l2)
         } else {
             Kernels::train_step(run.optimizer, run.l2)
         };
         let tagged_claims = run.fused && run.optimizer.is_sparse();
-        let mut losses = Vec::with_capacity(batches.len());
-        // The chunk whose losses are still on their way back: (slot, batches, submission).
-        let mut pending: Option<(usize, usize, wgpu::SubmissionIndex)> = None;
+        let stride = run.loss_layout.stride();
         let mut chunk_start = 0;
-        let mut chunk = 0;
         while chunk_start < batches.len() {
+            let slot_index = run.next_slot;
+            while run.queue.holds(slot_index) {
+                // Every slot is in flight: wait for the oldest (this one) while the rest run.
+                timings.queue_full_waits += 1;
+                timings.add(run.queue.wait_oldest(device)?);
+            }
             let upload_started = Instant::now();
             let chunk_end = (chunk_start + run.chunk_batches).min(batches.len());
             let count = chunk_end - chunk_start;
-            let slot_index = chunk % 2;
             let slot = &run.slots[slot_index];
+            let (records, gather_groups) = &train.gathers[slot_index];
             let first = batches.range(chunk_start).start;
             let last = batches.range(chunk_end - 1).end;
-            let triples = pack_triples(
-                &batches.users[first..last],
-                &batches.items[first..last],
-                &batches.ratings[first..last],
-            );
             // Fused sparse optimisers: each batch gets fresh claim tags; restart them (and clear the claims)
             // before they would overflow.
             let restart_claims =
@@ -549,7 +655,7 @@ impl Backend for GpuBackend {
                     let mut step = run.shape.with_batch(
                         range.start - first,
                         range.len(),
-                        s - chunk_start,
+                        (s - chunk_start) * stride,
                         &batches.steps[s],
                     );
                     if tagged_claims {
@@ -563,10 +669,14 @@ impl Backend for GpuBackend {
                 run.next_claim += count as u32;
             }
             // Queue writes land before this submission and after every earlier one, so filling
-            // this slot while the GPU still runs the other chunk is safe.
+            // this slot while the GPU still runs the others is safe.
+            let order = &batches.order[first..last];
             device
                 .queue
-                .write_buffer(&slot.triples, 0, bytemuck::cast_slice(&triples));
+                .write_buffer(&slot.order, 0, bytemuck::cast_slice(order));
+            device
+                .queue
+                .write_buffer(records, 0, &gather.record_bytes(&train.set, order.len()));
             device
                 .queue
                 .write_buffer(&slot.steps, 0, &kernels.step_bytes(&steps));
@@ -577,8 +687,9 @@ impl Backend for GpuBackend {
                 encoder.clear_buffer(&run.claims, 0, None);
             }
             {
-                // One compute pass for the whole chunk; per batch one bind (the step record's
-                // dynamic offset moves), then only pipelines change between dispatches.
+                // One compute pass for the whole chunk: the gather, then per batch one bind (the
+                // step record's dynamic offset moves) and only pipelines change between
+                // dispatches.
                 let timestamp_writes =
                     run.timer
                         .as_ref()
@@ -591,11 +702,17 @@ impl Backend for GpuBackend {
                     label: Some("train chunk"),
                     timestamp_writes,
                 });
+                for group in gather_groups {
+                    gather.dispatch(&mut pass, group, order.len());
+                }
                 for (s, step) in steps.iter().enumerate() {
                     kernels.dispatch_step(&mut pass, &sequence, &slot.bind_group, s, step);
                 }
             }
-            encoder.copy_buffer_to_buffer(&run.losses, 0, &slot.readback, 0, count as u64 * 4);
+            let loss_bytes = (count * stride * 4) as u64;
+            encoder.copy_buffer_to_buffer(&run.losses, 0, &slot.readback, 0, loss_bytes);
+            let mut mapped_bytes = loss_bytes;
+            let mut timestamps_at = None;
             if let Some(timer) = &run.timer {
                 let at = slot_index as u64 * wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT;
                 let queries = 2 * slot_index as u32..2 * slot_index as u32 + 2;
@@ -603,16 +720,29 @@ impl Backend for GpuBackend {
                 encoder.copy_buffer_to_buffer(
                     &timer.resolve,
                     at,
-                    &timer.readbacks[slot_index],
-                    0,
+                    &slot.readback,
+                    run.timestamps_at,
                     16,
                 );
+                mapped_bytes = run.timestamps_at + 16;
+                timestamps_at = Some(run.timestamps_at);
             }
             let submission = device.queue.submit([encoder.finish()]);
+            run.queue.push(InFlight::mapped(
+                slot_index,
+                &slot.readback,
+                mapped_bytes,
+                run.loss_layout,
+                steps.iter().map(|step| step.batch_len as usize).collect(),
+                timestamps_at,
+                run.timer.as_ref().map_or(0.0, |timer| timer.period_ns),
+                submission,
+            ));
             timings.encode_seconds += encode_started.elapsed().as_secs_f64();
             timings.batches += count as u64;
             timings.chunks += 1;
             timings.dispatches += (count * sequence.len()) as u64;
+            timings.gather_dispatches += gather_groups.len() as u64;
             if run.fused {
                 timings.kernel_bytes += steps
                     .iter()
@@ -622,17 +752,25 @@ impl Backend for GpuBackend {
                     })
                     .sum::<u64>();
             }
-            if let Some((slot, count, after)) = pending.take() {
-                losses.extend(collect_chunk(device, run, timings, slot, count, after)?);
-            }
-            pending = Some((slot_index, count, submission));
+            run.next_slot = (slot_index + 1) % queue::SLOTS;
             chunk_start = chunk_end;
-            chunk += 1;
         }
-        if let Some((slot, count, after)) = pending {
-            losses.extend(collect_chunk(device, run, timings, slot, count, after)?);
+        Ok(())
+    }
+
+    fn poll(&mut self) -> Result<Vec<f32>, TrainError> {
+        let run = self.run.as_mut().ok_or(NOT_STARTED)?;
+        self.timings.add(run.queue.poll(&self.device)?);
+        Ok(run.queue.take_arrived())
+    }
+
+    fn finish(&mut self) -> Result<Vec<f32>, TrainError> {
+        let run = self.run.as_mut().ok_or(NOT_STARTED)?;
+        if !run.queue.is_empty() {
+            self.timings.host_waits += 1;
         }
-        Ok(losses)
+        self.timings.add(run.queue.finish(&self.device)?);
+        Ok(run.queue.take_arrived())
     }
 
     fn set_eval_set(&mut self, ratings: &Ratings) -> Result<(), TrainError> {
@@ -779,10 +917,10 @@ impl Backend for GpuBackend {
 /// (caches ignored; `f32` entries, `P = (U + I) (K + 1)` parameters; the sparse kernels counted per
 /// rating, as if no row occurred twice):
 ///
+/// - `gather_triples`, per rating: its index (4), its triple read (12) and written (12);
 /// - `forward_backward`, per rating: its triple (12), the two factor rows and biases it reads
-///   (`8 (K + 1)`), the gradient rows it adds to, read and written (`16 (K + 1)`), its squared
-///   error (4);
-/// - `batch_loss`: the `n` squared errors (4 each) and the loss (4);
+///   (`8 (K + 1)`), the gradient rows it adds to, read and written (`16 (K + 1)`); per workgroup
+///   its partial loss sum (4);
 /// - `l2_grad`, per rating: its two rows' values read and gradients read and written,
 ///   `24 (K + 1)`;
 /// - `adamw` (dense): every parameter's value, gradient and two moments read and the value, two
@@ -793,8 +931,8 @@ impl Backend for GpuBackend {
 ///   moments of every entry (`32 (K + 1)`).
 pub fn fused_batch_bytes(shape: &StepUniform, n: u64, optimizer: OptimizerKind, l2: bool) -> u64 {
     let row = shape.factors as u64 + 1;
-    let forward = n * (12 + 24 * row + 4);
-    let loss = 4 * n + 4;
+    let gather = n * (4 + 12 + 12);
+    let forward = n * (12 + 24 * row) + 4 * n.div_ceil(WORKGROUP as u64);
     let regularise = if l2 { n * 24 * row } else { 0 };
     let sparse = n * (32 * row + 8);
     let update = match optimizer {
@@ -803,30 +941,7 @@ pub fn fused_batch_bytes(shape: &StepUniform, n: u64, optimizer: OptimizerKind, 
         OptimizerKind::RowwiseAdagrad => sparse + n * 32,
         OptimizerKind::SparseAdam => sparse + n * 32 * row,
     };
-    forward + loss + regularise + update
-}
-
-/// Waits for a chunk's submission `after` and reads its `count` batch losses back from `slot`,
-/// and its pass time where the adapter has timestamps.
-fn collect_chunk(
-    device: &Device,
-    run: &Run,
-    timings: &mut GpuTimings,
-    slot: usize,
-    count: usize,
-    after: wgpu::SubmissionIndex,
-) -> Result<Vec<f32>, GpuError> {
-    let started = Instant::now();
-    let losses = read_losses(device, &run.slots[slot].readback, count, after.clone())?;
-    timings.readback_wait_seconds += started.elapsed().as_secs_f64();
-    timings.host_waits += 1;
-    if let Some(timer) = &run.timer {
-        let bytes = buffers::read_mapped(device, &timer.readbacks[slot], 16, Some(after))?;
-        let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes);
-        let seconds = ticks[1].saturating_sub(ticks[0]) as f64 * timer.period_ns * 1e-9;
-        *timings.kernel_seconds.get_or_insert(0.0) += seconds;
-    }
-    Ok(losses)
+    gather + forward + regularise + update
 }
 
 fn read_losses(
@@ -860,38 +975,38 @@ mod tests {
 
     #[test]
     fn fused_traffic_by_hand() {
-        // U = 10, I = 20, K = 3 (rows of 4 entries), a batch of 5 ratings.
+        // U = 10, I = 20, K = 3 (rows of 4 entries), a batch of 5 ratings: one workgroup.
         let shape = StepUniform::shape(10, 20, 3, Some((0.0, 5.5)), 8);
-        let forward = 5 * (12 + 24 * 4 + 4);
-        let loss = 5 * 4 + 4;
+        let gather = 5 * 28;
+        let forward = 5 * (12 + 24 * 4) + 4;
         let bytes = |optimizer, l2| fused_batch_bytes(&shape, 5, optimizer, l2);
         assert_eq!(
             bytes(OptimizerKind::AdamW, false),
-            forward + loss + 32 * 30 * 4
+            gather + forward + 32 * 30 * 4
         );
         let sgd = 5 * (32 * 4 + 8);
-        assert_eq!(bytes(OptimizerKind::Sgd, false), forward + loss + sgd);
+        assert_eq!(bytes(OptimizerKind::Sgd, false), gather + forward + sgd);
         // Row sums of P's or Q's row and of its bias, read and written, on both sides.
         let sums = 5 * 2 * 2 * 8;
         assert_eq!(
             bytes(OptimizerKind::RowwiseAdagrad, false),
-            forward + loss + sgd + sums
+            gather + forward + sgd + sums
         );
         // m and v of every entry of both rows, read and written.
         let moments = 5 * 2 * 4 * 16;
         assert_eq!(
             bytes(OptimizerKind::SparseAdam, false),
-            forward + loss + sgd + moments
+            gather + forward + sgd + moments
         );
         // l2_grad: both rows' values read, their gradients read and written.
         let l2 = 5 * 2 * 4 * 12;
         assert_eq!(
             bytes(OptimizerKind::RowwiseAdagrad, true),
-            forward + loss + l2 + sgd + sums
+            gather + forward + l2 + sgd + sums
         );
         assert_eq!(
             bytes(OptimizerKind::AdamW, true),
-            forward + loss + l2 + 32 * 30 * 4
+            gather + forward + l2 + 32 * 30 * 4
         );
     }
 }

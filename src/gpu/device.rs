@@ -11,23 +11,27 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
     /// `vulkan`, `metal`, `dx12` or `gl` (`--wgpu-backend`); `WGPU_BACKEND` when unset, else all.
     pub wgpu_backend: Option<String>,
-    /// Batches per uploaded chunk of triples, to force tiny chunks in tests. `None`: as many as the
+    /// Batches per chunk (one submission), to force tiny chunks in tests. `None`: as many as the
     /// adapter's binding limits and [`DEFAULT_CHUNK_BYTES`] allow.
     pub chunk_batches: Option<usize>,
     /// Use the portable compare-and-swap scatter-add even where native float atomics exist (tests).
     pub force_cas_atomics: bool,
     /// Train with the single-op kernels (nine or eleven dispatches per batch) instead of the fused
-    /// path (`forward_backward`, `batch_loss`, optimiser): for tests that compare the two.
+    /// path (`forward_backward`, optimiser): for tests that compare the two.
     pub unfused: bool,
     /// The most claim tags (batches) the fused `sgd` hands out before it clears the claims and
     /// starts again, to force that restart in tests. `None`: as many as a `u32` holds.
     pub claim_tag_limit: Option<u32>,
+    /// Triples per piece of the resident training set, to force several pieces (and so several
+    /// `gather_triples` dispatches per chunk) in tests. `None`: as many as one binding holds.
+    pub train_piece_ratings: Option<usize>,
     /// Ask the device for this lower `max_storage_buffer_binding_size` than the adapter's, to test
     /// a smaller adapter's binding limit without allocating hundreds of MB. `None`: the adapter's.
     pub max_binding_bytes: Option<u64>,
 }
 
-/// The default size of one chunk of triples on the GPU (it is double-buffered).
+/// The default size of one chunk of triples on the GPU (each of the `gpu::queue::SLOTS` chunk
+/// slots has one).
 pub const DEFAULT_CHUNK_BYTES: u64 = 32 << 20;
 
 /// The optional features the engine uses when the adapter has them.

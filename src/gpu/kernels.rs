@@ -3,7 +3,7 @@
 //! the binding numbers they use are in [`super::layout`].
 
 use super::device::Device;
-use super::layout::{EVAL_WORKGROUPS, STORAGE_BINDINGS, StepUniform, WORKGROUP, binding};
+use super::layout::{STORAGE_BINDINGS, StepUniform, WORKGROUP, binding, eval_workgroups};
 use super::shaders;
 use crate::train::OptimizerKind;
 
@@ -112,17 +112,16 @@ impl Kernel {
             Kernel::ScatterAddBias
             | Kernel::SgdClaim
             | Kernel::SgdRelease
+            | Kernel::SgdApply
             | Kernel::RowwiseAdagrad
             | Kernel::RowwiseAdagradApply => 2 * b,
-            Kernel::Sgd
-            | Kernel::SgdApply
-            | Kernel::L2Grad
-            | Kernel::SparseAdam
-            | Kernel::SparseAdamApply => 2 * b * (k + 1),
+            Kernel::Sgd | Kernel::L2Grad | Kernel::SparseAdam | Kernel::SparseAdamApply => {
+                2 * b * (k + 1)
+            }
             Kernel::AdamwVec4 => (step.param_count as u64).div_ceil(4),
             Kernel::Adamw => step.param_count as u64,
             Kernel::BatchLoss | Kernel::EvalFinish => return (1, 1),
-            Kernel::EvalPartial => return (EVAL_WORKGROUPS, 1),
+            Kernel::EvalPartial => return (eval_workgroups(step.batch_len), 1),
         };
         let groups = threads.div_ceil(WORKGROUP as u64).max(1);
         let x = groups.min(max_per_dimension as u64);
@@ -185,6 +184,10 @@ impl Kernels {
             },
             count: None,
         }];
+        // Read-write even where a kernel only reads (params in forward_backward and eval_sse):
+        // wgpu requires a shader's access to a binding to equal the layout's, and one layout
+        // serves every kernel so that a batch binds once. Read-only params would take a second
+        // layout and a bind per dispatch.
         for b in [
             binding::PARAMS,
             binding::GRADS,
@@ -370,13 +373,13 @@ impl Kernels {
         sequence
     }
 
-    /// The fused training kernels of one batch: `forward_backward`, the loss reduction, `l2_grad`
-    /// when `l2`, and the optimiser; three dispatches (four with `l2`) instead of nine (`adamw`) or
-    /// eleven (the sparse optimisers). The sparse optimisers need the step's `claim_base` set and
-    /// the claims buffer below it (see shaders/sgd.wgsl).
+    /// The fused training kernels of one batch: `forward_backward` (which also leaves the batch
+    /// loss's partial sums), `l2_grad` when `l2`, and the optimiser; two dispatches (three with
+    /// `l2`) instead of nine (`adamw`) or eleven (the sparse optimisers). The sparse optimisers
+    /// need the step's `claim_base` set and the claims buffer below it (see shaders/sgd.wgsl).
     pub fn fused_train_step(optimizer: OptimizerKind, l2: bool) -> Vec<Kernel> {
         use Kernel::*;
-        let mut sequence = vec![ForwardBackward, BatchLoss];
+        let mut sequence = vec![ForwardBackward];
         if l2 {
             sequence.push(L2Grad);
         }

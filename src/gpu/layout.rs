@@ -10,20 +10,30 @@
 use crate::train::StepHyper;
 
 /// Threads per workgroup of every per-element kernel (`@workgroup_size(WORKGROUP)`); the host
-/// dispatches `div_ceil(threads, WORKGROUP)` workgroups.
+/// dispatches `div_ceil(threads, WORKGROUP)` workgroups. A power of two: `forward_backward` sums
+/// each workgroup's squared errors as a tree.
 pub const WORKGROUP: u32 = 64;
 
 /// Threads of the one-workgroup tree reductions (`batch_loss`, `eval_partial`, `eval_finish`:
 /// `@workgroup_size(REDUCTION_WORKGROUP)`); a power of two, so each halving step pairs every thread.
 pub const REDUCTION_WORKGROUP: u32 = 256;
 
-/// Workgroups `eval_partial` runs, exactly: the partial sums the scratch buffer must hold and
-/// `eval_finish` adds up.
-pub const EVAL_WORKGROUPS: u32 = 64;
+/// The most workgroups `eval_partial` runs (a chunk of `N` ratings runs [`eval_workgroups`] of
+/// them): the partial sums the scratch buffer must hold and `eval_finish` adds up. Enough threads
+/// (`EVAL_WORKGROUPS * REDUCTION_WORKGROUP`, 262,144) to fill a large GPU, where 64 workgroups
+/// left most of it idle during an evaluation.
+pub const EVAL_WORKGROUPS: u32 = 1024;
+
+/// The workgroups `eval_partial` runs on a chunk of `n` ratings: one per `REDUCTION_WORKGROUP`
+/// ratings, at least one, at most [`EVAL_WORKGROUPS`] (their threads then stride over the chunk).
+/// `eval_sse.wgsl` computes the same number to know how many partial sums to add.
+pub fn eval_workgroups(n: u32) -> u32 {
+    n.div_ceil(REDUCTION_WORKGROUP).clamp(1, EVAL_WORKGROUPS)
+}
 
 // WebGPU guarantees 256 invocations per workgroup; the tree sums need a power of two.
 const _: () = assert!(WORKGROUP <= 256 && REDUCTION_WORKGROUP <= 256);
-const _: () = assert!(REDUCTION_WORKGROUP.is_power_of_two());
+const _: () = assert!(REDUCTION_WORKGROUP.is_power_of_two() && WORKGROUP.is_power_of_two());
 
 /// The constants above as WGSL, the first lines of every kernel's source.
 pub fn wgsl_constants() -> String {
@@ -181,6 +191,14 @@ mod tests {
         assert_eq!(size_of::<StepUniform>(), 80, "struct Step in common.wgsl");
         assert_eq!(size_of::<StepUniform>() % 16, 0);
         assert_eq!(size_of::<Triple>(), 12, "struct Triple in common.wgsl");
+    }
+
+    #[test]
+    fn evaluation_runs_a_workgroup_per_reduction_width_up_to_its_most() {
+        assert_eq!(eval_workgroups(1), 1);
+        assert_eq!(eval_workgroups(REDUCTION_WORKGROUP), 1);
+        assert_eq!(eval_workgroups(REDUCTION_WORKGROUP + 1), 2);
+        assert_eq!(eval_workgroups(u32::MAX), EVAL_WORKGROUPS);
     }
 
     #[test]

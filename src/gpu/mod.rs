@@ -11,6 +11,8 @@
 //! - [`kernels`]: the pipelines, their shared bind-group layout, and each dispatch's workgroups.
 //! - [`buffers`]: buffer creation, uploads, read-backs and the [`buffers::KernelHarness`] the
 //!   kernel tests use.
+//! - [`queue`]: the resident training set, `gather_triples` (its own pipeline), and the chunks in
+//!   flight whose losses come back through `map_async`.
 //! - [`backend`]: [`GpuBackend`], the [`crate::train::Backend`] that trains on the GPU: it holds the
 //!   resident parameters, gradients, Adam moments and scratch, and streams chunks of batches.
 //!
@@ -22,6 +24,7 @@ pub mod buffers;
 pub mod device;
 pub mod kernels;
 pub mod layout;
+pub mod queue;
 pub mod shaders;
 
 pub use backend::{GpuBackend, GpuMemoryReport, GpuTimings};

@@ -30,7 +30,7 @@ pub const PIECE_FILES: [&str; 4] = [
 ];
 
 /// Every kernel file: `(file stem, source without the pieces)`.
-pub const KERNEL_FILES: [(&str, &str); 14] = [
+pub const KERNEL_FILES: [(&str, &str); 15] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("dot", include_str!("../../shaders/dot.wgsl")),
     ("bias_add", include_str!("../../shaders/bias_add.wgsl")),
@@ -60,6 +60,10 @@ pub const KERNEL_FILES: [(&str, &str); 14] = [
     ),
     ("l2_grad", include_str!("../../shaders/l2_grad.wgsl")),
     ("eval_sse", include_str!("../../shaders/eval_sse.wgsl")),
+    (
+        "gather_triples",
+        include_str!("../../shaders/gather_triples.wgsl"),
+    ),
 ];
 
 /// The kernel files that scatter-add gradients: each is also compiled as `STEM_float_atomic`.

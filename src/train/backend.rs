@@ -27,16 +27,17 @@ pub struct TrainState {
     pub row_sums: Option<Params>,
 }
 
-/// A run of consecutive batches. Batch `s` is entries `s*B .. min((s+1)*B, len)` of the three
-/// columns (or, with `starts`, `starts[s] - starts[0] .. starts[s + 1] - starts[0]`), and
-/// `steps[s]` is its optimiser step. Every batch is exactly `B` long except perhaps the last one of
-/// the run (when the epoch keeps its short last batch); with `starts` (`--order blocks`) any batch
-/// may be shorter than `B`, never empty.
+/// A run of consecutive batches, as indices into the training set ([`Backend::set_train_set`]).
+/// Batch `s` is the training ratings `order[s*B .. min((s+1)*B, len)]` (or, with `starts`,
+/// `order[starts[s] - starts[0] .. starts[s + 1] - starts[0]]`), and `steps[s]` is its optimiser
+/// step. Every batch is exactly `B` long except perhaps the last one of the run (when the epoch
+/// keeps its short last batch); with `starts` (`--order blocks`) any batch may be shorter than
+/// `B`, never empty. Indices rather than the ratings themselves, so that a GPU backend, which holds
+/// the training set, receives 4 bytes per rating instead of 12.
 #[derive(Debug, Clone, Copy)]
 pub struct Batches<'a> {
-    pub users: &'a [u32],
-    pub items: &'a [u32],
-    pub ratings: &'a [f32],
+    /// Training-set indices in batch order.
+    pub order: &'a [u32],
     /// `B`.
     pub batch_size: usize,
     pub steps: &'a [StepHyper],
@@ -55,18 +56,24 @@ impl Batches<'_> {
         self.steps.is_empty()
     }
 
-    /// The entry range of batch `s`.
+    /// The entry range of batch `s` in `order`.
     pub fn range(&self, s: usize) -> std::ops::Range<usize> {
         if let Some(starts) = self.starts {
             return starts[s] - starts[0]..starts[s + 1] - starts[0];
         }
         let start = s * self.batch_size;
-        start..(start + self.batch_size).min(self.ratings.len())
+        start..(start + self.batch_size).min(self.order.len())
     }
 }
 
-/// A training backend. The epoch loop calls `start` once, then `train_batches` for runs of batches
-/// and `eval_sum_squared_error` after each epoch, and finally `state`.
+/// A training backend. The epoch loop calls `start`, `set_train_set` and `set_eval_set` once, then
+/// per epoch `submit` for runs of batches (polling for their losses in between) and `finish`
+/// at the end, `eval_sum_squared_error` after each epoch, and finally `state`.
+///
+/// Submitting and receiving losses are apart so that a backend with a queue (the GPU) can keep
+/// several runs of batches in flight: the loop reports progress and checks its stop flag from the
+/// losses that have arrived, and waits only once per epoch, in `finish`. A synchronous backend
+/// (the CPU) trains in `submit` and has every loss ready at the next `poll`.
 pub trait Backend {
     /// Who does the work, for reports (e.g. `cpu (2 threads)`, or the GPU adapter's name).
     fn name(&self) -> String;
@@ -74,9 +81,30 @@ pub trait Backend {
     /// Takes the configuration and the starting state (initial parameters, or a checkpoint).
     fn start(&mut self, config: &TrainConfig, state: &TrainState) -> Result<(), TrainError>;
 
-    /// Runs the batches in order, one optimiser step each, and returns each batch's loss (the mean
-    /// squared error of the batch, at the parameters before its step).
-    fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError>;
+    /// Makes `ratings` the set that [`Batches::order`] indexes (the training set); a GPU backend
+    /// uploads it once here. Call after `start`.
+    fn set_train_set(&mut self, ratings: &Ratings) -> Result<(), TrainError>;
+
+    /// Queues the batches, to run in order after every batch submitted before, one optimiser step
+    /// each. Their losses (the mean squared error of each batch, at the parameters before its
+    /// step) arrive later, in submission order, from [`Backend::poll`] and [`Backend::finish`].
+    /// May wait for earlier batches when the backend's queue is full.
+    fn submit(&mut self, batches: &Batches<'_>) -> Result<(), TrainError>;
+
+    /// The losses of submitted batches that are done and were not returned yet, oldest first,
+    /// without waiting (empty when none has arrived).
+    fn poll(&mut self) -> Result<Vec<f32>, TrainError>;
+
+    /// Waits until every submitted batch is done and returns the losses not returned yet.
+    fn finish(&mut self) -> Result<Vec<f32>, TrainError>;
+
+    /// Runs the batches and returns their losses: [`Backend::submit`] then [`Backend::finish`],
+    /// for callers that want the losses at once (the GPU tests). With other batches still
+    /// unreturned, their losses come first.
+    fn train_batches(&mut self, batches: &Batches<'_>) -> Result<Vec<f32>, TrainError> {
+        self.submit(batches)?;
+        self.finish()
+    }
 
     /// Makes `ratings` the set that [`Backend::eval_sum_squared_error`] evaluates (the validation
     /// set); a GPU backend uploads it once here.

@@ -10,8 +10,9 @@
 //! - the starting state `S`, the backend's own copy of it (the CPU adds a dense gradient for
 //!   `adamw`), the trained state read back at the end `S`, and the bytes of the saved model or
 //!   checkpoint (written from a copy of the state);
-//! - the CPU's per-batch rows `2 B K` for `adamw`, and the shuffled training columns and their
-//!   order (16 bytes per training rating).
+//! - the CPU's per-batch rows `2 B K` for `adamw`, and per training rating 16 bytes: the epoch's
+//!   order (4) and the backend's copy of the training columns (12; the GPU's upload packs one
+//!   part of them at a time, so the estimate is an upper bound there).
 //!
 //! Available memory is `MemAvailable` of `/proc/meminfo` on Linux (unknown elsewhere, and then
 //! nothing is refused). `COLLABGPU_AVAILABLE_MEMORY=BYTES` replaces it: to keep a run well under
@@ -105,7 +106,7 @@ impl MemoryEstimate {
             ("the trained state read back".to_string(), state),
             ("writing the model or checkpoint".to_string(), saving),
             (
-                "the shuffled training ratings".to_string(),
+                "the training ratings and their order".to_string(),
                 (train_ratings as u64).saturating_mul(16),
             ),
         ];

@@ -47,6 +47,8 @@ pub enum TrainError {
     },
     #[error("a batch holds a user index >= {users} or an item index >= {items}")]
     IndexOutOfRange { users: usize, items: usize },
+    #[error("a batch names training rating {index}, but the training set holds {len}")]
+    OrderOutOfRange { index: u32, len: usize },
     #[error("backend {backend} returned {got} losses for {expected} batches")]
     LossCount {
         backend: String,

@@ -1,9 +1,15 @@
 //! The backend-neutral epoch loop (SPEC "Batches", "Schedules", "Metrics").
 //!
-//! The loop owns everything random and every schedule: per epoch it draws the permutation, gathers
-//! the shuffled `(user, item, rating)` triples, computes each step's [`StepHyper`] on the host and
-//! hands runs of batches to the [`Backend`]. The same loop drives the CPU and the GPU backend, so
+//! The loop owns everything random and every schedule: per epoch it draws the permutation, computes
+//! each step's [`StepHyper`] on the host and hands runs of batches to the [`Backend`] as indices
+//! into the training set it was given once. The same loop drives the CPU and the GPU backend, so
 //! both see the very same batches and scalars.
+//!
+//! A backend may return a run's losses later than the call that submitted it (the GPU keeps
+//! several runs in flight): the loop counts batches submitted and batches received apart, reports
+//! progress and checks the non-finite guard as losses arrive, and waits for the rest once per
+//! epoch ([`Backend::finish`]), or when a stop is asked for, so that a stopped run's position
+//! counts exactly the batches trained.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -14,15 +20,15 @@ use super::schedule::step_hyper;
 use super::{AdamMoments, Backend, BatchOrder, Batches, StepHyper, TrainConfig, TrainError};
 use crate::data::Ratings;
 use crate::model::Params;
-use crate::prefetch::prefetch;
 
-/// At most this many ratings go to the backend per `train_batches` call, so that a progress callback
+/// At most this many ratings go to the backend per `submit` call, so that a progress callback
 /// fires a few times per epoch on large data without costing anything on small data.
 pub const RATINGS_PER_CALL: usize = 256 * 1024;
 
-/// The loop sizes each `train_batches` call to about this many seconds of work (measured on the
-/// previous call), so that a stop request (Ctrl-C) is honoured within about half a second on every
-/// backend, however slow a batch is there.
+/// The loop sizes each `submit` call to about this many seconds of work (measured between arrivals
+/// of losses), so that a stop request (Ctrl-C) is honoured within about half a second on every
+/// backend, however slow a batch is there (on a backend with a queue, plus the few calls in
+/// flight).
 pub const SECONDS_PER_CALL: f64 = 0.25;
 
 /// Batches in the first call of a run, before any timing is known.
@@ -51,8 +57,8 @@ pub struct Position {
 pub struct RunControl<'a> {
     /// Where to start (a checkpoint's position); the `state` passed in must be the state there.
     pub start: Position,
-    /// Checked between runs of batches: once it is `true` the loop stops after the current run and
-    /// returns with [`TrainOutcome::stopped_at`] set.
+    /// Checked before each run of batches is submitted: once it is `true` the loop submits no
+    /// more, waits for the runs in flight and returns with [`TrainOutcome::stopped_at`] set.
     pub stop: Option<&'a AtomicBool>,
     /// Call `on_checkpoint` after every this many epochs (0: never).
     pub checkpoint_every: usize,
@@ -286,17 +292,16 @@ pub fn train_controlled(
     let mut batches_per_call = fixed_per_call.unwrap_or(FIRST_CALL_BATCHES.min(max_per_call));
 
     backend.start(config, state)?;
+    backend.set_train_set(train)?;
     backend.set_eval_set(valid)?;
 
-    // Reused across epochs: the shuffled columns and the step scalars.
+    // How many of an epoch's order the batches use: random order drops the short last batch.
     let used = match config.order {
         BatchOrder::Random => (per_epoch * batch_size).min(n_train),
         BatchOrder::Blocks => n_train,
     };
-    let mut users = vec![0u32; used];
-    let mut items = vec![0u32; used];
-    let mut ratings = vec![0f32; used];
     let mut steps: Vec<StepHyper> = Vec::with_capacity(per_epoch);
+    let mut last_call = batches_per_call;
 
     // Grown as epochs finish: a reservation for every epoch asked for could be huge.
     let mut reports = Vec::new();
@@ -313,87 +318,102 @@ pub fn train_controlled(
             Some(first) if epoch == start.epoch => first,
             _ => plan(epoch),
         };
-        // Where batch `s` of the epoch starts in the gathered columns.
+        // Where batch `s` of the epoch starts in the order.
         let offset = |s: usize| match &starts {
             Some(starts) => starts[s],
             None => (s * batch_size).min(used),
         };
-        gather(
-            train,
-            &order[..used],
-            (&mut users, &mut items, &mut ratings),
-        );
         let first_step = (epoch * per_epoch) as u64;
         steps.clear();
         steps
             .extend((0..per_epoch as u64).map(|s| step_hyper(config, first_step + s, total_steps)));
 
         let started = Instant::now();
-        let (mut loss_sum, mut done) = match resume_here {
+        let (mut loss_sum, first_batch) = match resume_here {
             true => (start.loss_sum, start.batch),
             false => (0.0f64, 0),
         };
-        let mut trained_here = 0;
-        while done < per_epoch {
-            if stop_requested() {
-                train_seconds += started.elapsed().as_secs_f64();
-                ratings_trained += (offset(done) - offset(done - trained_here)) as u64;
-                stopped_at = Some(Position {
-                    epoch,
-                    batch: done,
-                    loss_sum,
-                });
-                break 'epochs;
+        // Batches handed to the backend, and batches whose losses came back: apart while a
+        // backend with a queue has some in flight.
+        let (mut submitted, mut received) = (first_batch, first_batch);
+        let mut last_arrival = started;
+        let mut stopping = false;
+        while received < per_epoch {
+            if submitted < per_epoch {
+                stopping = stop_requested();
             }
-            let count = batches_per_call.min(per_epoch - done);
-            let call_started = Instant::now();
-            let (start, end) = (offset(done), offset(done + count));
-            let run = Batches {
-                users: &users[start..end],
-                items: &items[start..end],
-                ratings: &ratings[start..end],
-                batch_size,
-                steps: &steps[done..done + count],
-                starts: starts.as_ref().map(|starts| &starts[done..=done + count]),
+            if !stopping && submitted < per_epoch {
+                let count = batches_per_call.min(per_epoch - submitted);
+                let (start, end) = (offset(submitted), offset(submitted + count));
+                backend.submit(&Batches {
+                    order: &order[start..end],
+                    batch_size,
+                    steps: &steps[submitted..submitted + count],
+                    starts: starts
+                        .as_ref()
+                        .map(|starts| &starts[submitted..=submitted + count]),
+                })?;
+                submitted += count;
+                last_call = count;
+            }
+            // The one wait of an epoch: once everything is submitted (or a stop was asked for),
+            // collect what is still in flight.
+            let draining = stopping || submitted == per_epoch;
+            let losses = match draining {
+                true => backend.finish()?,
+                false => backend.poll()?,
             };
-            let losses = backend.train_batches(&run)?;
-            if losses.len() != count {
+            let arrived = received + losses.len();
+            if arrived > submitted || (draining && arrived != submitted) {
                 return Err(TrainError::LossCount {
                     backend: backend.name(),
-                    got: losses.len(),
-                    expected: count,
+                    got: arrived - first_batch,
+                    expected: submitted - first_batch,
                 });
             }
             for (s, &loss) in losses.iter().enumerate() {
                 if !loss.is_finite() {
                     return Err(TrainError::NonFinite {
                         epoch,
-                        step: first_step + (done + s) as u64,
+                        step: first_step + (received + s) as u64,
                         value: loss,
                     });
                 }
                 loss_sum += loss as f64;
             }
-            done += count;
-            trained_here += count;
-            // Size the next call to about SECONDS_PER_CALL of work, growing at most fourfold per
-            // call so that one fast measurement cannot make a call that ignores Ctrl-C for long.
-            let per_batch = call_started.elapsed().as_secs_f64() / count as f64;
-            let fit = (SECONDS_PER_CALL / per_batch.max(1e-9)) as usize;
-            batches_per_call =
-                fixed_per_call.unwrap_or(fit.clamp(1, (count * 4).min(max_per_call)));
-            observer(Progress::Batches {
-                epoch,
-                done,
-                total: per_epoch,
-                running_loss: loss_sum / done as f64,
-                ratings_per_second: (offset(done) - offset(done - trained_here)) as f64
-                    / started.elapsed().as_secs_f64().max(f64::MIN_POSITIVE),
-            });
+            if !losses.is_empty() {
+                received = arrived;
+                // Size the next call to about SECONDS_PER_CALL of work, from the time per batch
+                // since the previous arrival, growing at most fourfold per call so that one fast
+                // measurement cannot make a call that ignores Ctrl-C for long.
+                let per_batch = last_arrival.elapsed().as_secs_f64() / losses.len() as f64;
+                last_arrival = Instant::now();
+                let fit = (SECONDS_PER_CALL / per_batch.max(1e-9)) as usize;
+                batches_per_call =
+                    fixed_per_call.unwrap_or(fit.clamp(1, (last_call * 4).min(max_per_call)));
+                observer(Progress::Batches {
+                    epoch,
+                    done: received,
+                    total: per_epoch,
+                    running_loss: loss_sum / received as f64,
+                    ratings_per_second: (offset(received) - offset(first_batch)) as f64
+                        / started.elapsed().as_secs_f64().max(f64::MIN_POSITIVE),
+                });
+            }
+            if stopping {
+                train_seconds += started.elapsed().as_secs_f64();
+                ratings_trained += (offset(received) - offset(first_batch)) as u64;
+                stopped_at = Some(Position {
+                    epoch,
+                    batch: received,
+                    loss_sum,
+                });
+                break 'epochs;
+            }
         }
         let seconds = started.elapsed().as_secs_f64();
         train_seconds += seconds;
-        let trained_ratings = offset(per_epoch) - offset(per_epoch - trained_here);
+        let trained_ratings = offset(per_epoch) - offset(first_batch);
         ratings_trained += trained_ratings as u64;
 
         let eval_started = Instant::now();
@@ -558,36 +578,4 @@ fn itertools_zip<'a>(
 ) -> impl Iterator<Item = (&'static str, usize, usize, usize)> + 'a {
     let (p, m, v) = (params.tensors(), moments.m.tensors(), moments.v.tensors());
     (0..4).map(move |t| (Params::TENSOR_NAMES[t], p[t].len(), m[t].len(), v[t].len()))
-}
-
-/// `(users, items, ratings)[n] = train[order[n]]`: the epoch's triples in batch order. Each read is
-/// a trip to memory on large data, so the work is split over the threads and the reads are
-/// prefetched a little ahead.
-fn gather(
-    train: &Ratings,
-    order: &[u32],
-    (users, items, ratings): (&mut [u32], &mut [u32], &mut [f32]),
-) {
-    use rayon::prelude::*;
-    const CHUNK: usize = 1 << 16;
-    const AHEAD: usize = 16;
-    order
-        .par_chunks(CHUNK)
-        .zip(users.par_chunks_mut(CHUNK))
-        .zip(items.par_chunks_mut(CHUNK))
-        .zip(ratings.par_chunks_mut(CHUNK))
-        .for_each(|(((order, users), items), ratings)| {
-            for n in 0..order.len() {
-                if let Some(&ahead) = order.get(n + AHEAD) {
-                    let ahead = ahead as usize;
-                    prefetch(&train.users[ahead]);
-                    prefetch(&train.items[ahead]);
-                    prefetch(&train.ratings[ahead]);
-                }
-                let source = order[n] as usize;
-                users[n] = train.users[source];
-                items[n] = train.items[source];
-                ratings[n] = train.ratings[source];
-            }
-        });
 }
