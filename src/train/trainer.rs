@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::TrainState;
-use super::batches::{batches_per_epoch, block_epoch, epoch_order};
+use super::batches::{batches_per_epoch, block_epoch, epoch_order, sorted_by_block};
 use super::schedule::step_hyper;
 use super::{AdamMoments, Backend, BatchOrder, Batches, StepHyper, TrainConfig, TrainError};
 use crate::data::Ratings;
@@ -244,6 +244,15 @@ pub fn train_controlled(
     let n_train = train.len();
     let batch_size = config.batch_size;
     let shape = (state.params.users(), state.params.items(), config.factors);
+    // Block order trains on the ratings sorted by block (the same batches; see `sorted_by_block`).
+    let block_sorted;
+    let train = match config.order {
+        BatchOrder::Random => train,
+        BatchOrder::Blocks => {
+            block_sorted = sorted_by_block(train, shape);
+            &block_sorted
+        }
+    };
     // The epoch's order and, with `--order blocks`, where each batch starts.
     let plan = |epoch: usize| -> (Vec<u32>, Option<Vec<usize>>) {
         match config.order {
