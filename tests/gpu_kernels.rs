@@ -843,9 +843,25 @@ fn touched_grads_zeroed(case: &Case, grads: &[f32]) -> Vec<f32> {
     want
 }
 
-/// The claims a sparse optimiser leaves: the fused path's tags unchanged, the single-op path's all
-/// released.
-fn assert_claims_after(claims: &[u32], inputs: &HarnessInputs, fused: bool, what: &str) {
+/// What a sparse optimiser leaves besides the parameters and its state: the gradients of the rows
+/// it moved zeroed, and the claims (the fused path's tags unchanged, the single-op path's all
+/// released).
+fn assert_sparse_leftovers(
+    device: &Device,
+    harness: &KernelHarness,
+    case: &Case,
+    inputs: &HarnessInputs,
+    fused: bool,
+    what: &str,
+) {
+    assert_close(
+        &format!("grads of touched rows zeroed ({what})"),
+        &harness.read_grads(device).unwrap(),
+        &touched_grads_zeroed(case, &inputs.grads),
+        0.0,
+        0.0,
+    );
+    let claims = harness.read_claims(device).unwrap();
     if fused {
         assert_eq!(claims, inputs.claims, "{what} must not change the claims");
     } else {
@@ -903,15 +919,7 @@ fn check_rowwise_adagrad(b: usize, fused: bool) {
         1e-9,
         1e-5,
     );
-    assert_close(
-        &format!("grads of touched rows zeroed ({what})"),
-        &harness.read_grads(&device).unwrap(),
-        &touched_grads_zeroed(&case, &inputs.grads),
-        0.0,
-        0.0,
-    );
-    let claims = harness.read_claims(&device).unwrap();
-    assert_claims_after(&claims, &inputs, fused, &what);
+    assert_sparse_leftovers(&device, &harness, &case, &inputs, fused, &what);
 }
 
 /// `sparse_adam` (single-op, between the claims) or `sparse_adam_apply` (fused) against
@@ -952,15 +960,7 @@ fn check_sparse_adam(b: usize, fused: bool) {
     for (name, got, want, atol) in got {
         assert_close(&format!("{name} ({what})"), &got, &want, atol, 1e-5);
     }
-    assert_close(
-        &format!("grads of touched rows zeroed ({what})"),
-        &harness.read_grads(&device).unwrap(),
-        &touched_grads_zeroed(&case, &inputs.grads),
-        0.0,
-        0.0,
-    );
-    let claims = harness.read_claims(&device).unwrap();
-    assert_claims_after(&claims, &inputs, fused, &what);
+    assert_sparse_leftovers(&device, &harness, &case, &inputs, fused, &what);
 }
 
 /// `l2_grad` against `cpu::l2_grad` on gradients that already hold the scatter-adds' sums: every
