@@ -404,8 +404,9 @@ fn l2_fused_path_matches_single_op_kernels() {
     }
 }
 
-/// The fused sparse optimisers' claim tags only grow; before they would overflow, the claims are
-/// cleared and the tags restart. Forcing that every few batches must not change a thing.
+/// The fused path's claim tags only grow; before they would overflow, the claims are cleared and
+/// the tags restart. Forcing that every few batches must not change a thing: not the rows the
+/// sparse optimisers own, nor the rows whose gradients `adamw_vec4` reads.
 fn claim_tag_restarts_change_nothing(config: TrainConfig) {
     if gpu_device().is_none() {
         return;
@@ -440,6 +441,11 @@ fn claim_tag_restarts_change_nothing(config: TrainConfig) {
 #[test]
 fn sgd_claim_tag_restarts_change_nothing() {
     claim_tag_restarts_change_nothing(config(OptimizerKind::Sgd, ScheduleKind::Constant));
+}
+
+#[test]
+fn adamw_claim_tag_restarts_change_nothing() {
+    claim_tag_restarts_change_nothing(config(OptimizerKind::AdamW, ScheduleKind::OneCycle));
 }
 
 #[test]

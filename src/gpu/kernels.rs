@@ -26,7 +26,8 @@ pub enum Kernel {
     EvalFinish,
     /// The fused path: gather .. scatter-add (and the sgd claim) of one batch in one dispatch.
     ForwardBackward,
-    /// The fused path's dense AdamW, four parameters per thread.
+    /// The fused path's dense AdamW, four parameters per thread, reading only the gradients of
+    /// the rows `forward_backward` claimed.
     AdamwVec4,
     /// The fused path's sparse SGD: owners found from `forward_backward`'s tagged claims.
     SgdApply,
@@ -375,8 +376,10 @@ impl Kernels {
 
     /// The fused training kernels of one batch: `forward_backward` (which also leaves the batch
     /// loss's partial sums), `l2_grad` when `l2`, and the optimiser; two dispatches (three with
-    /// `l2`) instead of nine (`adamw`) or eleven (the sparse optimisers). The sparse optimisers
-    /// need the step's `claim_base` set and the claims buffer below it (see shaders/sgd.wgsl).
+    /// `l2`) instead of nine (`adamw`) or eleven (the sparse optimisers). Every optimiser here
+    /// needs the step's `claim_base` set and the claims buffer below it (see shaders/sgd.wgsl):
+    /// the sparse ones find each row's owner from the tags, `adamw_vec4` the rows it must read
+    /// gradients for.
     pub fn fused_train_step(optimizer: OptimizerKind, l2: bool) -> Vec<Kernel> {
         use Kernel::*;
         let mut sequence = vec![ForwardBackward];
