@@ -1,7 +1,7 @@
 //! Each WGSL kernel against its CPU twin of the same name (`collabgpu::cpu::kernels`), on seeded
 //! random inputs at batch sizes 3, one more than a workgroup (65) and a large odd size (1001),
 //! where one user and one item occur 64 times in the batch (the scatter-add race). The fused
-//! kernels (`forward_backward`, `adamw_vec4`, and `sgd_apply`, `rowwise_adagrad_apply`,
+//! kernels (`forward_backward`, `adamw_vec4`, and `sgd_apply`, `sgd_apply_vec4`, `rowwise_adagrad_apply`,
 //! `sparse_adam_apply` on `forward_backward`'s claims) are checked against the composition of
 //! the same CPU twins.
 
@@ -645,6 +645,106 @@ fn check_sgd(b: usize, fused: bool) {
     }
 }
 
+/// The fused path's `sgd_apply_vec4` (K a multiple of 4: rows aligned to vec4s) against the CPU
+/// `sgd` of each touched row once, and against `sgd_apply` on the same inputs, on the backend's
+/// padded buffers; the other rows, the padding and the claims must not change.
+fn check_sgd_apply_vec4(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    const K4: usize = 8;
+    let (users, items) = (b / 4 + 3, b / 3 + 5);
+    let n = (users + items) * (K4 + 1);
+    let padded = padded_len(n);
+    let pad = |mut v: Vec<f32>| {
+        v.resize(padded, 0.0);
+        v
+    };
+    let params = random_f32(n, -0.5, 0.5, 90);
+    let grads = random_f32(n, -0.2, 0.2, 91);
+    let batch_users = random_indices_with_repeats(b, users as u32, 92);
+    let batch_items = random_indices_with_repeats(b, items as u32, 93);
+    let mut step = StepUniform::shape(users, items, K4, Y_RANGE, b).with_batch(0, b, 0, &hyper());
+    let claim_base = 7 * step.capacity;
+    step.claim_base = claim_base;
+    let mut claims = vec![claim_base - step.capacity; users + items];
+    for i in (0..b).rev() {
+        let tag = claim_base + step.capacity - 1 - i as u32;
+        claims[batch_users[i] as usize] = tag;
+        claims[users + batch_items[i] as usize] = tag;
+    }
+    let inputs = HarnessInputs {
+        params: pad(params.clone()),
+        grads: pad(grads.clone()),
+        first_moment: vec![0.0; 4],
+        second_moment: vec![0.0; 4],
+        triples: pack_triples(&batch_users, &batch_items, &vec![1.0; b]),
+        scratch: vec![0.0; step.scratch_len()],
+        losses: vec![0.0; 4],
+        claims: claims.clone(),
+    };
+    let run = |kernel: Kernel| {
+        let harness = KernelHarness::new(&device, &inputs);
+        harness.run(&device, kernels, &[kernel], &step).unwrap();
+        assert_eq!(
+            harness.read_claims(&device).unwrap(),
+            claims,
+            "{kernel:?} must not change the claims"
+        );
+        (
+            harness.read_params(&device).unwrap(),
+            harness.read_grads(&device).unwrap(),
+        )
+    };
+    let (got, got_grads) = run(Kernel::SgdApplyVec4);
+    let (scalar, scalar_grads) = run(Kernel::SgdApply);
+    let distinct = |indices: &[u32]| {
+        let mut rows = indices.to_vec();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    };
+    let (us, is) = (distinct(&batch_users), distinct(&batch_items));
+    let mut want = params.clone();
+    let mut want_grads = grads.clone();
+    {
+        let h = hyper();
+        let (p, rest) = want.split_at_mut(users * K4);
+        let (q, rest) = rest.split_at_mut(items * K4);
+        let (bu, bi) = rest.split_at_mut(users);
+        let (gp, rest) = grads.split_at(users * K4);
+        let (gq, rest) = rest.split_at(items * K4);
+        let (gbu, gbi) = rest.split_at(users);
+        cpu::sgd(p, gp, K4, &us, &h);
+        cpu::sgd(q, gq, K4, &is, &h);
+        cpu::sgd(bu, gbu, 1, &us, &h);
+        cpu::sgd(bi, gbi, 1, &is, &h);
+        let (gp, rest) = want_grads.split_at_mut(users * K4);
+        let (gq, rest) = rest.split_at_mut(items * K4);
+        let (gbu, gbi) = rest.split_at_mut(users);
+        for &u in &us {
+            gp[u as usize * K4..(u as usize + 1) * K4].fill(0.0);
+            gbu[u as usize] = 0.0;
+        }
+        for &i in &is {
+            gq[i as usize * K4..(i as usize + 1) * K4].fill(0.0);
+            gbi[i as usize] = 0.0;
+        }
+    }
+    let want = pad(want);
+    let want_grads = pad(want_grads);
+    assert_close("params (sgd_apply_vec4)", &got, &want, 1e-7, 1e-6);
+    assert_close(
+        "params (sgd_apply_vec4 vs sgd_apply)",
+        &got,
+        &scalar,
+        1e-7,
+        1e-6,
+    );
+    assert_close("grads (sgd_apply_vec4)", &got_grads, &want_grads, 0.0, 0.0);
+    assert_close("grads (sgd_apply)", &scalar_grads, &want_grads, 0.0, 0.0);
+}
+
 /// `forward_backward` against the CPU composition gather, dot, bias_add, sigmoid_range, mse_grad
 /// (its loss from the partial sums the kernel leaves, one per workgroup), scatter_add,
 /// scatter_add_bias (with and without a y-range), on gradients that already hold something, and
@@ -883,6 +983,12 @@ sizes!(
     sgd_apply_moves_each_touched_row_once_workgroup_plus_one,
     sgd_apply_moves_each_touched_row_once_large_odd,
     true
+);
+sizes!(
+    check_sgd_apply_vec4,
+    sgd_apply_vec4_moves_each_touched_row_once_3,
+    sgd_apply_vec4_moves_each_touched_row_once_workgroup_plus_one,
+    sgd_apply_vec4_moves_each_touched_row_once_large_odd
 );
 sizes!(
     check_forward_backward,

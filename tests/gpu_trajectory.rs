@@ -178,9 +178,19 @@ fn adamw_one_cycle_trajectory_matches_cpu_for_50_steps() {
     trajectory(config(OptimizerKind::AdamW, ScheduleKind::OneCycle));
 }
 
+/// K = 8: the fused path moves rows with `sgd_apply_vec4`.
 #[test]
 fn sgd_trajectory_matches_cpu_for_50_steps() {
     trajectory(config(OptimizerKind::Sgd, ScheduleKind::Constant));
+}
+
+/// K = 6, not a multiple of 4: rows are not aligned to vec4s, so the fused path keeps `sgd_apply`.
+#[test]
+fn sgd_trajectory_with_unaligned_rows_matches_cpu_for_50_steps() {
+    trajectory(TrainConfig {
+        factors: 6,
+        ..config(OptimizerKind::Sgd, ScheduleKind::Constant)
+    });
 }
 
 #[test]

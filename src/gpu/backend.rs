@@ -8,8 +8,8 @@
 //! Training runs the fused path by default: per chunk `gather_triples` (the chunk's triples from the
 //! resident training set), then per batch `forward_backward` (gather to scatter-add and the batch's
 //! loss sums in one dispatch), `l2_grad` with `--l2`, and the optimiser (`adamw_vec4`, or for the
-//! sparse ones `sgd_apply`, `rowwise_adagrad_apply`, `sparse_adam_apply`), two dispatches (three
-//! with `--l2`). [`GpuOptions::unfused`] runs the single-op kernels instead (nine to twelve).
+//! sparse ones `sgd_apply` (`sgd_apply_vec4` when K is a multiple of 4), `rowwise_adagrad_apply`,
+//! `sparse_adam_apply`), two dispatches (three with `--l2`). [`GpuOptions::unfused`] runs the single-op kernels instead (nine to twelve).
 //! [`GpuBackend::timings`] says where the time went and [`GpuBackend::memory_report`] what the run
 //! allocated.
 
@@ -621,7 +621,7 @@ impl Backend for GpuBackend {
             return Err(TrainError::OrderOutOfRange { index, len });
         }
         let sequence = if run.fused {
-            Kernels::fused_train_step(run.optimizer, run.l2)
+            Kernels::fused_train_step(run.optimizer, run.l2, run.shape.factors)
         } else {
             Kernels::train_step(run.optimizer, run.l2)
         };

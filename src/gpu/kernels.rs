@@ -31,6 +31,8 @@ pub enum Kernel {
     AdamwVec4,
     /// The fused path's sparse SGD: owners found from `forward_backward`'s tagged claims.
     SgdApply,
+    /// `SgdApply` with a row's factors moved as vec4s, for K a multiple of 4.
+    SgdApplyVec4,
     /// L2 per occurrence (`--l2`), added to the gradients before any optimiser.
     L2Grad,
     /// Row-wise Adagrad on the single-op path, between `SgdClaim` and `SgdRelease`.
@@ -44,7 +46,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 22] = [
+    pub const ALL: [Kernel; 23] = [
         Kernel::Gather,
         Kernel::Dot,
         Kernel::BiasAdd,
@@ -62,6 +64,7 @@ impl Kernel {
         Kernel::ForwardBackward,
         Kernel::AdamwVec4,
         Kernel::SgdApply,
+        Kernel::SgdApplyVec4,
         Kernel::L2Grad,
         Kernel::RowwiseAdagrad,
         Kernel::RowwiseAdagradApply,
@@ -90,6 +93,7 @@ impl Kernel {
             Kernel::ForwardBackward => ("forward_backward", "forward_backward"),
             Kernel::AdamwVec4 => ("adamw_vec4", "adamw_vec4"),
             Kernel::SgdApply => ("sgd", "sgd_apply"),
+            Kernel::SgdApplyVec4 => ("sgd_vec4", "sgd_apply_vec4"),
             Kernel::L2Grad => ("l2_grad", "l2_grad"),
             Kernel::RowwiseAdagrad => ("rowwise_adagrad", "rowwise_adagrad"),
             Kernel::RowwiseAdagradApply => ("rowwise_adagrad", "rowwise_adagrad_apply"),
@@ -114,6 +118,7 @@ impl Kernel {
             | Kernel::SgdClaim
             | Kernel::SgdRelease
             | Kernel::SgdApply
+            | Kernel::SgdApplyVec4
             | Kernel::RowwiseAdagrad
             | Kernel::RowwiseAdagradApply => 2 * b,
             Kernel::Sgd | Kernel::L2Grad | Kernel::SparseAdam | Kernel::SparseAdamApply => {
@@ -379,8 +384,9 @@ impl Kernels {
     /// `l2`) instead of nine (`adamw`) or eleven (the sparse optimisers). Every optimiser here
     /// needs the step's `claim_base` set and the claims buffer below it (see shaders/sgd.wgsl):
     /// the sparse ones find each row's owner from the tags, `adamw_vec4` the rows it must read
-    /// gradients for.
-    pub fn fused_train_step(optimizer: OptimizerKind, l2: bool) -> Vec<Kernel> {
+    /// gradients for. `sgd` moves rows as vec4s when `factors` (K) is a multiple of 4, which
+    /// aligns every row of P and Q to a vec4.
+    pub fn fused_train_step(optimizer: OptimizerKind, l2: bool, factors: u32) -> Vec<Kernel> {
         use Kernel::*;
         let mut sequence = vec![ForwardBackward];
         if l2 {
@@ -388,6 +394,7 @@ impl Kernels {
         }
         sequence.push(match optimizer {
             OptimizerKind::AdamW => AdamwVec4,
+            OptimizerKind::Sgd if factors.is_multiple_of(4) => SgdApplyVec4,
             OptimizerKind::Sgd => SgdApply,
             OptimizerKind::RowwiseAdagrad => RowwiseAdagradApply,
             OptimizerKind::SparseAdam => SparseAdamApply,
