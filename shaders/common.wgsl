@@ -39,7 +39,7 @@ struct Step {
     step_size: f32,        // Adam's lr / (1 - beta1^t)
     bias_correction2: f32, // Adam's 1 - beta2^t
     param_count: u32,      // N = (U + I) * (K + 1)
-    claim_base: u32,       // the sparse optimisers' tag base for this batch (0: forward_backward claims nothing)
+    claim_base: u32,       // the fused path's tag base for this batch (0: forward_backward claims nothing, adamw_vec4 reads every gradient)
     l2: f32,               // lambda of SPEC "Scale"'s L2 per occurrence (l2_grad.wgsl); 0 without --l2
 }
 

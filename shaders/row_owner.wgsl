@@ -1,5 +1,5 @@
 // row_owner.wgsl: which occurrence of a row owns its update, for the sparse optimisers that move
-// each row of a batch once (rowwise_adagrad.wgsl, sparse_adam.wgsl). Not a kernel:
+// each row of a batch once (rowwise_adagrad.wgsl, sparse_adam.wgsl, sgd_vec4.wgsl). Not a kernel:
 // src/gpu/shaders.rs puts it between common.wgsl and those kernel files. The rule is sgd.wgsl's,
 // and its claims are reused as they are:
 //   single-op path: sgd.wgsl's `sgd_claim` left in claims[row] the smallest b among the row's

@@ -1,7 +1,7 @@
 //! Each WGSL kernel against its CPU twin of the same name (`collabgpu::cpu::kernels`), on seeded
 //! random inputs at batch sizes 3, one more than a workgroup (65) and a large odd size (1001),
 //! where one user and one item occur 64 times in the batch (the scatter-add race). The fused
-//! kernels (`forward_backward`, `adamw_vec4`, and `sgd_apply`, `rowwise_adagrad_apply`,
+//! kernels (`forward_backward`, `adamw_vec4`, and `sgd_apply`, `sgd_apply_vec4`, `rowwise_adagrad_apply`,
 //! `sparse_adam_apply` on `forward_backward`'s claims) are checked against the composition of
 //! the same CPU twins.
 
@@ -393,6 +393,161 @@ fn check_adamw(b: usize, kernel: Kernel) {
     );
 }
 
+/// Which vec4 groups of the flat parameters hold only rows the batch did not touch, by the slot
+/// rule of shaders/adamw_vec4.wgsl (P and Q: f / K; bu and bi: f - (U + I) K); padding counts as
+/// untouched.
+fn untouched_vec4s(case: &Case, padded: usize) -> Vec<bool> {
+    let mut touched = vec![false; case.users + case.items];
+    for b in 0..case.b {
+        touched[case.batch_users[b] as usize] = true;
+        touched[case.users + case.batch_items[b] as usize] = true;
+    }
+    let factor_count = (case.users + case.items) * K;
+    let slot_touched = |f: usize| {
+        f < case.params.len()
+            && touched[if f < factor_count {
+                f / K
+            } else {
+                f - factor_count
+            }]
+    };
+    (0..padded / 4)
+        .map(|n| !(4 * n..4 * n + 4).any(slot_touched))
+        .collect()
+}
+
+/// `adamw_vec4` on `forward_backward`'s claim tags (this batch's at `claim_base`, stale ones
+/// below it): every parameter and moment still moves, and the result is the very same bits as
+/// with `claim_base == 0`, where the kernel reads every gradient; and the kernel neither reads nor
+/// zeroes the gradient of a vec4 that holds only untouched rows. The engine keeps those gradients
+/// zero; here they hold garbage (a NaN among them), which must stay where it is and reach no
+/// parameter. The batch leaves the last two users and items untouched, so such vec4s exist.
+fn check_adamw_vec4_skips_untouched(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    let mut case = Case::new(b, 75);
+    let (users, items) = (case.users as u32, case.items as u32);
+    case.batch_users.iter_mut().for_each(|u| *u %= users - 2);
+    case.batch_items.iter_mut().for_each(|i| *i %= items - 2);
+    let n = case.params.len();
+    let padded = padded_len(n);
+    let pad = |mut v: Vec<f32>| {
+        v.resize(padded, 0.0);
+        v
+    };
+    let untouched = untouched_vec4s(&case, padded);
+    assert!(
+        untouched[..n / 4].iter().any(|&u| u),
+        "the case must have a vec4 of untouched rows"
+    );
+    // The gradients the engine would hold: nonzero only in touched vec4s.
+    let mut grads = pad(random_f32(n, -0.2, 0.2, 76));
+    for (vec4, &skip) in grads.chunks_mut(4).zip(&untouched) {
+        if skip {
+            vec4.fill(0.0);
+        }
+    }
+    let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
+    inputs.params = pad(case.params.clone());
+    inputs.grads = grads.clone();
+    let m = random_f32(n, -0.05, 0.05, 77);
+    let v = random_f32(n, 0.0, 0.01, 78);
+    inputs.first_moment = pad(m.clone());
+    inputs.second_moment = pad(v.clone());
+    let claim_base = 5 * case.step.capacity;
+    inputs.claims = expected_claims(&case, claim_base, claim_base - 1);
+    let run = |inputs: &HarnessInputs, claim_base: u32| {
+        let step = StepUniform {
+            claim_base,
+            ..case.step
+        };
+        let harness = KernelHarness::new(&device, inputs);
+        harness
+            .run(&device, kernels, &[Kernel::AdamwVec4], &step)
+            .unwrap();
+        let read = [
+            harness.read_params(&device).unwrap(),
+            harness.read_first_moment(&device).unwrap(),
+            harness.read_second_moment(&device).unwrap(),
+            harness.read_grads(&device).unwrap(),
+        ];
+        assert_eq!(
+            harness.read_claims(&device).unwrap(),
+            inputs.claims,
+            "adamw_vec4 must not change the claims"
+        );
+        read
+    };
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let every = run(&inputs, 0);
+    let tagged = run(&inputs, claim_base);
+    for (name, (a, b)) in ["params", "m", "v", "grads"]
+        .iter()
+        .zip(every.iter().zip(&tagged))
+    {
+        assert!(
+            bits(a) == bits(b),
+            "{name}: adamw_vec4 on claim tags differs in its bits from reading every gradient"
+        );
+    }
+    let (mut p, mut want_m, mut want_v) = (case.params.clone(), m, v);
+    cpu::adamw(&mut p, &grads[..n], &mut want_m, &mut want_v, &hyper());
+    assert_close(
+        "params (adamw_vec4, tagged)",
+        &tagged[0][..n],
+        &p,
+        1e-6,
+        1e-5,
+    );
+    assert_close(
+        "m (adamw_vec4, tagged)",
+        &tagged[1][..n],
+        &want_m,
+        1e-7,
+        1e-5,
+    );
+    assert_close(
+        "v (adamw_vec4, tagged)",
+        &tagged[2][..n],
+        &want_v,
+        1e-8,
+        1e-5,
+    );
+
+    // Garbage in every untouched vec4's gradient (not the padding, which must stay zero).
+    let garbage = random_f32(padded, 1e3, 1e4, 79);
+    let mut planted = grads.clone();
+    for (n4, &skip) in untouched.iter().enumerate() {
+        if skip && 4 * n4 + 4 <= n {
+            planted[4 * n4..4 * n4 + 4].copy_from_slice(&garbage[4 * n4..4 * n4 + 4]);
+        }
+    }
+    let first_planted = untouched.iter().position(|&u| u).unwrap();
+    planted[4 * first_planted] = f32::NAN;
+    inputs.grads = planted.clone();
+    let with_garbage = run(&inputs, claim_base);
+    for (name, (a, b)) in ["params", "m", "v"]
+        .iter()
+        .zip(tagged.iter().zip(&with_garbage))
+    {
+        assert!(
+            bits(a) == bits(b),
+            "{name}: an untouched row's gradient reached adamw_vec4's step"
+        );
+    }
+    let mut want_grads = planted;
+    for (vec4, &skip) in want_grads.chunks_mut(4).zip(&untouched) {
+        if !skip {
+            vec4.fill(0.0);
+        }
+    }
+    assert!(
+        bits(&with_garbage[3]) == bits(&want_grads),
+        "adamw_vec4 must zero the touched gradients and leave the untouched ones unread"
+    );
+}
+
 /// The claim tags `forward_backward` leaves for a batch whose tag base is `claim_base`: for every
 /// row the batch touches, `claim_base + C - 1 - b` of its first occurrence b; other slots keep
 /// `stale`.
@@ -490,6 +645,106 @@ fn check_sgd(b: usize, fused: bool) {
     }
 }
 
+/// The fused path's `sgd_apply_vec4` (K a multiple of 4: rows aligned to vec4s) against the CPU
+/// `sgd` of each touched row once, and against `sgd_apply` on the same inputs, on the backend's
+/// padded buffers; the other rows, the padding and the claims must not change.
+fn check_sgd_apply_vec4(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    const K4: usize = 8;
+    let (users, items) = (b / 4 + 3, b / 3 + 5);
+    let n = (users + items) * (K4 + 1);
+    let padded = padded_len(n);
+    let pad = |mut v: Vec<f32>| {
+        v.resize(padded, 0.0);
+        v
+    };
+    let params = random_f32(n, -0.5, 0.5, 90);
+    let grads = random_f32(n, -0.2, 0.2, 91);
+    let batch_users = random_indices_with_repeats(b, users as u32, 92);
+    let batch_items = random_indices_with_repeats(b, items as u32, 93);
+    let mut step = StepUniform::shape(users, items, K4, Y_RANGE, b).with_batch(0, b, 0, &hyper());
+    let claim_base = 7 * step.capacity;
+    step.claim_base = claim_base;
+    let mut claims = vec![claim_base - step.capacity; users + items];
+    for i in (0..b).rev() {
+        let tag = claim_base + step.capacity - 1 - i as u32;
+        claims[batch_users[i] as usize] = tag;
+        claims[users + batch_items[i] as usize] = tag;
+    }
+    let inputs = HarnessInputs {
+        params: pad(params.clone()),
+        grads: pad(grads.clone()),
+        first_moment: vec![0.0; 4],
+        second_moment: vec![0.0; 4],
+        triples: pack_triples(&batch_users, &batch_items, &vec![1.0; b]),
+        scratch: vec![0.0; step.scratch_len()],
+        losses: vec![0.0; 4],
+        claims: claims.clone(),
+    };
+    let run = |kernel: Kernel| {
+        let harness = KernelHarness::new(&device, &inputs);
+        harness.run(&device, kernels, &[kernel], &step).unwrap();
+        assert_eq!(
+            harness.read_claims(&device).unwrap(),
+            claims,
+            "{kernel:?} must not change the claims"
+        );
+        (
+            harness.read_params(&device).unwrap(),
+            harness.read_grads(&device).unwrap(),
+        )
+    };
+    let (got, got_grads) = run(Kernel::SgdApplyVec4);
+    let (scalar, scalar_grads) = run(Kernel::SgdApply);
+    let distinct = |indices: &[u32]| {
+        let mut rows = indices.to_vec();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    };
+    let (us, is) = (distinct(&batch_users), distinct(&batch_items));
+    let mut want = params.clone();
+    let mut want_grads = grads.clone();
+    {
+        let h = hyper();
+        let (p, rest) = want.split_at_mut(users * K4);
+        let (q, rest) = rest.split_at_mut(items * K4);
+        let (bu, bi) = rest.split_at_mut(users);
+        let (gp, rest) = grads.split_at(users * K4);
+        let (gq, rest) = rest.split_at(items * K4);
+        let (gbu, gbi) = rest.split_at(users);
+        cpu::sgd(p, gp, K4, &us, &h);
+        cpu::sgd(q, gq, K4, &is, &h);
+        cpu::sgd(bu, gbu, 1, &us, &h);
+        cpu::sgd(bi, gbi, 1, &is, &h);
+        let (gp, rest) = want_grads.split_at_mut(users * K4);
+        let (gq, rest) = rest.split_at_mut(items * K4);
+        let (gbu, gbi) = rest.split_at_mut(users);
+        for &u in &us {
+            gp[u as usize * K4..(u as usize + 1) * K4].fill(0.0);
+            gbu[u as usize] = 0.0;
+        }
+        for &i in &is {
+            gq[i as usize * K4..(i as usize + 1) * K4].fill(0.0);
+            gbi[i as usize] = 0.0;
+        }
+    }
+    let want = pad(want);
+    let want_grads = pad(want_grads);
+    assert_close("params (sgd_apply_vec4)", &got, &want, 1e-7, 1e-6);
+    assert_close(
+        "params (sgd_apply_vec4 vs sgd_apply)",
+        &got,
+        &scalar,
+        1e-7,
+        1e-6,
+    );
+    assert_close("grads (sgd_apply_vec4)", &got_grads, &want_grads, 0.0, 0.0);
+    assert_close("grads (sgd_apply)", &scalar_grads, &want_grads, 0.0, 0.0);
+}
+
 /// `forward_backward` against the CPU composition gather, dot, bias_add, sigmoid_range, mse_grad
 /// (its loss from the partial sums the kernel leaves, one per workgroup), scatter_add,
 /// scatter_add_bias (with and without a y-range), on gradients that already hold something, and
@@ -579,7 +834,8 @@ fn check_forward_backward(b: usize, cas: bool) {
     }
 }
 
-/// With `claim_base == 0` (adamw) `forward_backward` leaves the claims alone.
+/// With `claim_base == 0` (no tags: kernel harnesses; the fused path always sets one)
+/// `forward_backward` leaves the claims alone.
 #[test]
 fn forward_backward_without_claim_base_claims_nothing() {
     let Some((device, kernels, _)) = setup() else {
@@ -709,6 +965,12 @@ sizes!(
     Kernel::AdamwVec4
 );
 sizes!(
+    check_adamw_vec4_skips_untouched,
+    adamw_vec4_reads_only_touched_gradients_3,
+    adamw_vec4_reads_only_touched_gradients_workgroup_plus_one,
+    adamw_vec4_reads_only_touched_gradients_large_odd
+);
+sizes!(
     check_sgd,
     sgd_moves_each_touched_row_once_3,
     sgd_moves_each_touched_row_once_workgroup_plus_one,
@@ -721,6 +983,12 @@ sizes!(
     sgd_apply_moves_each_touched_row_once_workgroup_plus_one,
     sgd_apply_moves_each_touched_row_once_large_odd,
     true
+);
+sizes!(
+    check_sgd_apply_vec4,
+    sgd_apply_vec4_moves_each_touched_row_once_3,
+    sgd_apply_vec4_moves_each_touched_row_once_workgroup_plus_one,
+    sgd_apply_vec4_moves_each_touched_row_once_large_odd
 );
 sizes!(
     check_forward_backward,

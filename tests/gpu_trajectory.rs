@@ -178,9 +178,19 @@ fn adamw_one_cycle_trajectory_matches_cpu_for_50_steps() {
     trajectory(config(OptimizerKind::AdamW, ScheduleKind::OneCycle));
 }
 
+/// K = 8: the fused path moves rows with `sgd_apply_vec4`.
 #[test]
 fn sgd_trajectory_matches_cpu_for_50_steps() {
     trajectory(config(OptimizerKind::Sgd, ScheduleKind::Constant));
+}
+
+/// K = 6, not a multiple of 4: rows are not aligned to vec4s, so the fused path keeps `sgd_apply`.
+#[test]
+fn sgd_trajectory_with_unaligned_rows_matches_cpu_for_50_steps() {
+    trajectory(TrainConfig {
+        factors: 6,
+        ..config(OptimizerKind::Sgd, ScheduleKind::Constant)
+    });
 }
 
 #[test]
@@ -404,8 +414,9 @@ fn l2_fused_path_matches_single_op_kernels() {
     }
 }
 
-/// The fused sparse optimisers' claim tags only grow; before they would overflow, the claims are
-/// cleared and the tags restart. Forcing that every few batches must not change a thing.
+/// The fused path's claim tags only grow; before they would overflow, the claims are cleared and
+/// the tags restart. Forcing that every few batches must not change a thing: not the rows the
+/// sparse optimisers own, nor the rows whose gradients `adamw_vec4` reads.
 fn claim_tag_restarts_change_nothing(config: TrainConfig) {
     if gpu_device().is_none() {
         return;
@@ -440,6 +451,11 @@ fn claim_tag_restarts_change_nothing(config: TrainConfig) {
 #[test]
 fn sgd_claim_tag_restarts_change_nothing() {
     claim_tag_restarts_change_nothing(config(OptimizerKind::Sgd, ScheduleKind::Constant));
+}
+
+#[test]
+fn adamw_claim_tag_restarts_change_nothing() {
+    claim_tag_restarts_change_nothing(config(OptimizerKind::AdamW, ScheduleKind::OneCycle));
 }
 
 #[test]

@@ -8,8 +8,8 @@
 //! Training runs the fused path by default: per chunk `gather_triples` (the chunk's triples from the
 //! resident training set), then per batch `forward_backward` (gather to scatter-add and the batch's
 //! loss sums in one dispatch), `l2_grad` with `--l2`, and the optimiser (`adamw_vec4`, or for the
-//! sparse ones `sgd_apply`, `rowwise_adagrad_apply`, `sparse_adam_apply`), two dispatches (three
-//! with `--l2`). [`GpuOptions::unfused`] runs the single-op kernels instead (nine to twelve).
+//! sparse ones `sgd_apply` (`sgd_apply_vec4` when K is a multiple of 4), `rowwise_adagrad_apply`,
+//! `sparse_adam_apply`), two dispatches (three with `--l2`). [`GpuOptions::unfused`] runs the single-op kernels instead (nine to twelve).
 //! [`GpuBackend::timings`] says where the time went and [`GpuBackend::memory_report`] what the run
 //! allocated.
 
@@ -191,7 +191,7 @@ struct Run {
     l2: bool,
     /// The fused path (two dispatches per batch, three with `--l2`) or the single-op kernels.
     fused: bool,
-    /// The next batch's claim tag base in units of `C` (fused sparse optimisers); tags only grow.
+    /// The next batch's claim tag base in units of `C` (the fused path); tags only grow.
     next_claim: u32,
     /// Past this tag base the claims are cleared and the tags restart at 1 (see [`claim_limit`]).
     claim_limit: u32,
@@ -407,7 +407,7 @@ impl Backend for GpuBackend {
             .unwrap_or_else(|| claim_limit(shape.capacity))
             .clamp(2, claim_limit(shape.capacity));
         let fused = !self.options.unfused;
-        if fused && optimizer.is_sparse() {
+        if fused {
             // A chunk's batches take consecutive tags from 1 after a restart.
             chunk_batches = chunk_batches.min(claim_limit as usize - 1);
         }
@@ -621,11 +621,13 @@ impl Backend for GpuBackend {
             return Err(TrainError::OrderOutOfRange { index, len });
         }
         let sequence = if run.fused {
-            Kernels::fused_train_step(run.optimizer, run.l2)
+            Kernels::fused_train_step(run.optimizer, run.l2, run.shape.factors)
         } else {
             Kernels::train_step(run.optimizer, run.l2)
         };
-        let tagged_claims = run.fused && run.optimizer.is_sparse();
+        // Every fused optimiser reads forward_backward's tags: the sparse ones to find each row's
+        // owner, adamw_vec4 to skip the gradients of the rows the batch did not touch.
+        let tagged_claims = run.fused;
         let stride = run.loss_layout.stride();
         let mut chunk_start = 0;
         while chunk_start < batches.len() {
@@ -642,7 +644,7 @@ impl Backend for GpuBackend {
             let (records, gather_groups) = &train.gathers[slot_index];
             let first = batches.range(chunk_start).start;
             let last = batches.range(chunk_end - 1).end;
-            // Fused sparse optimisers: each batch gets fresh claim tags; restart them (and clear the claims)
+            // The fused path: each batch gets fresh claim tags; restart them (and clear the claims)
             // before they would overflow.
             let restart_claims =
                 tagged_claims && run.next_claim as u64 + count as u64 > run.claim_limit as u64;
@@ -919,24 +921,28 @@ impl Backend for GpuBackend {
 ///
 /// - `gather_triples`, per rating: its index (4), its triple read (12) and written (12);
 /// - `forward_backward`, per rating: its triple (12), the two factor rows and biases it reads
-///   (`8 (K + 1)`), the gradient rows it adds to, read and written (`16 (K + 1)`); per workgroup
-///   its partial loss sum (4);
+///   (`8 (K + 1)`), the gradient rows it adds to, read and written (`16 (K + 1)`), its two rows'
+///   claim tags read and written (16; every fused optimiser reads them); per workgroup its partial
+///   loss sum (4);
 /// - `l2_grad`, per rating: its two rows' values read and gradients read and written,
 ///   `24 (K + 1)`;
-/// - `adamw` (dense): every parameter's value, gradient and two moments read and the value, two
-///   moments and zeroed gradient written, `32 P`;
+/// - `adamw_vec4` (dense): every parameter's value and two moments read and written (`24 P`),
+///   every row's claim tag read (`4 (U + I)`), and only the touched rows' gradients read and
+///   zeroed, per rating its two rows' `16 (K + 1)`, at most the dense `8 P` (an untouched row's
+///   gradient is zero and is not read);
 /// - the sparse optimisers, per rating: the two row claims (8), and its two rows' values and
 ///   gradients read and written back, the gradient zeroed (`32 (K + 1)`); `rowwise-adagrad` also
 ///   reads and writes the accumulators of the two rows and two biases (32), `sparse-adam` the two
 ///   moments of every entry (`32 (K + 1)`).
 pub fn fused_batch_bytes(shape: &StepUniform, n: u64, optimizer: OptimizerKind, l2: bool) -> u64 {
     let row = shape.factors as u64 + 1;
+    let rows = shape.users as u64 + shape.items as u64;
     let gather = n * (4 + 12 + 12);
-    let forward = n * (12 + 24 * row) + 4 * n.div_ceil(WORKGROUP as u64);
+    let forward = n * (12 + 24 * row + 16) + 4 * n.div_ceil(WORKGROUP as u64);
     let regularise = if l2 { n * 24 * row } else { 0 };
     let sparse = n * (32 * row + 8);
     let update = match optimizer {
-        OptimizerKind::AdamW => 32 * (shape.users as u64 + shape.items as u64) * row,
+        OptimizerKind::AdamW => 24 * rows * row + 4 * rows + (n * 16 * row).min(8 * rows * row),
         OptimizerKind::Sgd => sparse,
         OptimizerKind::RowwiseAdagrad => sparse + n * 32,
         OptimizerKind::SparseAdam => sparse + n * 32 * row,
@@ -978,11 +984,20 @@ mod tests {
         // U = 10, I = 20, K = 3 (rows of 4 entries), a batch of 5 ratings: one workgroup.
         let shape = StepUniform::shape(10, 20, 3, Some((0.0, 5.5)), 8);
         let gather = 5 * 28;
-        let forward = 5 * (12 + 24 * 4) + 4;
+        // Triple, two rows read, two gradient rows read and written, two claims read and written;
+        // one partial loss sum.
+        let forward = 5 * (12 + 2 * 4 * 4 + 2 * 4 * 8 + 2 * 8) + 4;
         let bytes = |optimizer, l2| fused_batch_bytes(&shape, 5, optimizer, l2);
+        // adamw: all 120 parameters' values, m and v read and written, the 30 claims read, and
+        // the gradients of the 10 rows the batch touched (2 per rating) read and zeroed.
+        let adamw = 120 * 3 * 8 + 30 * 4 + 5 * 2 * 4 * 8;
+        assert_eq!(bytes(OptimizerKind::AdamW, false), gather + forward + adamw);
+        // A batch that touches more rows than there are reads every gradient, no more.
+        let big = 64;
+        let big_forward = big * (12 + 2 * 4 * 4 + 2 * 4 * 8 + 2 * 8) + 4;
         assert_eq!(
-            bytes(OptimizerKind::AdamW, false),
-            gather + forward + 32 * 30 * 4
+            fused_batch_bytes(&shape, big, OptimizerKind::AdamW, false),
+            big * 28 + big_forward + 120 * 3 * 8 + 30 * 4 + 120 * 8
         );
         let sgd = 5 * (32 * 4 + 8);
         assert_eq!(bytes(OptimizerKind::Sgd, false), gather + forward + sgd);
@@ -1006,7 +1021,7 @@ mod tests {
         );
         assert_eq!(
             bytes(OptimizerKind::AdamW, true),
-            gather + forward + l2 + 32 * 30 * 4
+            gather + forward + l2 + adamw
         );
     }
 }

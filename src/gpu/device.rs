@@ -19,7 +19,7 @@ pub struct GpuOptions {
     /// Train with the single-op kernels (nine or eleven dispatches per batch) instead of the fused
     /// path (`forward_backward`, optimiser): for tests that compare the two.
     pub unfused: bool,
-    /// The most claim tags (batches) the fused `sgd` hands out before it clears the claims and
+    /// The most claim tags (batches) the fused path hands out before it clears the claims and
     /// starts again, to force that restart in tests. `None`: as many as a `u32` holds.
     pub claim_tag_limit: Option<u32>,
     /// Triples per piece of the resident training set, to force several pieces (and so several

@@ -26,10 +26,13 @@ pub enum Kernel {
     EvalFinish,
     /// The fused path: gather .. scatter-add (and the sgd claim) of one batch in one dispatch.
     ForwardBackward,
-    /// The fused path's dense AdamW, four parameters per thread.
+    /// The fused path's dense AdamW, four parameters per thread, reading only the gradients of
+    /// the rows `forward_backward` claimed.
     AdamwVec4,
     /// The fused path's sparse SGD: owners found from `forward_backward`'s tagged claims.
     SgdApply,
+    /// `SgdApply` with a row's factors moved as vec4s, for K a multiple of 4.
+    SgdApplyVec4,
     /// L2 per occurrence (`--l2`), added to the gradients before any optimiser.
     L2Grad,
     /// Row-wise Adagrad on the single-op path, between `SgdClaim` and `SgdRelease`.
@@ -43,7 +46,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 22] = [
+    pub const ALL: [Kernel; 23] = [
         Kernel::Gather,
         Kernel::Dot,
         Kernel::BiasAdd,
@@ -61,6 +64,7 @@ impl Kernel {
         Kernel::ForwardBackward,
         Kernel::AdamwVec4,
         Kernel::SgdApply,
+        Kernel::SgdApplyVec4,
         Kernel::L2Grad,
         Kernel::RowwiseAdagrad,
         Kernel::RowwiseAdagradApply,
@@ -89,6 +93,7 @@ impl Kernel {
             Kernel::ForwardBackward => ("forward_backward", "forward_backward"),
             Kernel::AdamwVec4 => ("adamw_vec4", "adamw_vec4"),
             Kernel::SgdApply => ("sgd", "sgd_apply"),
+            Kernel::SgdApplyVec4 => ("sgd_vec4", "sgd_apply_vec4"),
             Kernel::L2Grad => ("l2_grad", "l2_grad"),
             Kernel::RowwiseAdagrad => ("rowwise_adagrad", "rowwise_adagrad"),
             Kernel::RowwiseAdagradApply => ("rowwise_adagrad", "rowwise_adagrad_apply"),
@@ -113,6 +118,7 @@ impl Kernel {
             | Kernel::SgdClaim
             | Kernel::SgdRelease
             | Kernel::SgdApply
+            | Kernel::SgdApplyVec4
             | Kernel::RowwiseAdagrad
             | Kernel::RowwiseAdagradApply => 2 * b,
             Kernel::Sgd | Kernel::L2Grad | Kernel::SparseAdam | Kernel::SparseAdamApply => {
@@ -375,9 +381,12 @@ impl Kernels {
 
     /// The fused training kernels of one batch: `forward_backward` (which also leaves the batch
     /// loss's partial sums), `l2_grad` when `l2`, and the optimiser; two dispatches (three with
-    /// `l2`) instead of nine (`adamw`) or eleven (the sparse optimisers). The sparse optimisers
-    /// need the step's `claim_base` set and the claims buffer below it (see shaders/sgd.wgsl).
-    pub fn fused_train_step(optimizer: OptimizerKind, l2: bool) -> Vec<Kernel> {
+    /// `l2`) instead of nine (`adamw`) or eleven (the sparse optimisers). Every optimiser here
+    /// needs the step's `claim_base` set and the claims buffer below it (see shaders/sgd.wgsl):
+    /// the sparse ones find each row's owner from the tags, `adamw_vec4` the rows it must read
+    /// gradients for. `sgd` moves rows as vec4s when `factors` (K) is a multiple of 4, which
+    /// aligns every row of P and Q to a vec4.
+    pub fn fused_train_step(optimizer: OptimizerKind, l2: bool, factors: u32) -> Vec<Kernel> {
         use Kernel::*;
         let mut sequence = vec![ForwardBackward];
         if l2 {
@@ -385,6 +394,7 @@ impl Kernels {
         }
         sequence.push(match optimizer {
             OptimizerKind::AdamW => AdamwVec4,
+            OptimizerKind::Sgd if factors.is_multiple_of(4) => SgdApplyVec4,
             OptimizerKind::Sgd => SgdApply,
             OptimizerKind::RowwiseAdagrad => RowwiseAdagradApply,
             OptimizerKind::SparseAdam => SparseAdamApply,

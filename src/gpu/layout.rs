@@ -67,8 +67,9 @@ pub struct StepUniform {
     pub step_size: f32,
     pub bias_correction2: f32,
     pub param_count: u32,
-    /// The sparse optimisers' tag base for this batch (`sgd_apply`, `rowwise_adagrad_apply`,
-    /// `sparse_adam_apply`); 0 means `forward_backward` claims no rows.
+    /// The fused path's claim tag base for this batch (`sgd_apply`, `rowwise_adagrad_apply`,
+    /// `sparse_adam_apply` find a row's owner from the tags, `adamw_vec4` which rows were
+    /// touched); 0 means `forward_backward` claims no rows (and `adamw_vec4` reads every gradient).
     pub claim_base: u32,
     /// `λ` of SPEC "Scale"'s L2 per occurrence (`l2_grad`); also keeps the record 80 bytes, a
     /// multiple of 16 (uniform records of some backends).

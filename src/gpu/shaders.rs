@@ -30,7 +30,7 @@ pub const PIECE_FILES: [&str; 4] = [
 ];
 
 /// Every kernel file: `(file stem, source without the pieces)`.
-pub const KERNEL_FILES: [(&str, &str); 15] = [
+pub const KERNEL_FILES: [(&str, &str); 16] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("dot", include_str!("../../shaders/dot.wgsl")),
     ("bias_add", include_str!("../../shaders/bias_add.wgsl")),
@@ -50,6 +50,7 @@ pub const KERNEL_FILES: [(&str, &str); 15] = [
         include_str!("../../shaders/forward_backward.wgsl"),
     ),
     ("sgd", include_str!("../../shaders/sgd.wgsl")),
+    ("sgd_vec4", include_str!("../../shaders/sgd_vec4.wgsl")),
     (
         "rowwise_adagrad",
         include_str!("../../shaders/rowwise_adagrad.wgsl"),
@@ -70,7 +71,7 @@ pub const KERNEL_FILES: [(&str, &str); 15] = [
 pub const GRAD_ADDERS: [&str; 3] = ["scatter_add", "forward_backward", "l2_grad"];
 
 /// The kernel files that come after [`ROW_OWNER`].
-pub const ROW_OWNERS: [&str; 2] = ["rowwise_adagrad", "sparse_adam"];
+pub const ROW_OWNERS: [&str; 3] = ["rowwise_adagrad", "sparse_adam", "sgd_vec4"];
 
 /// Suffix of the kernels compiled with native float atomics.
 const FLOAT_ATOMIC: &str = "_float_atomic";
