@@ -148,7 +148,7 @@ impl Gpu {
     fn new(problem: &Problem) -> Option<Gpu> {
         let device = common::gpu_device("kernels: gpu_*")?;
         eprintln!("kernels: gpu_* on {}", device.adapter_name());
-        let kernels = Kernels::new(&device, false);
+        let kernels = Kernels::new(&device, &Default::default());
         let flat = problem.params.tensors().concat();
         let n = flat.len();
         // Scratch sized for the evaluation set, the largest `C` any case uses.

@@ -48,6 +48,7 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
             "driver",
             "driver_info",
             "scatter_add",
+            "forward_backward",
         ] {
             writeln!(
                 out,

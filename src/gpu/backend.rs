@@ -229,7 +229,7 @@ impl GpuBackend {
 
     /// Builds the backend on a device acquired elsewhere (tests and benches share one).
     pub fn with_device(device: Arc<Device>, options: &GpuOptions) -> GpuBackend {
-        let kernels = Kernels::new(&device, options.force_cas_atomics);
+        let kernels = Kernels::new(&device, options);
         let gather = GatherKernel::new(&device);
         GpuBackend {
             device,
@@ -262,6 +262,16 @@ impl GpuBackend {
             "float-atomic"
         } else {
             "cas"
+        }
+    }
+
+    /// How `forward_backward` runs: `subgroup` (a subgroup per rating, where the device has
+    /// `SUBGROUP`) or `thread-per-rating`.
+    pub fn forward_backward_path(&self) -> &'static str {
+        if self.kernels.subgroups {
+            "subgroup"
+        } else {
+            "thread-per-rating"
         }
     }
 
