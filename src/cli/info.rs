@@ -56,6 +56,9 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
                 entry[key].as_str().unwrap_or_default()
             )?;
         }
+        for key in ["subgroup_min_size", "subgroup_max_size"] {
+            writeln!(out, "  {key:<38} {}", entry[key])?;
+        }
         for (feature, present) in entry["features"].as_object().into_iter().flatten() {
             writeln!(
                 out,
