@@ -7,7 +7,8 @@
 //!
 //! Training runs the fused path by default: per chunk `gather_triples` (the chunk's triples from the
 //! resident training set), then per batch `forward_backward` (gather to scatter-add and the batch's
-//! loss sums in one dispatch), `l2_grad` with `--l2`, and the optimiser (`adamw_vec4`, or for the
+//! loss sums in one dispatch; a subgroup per rating where the device has `SUBGROUP`, else one
+//! thread per rating, [`GpuBackend::forward_backward_path`]), `l2_grad` with `--l2`, and the optimiser (`adamw_vec4`, or for the
 //! sparse ones `sgd_apply`, `rowwise_adagrad_apply`, `sparse_adam_apply`), two dispatches (three
 //! with `--l2`). [`GpuOptions::unfused`] runs the single-op kernels instead (nine to twelve).
 //! [`GpuBackend::timings`] says where the time went and [`GpuBackend::memory_report`] what the run
