@@ -5,8 +5,10 @@
 //!
 //! Cases, one criterion group per kernel: `gather` (P and Q rows of the batch), `dot`,
 //! `scatter_add` (both factor tables), `adamw` (dense, every parameter), `sgd` (sparse: claim, update
-//! and release on the GPU; sort, dedup and update on the CPU) and `eval` (the validation sum of
-//! squared errors). Throughput is ratings per second (parameters per second for `adamw`) and bytes
+//! and release on the GPU; sort, dedup and update on the CPU), `forward_backward` (the fused step
+//! up to the gradients: the CPU's composition of the single kernels beside the GPU's subgroup
+//! kernel, where the adapter has `SUBGROUP`, and its one-thread-per-rating fallback) and `eval`
+//! (the validation sum of squared errors). Throughput is ratings per second (parameters per second for `adamw`) and bytes
 //! per second of the kernel's main traffic.
 //!
 //! The GPU side runs through [`KernelHarness::run`], which submits and waits for the queue, so the
@@ -22,10 +24,10 @@ use std::sync::Arc;
 
 use collabgpu::cpu::kernels as cpu;
 use collabgpu::data::Ratings;
-use collabgpu::gpu::Device;
 use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness};
 use collabgpu::gpu::kernels::{Kernel, Kernels};
-use collabgpu::gpu::layout::{StepUniform, pack_triples};
+use collabgpu::gpu::layout::{StepUniform, WORKGROUP, pack_triples};
+use collabgpu::gpu::{Device, GpuOptions};
 use collabgpu::model::Params;
 use collabgpu::train::StepHyper;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
@@ -141,6 +143,9 @@ impl Problem {
 struct Gpu {
     device: Arc<Device>,
     kernels: Kernels,
+    /// The same kernels with `forward_backward` one thread per rating, where `kernels` runs it a
+    /// subgroup per rating (the adapter has `SUBGROUP`).
+    thread_per_rating: Option<Kernels>,
     harness: KernelHarness,
 }
 
@@ -148,7 +153,14 @@ impl Gpu {
     fn new(problem: &Problem) -> Option<Gpu> {
         let device = common::gpu_device("kernels: gpu_*")?;
         eprintln!("kernels: gpu_* on {}", device.adapter_name());
-        let kernels = Kernels::new(&device, false);
+        let kernels = Kernels::new(&device, &Default::default());
+        let thread_per_rating = kernels.subgroups.then(|| {
+            let options = GpuOptions {
+                thread_per_rating: true,
+                ..GpuOptions::default()
+            };
+            Kernels::new(&device, &options)
+        });
         let flat = problem.params.tensors().concat();
         let n = flat.len();
         // Scratch sized for the evaluation set, the largest `C` any case uses.
@@ -160,13 +172,15 @@ impl Gpu {
             second_moment: vec![0.0; n],
             triples: pack_triples(&problem.users, &problem.items, &problem.ratings),
             scratch: vec![0.1; scratch_len],
-            losses: vec![0.0; 4],
+            // forward_backward's partial sums: one per workgroup of the batch.
+            losses: vec![0.0; problem.size.batch.div_ceil(WORKGROUP as usize).max(4)],
             claims: vec![u32::MAX; problem.size.users + problem.size.items],
         };
         let harness = KernelHarness::new(&device, &inputs);
         Some(Gpu {
             device,
             kernels,
+            thread_per_rating,
             harness,
         })
     }
@@ -178,10 +192,21 @@ impl Gpu {
         sequence: &[Kernel],
         step: &StepUniform,
     ) {
+        self.bench_with(group, name, &self.kernels, sequence, step);
+    }
+
+    fn bench_with(
+        &self,
+        group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        kernels: &Kernels,
+        sequence: &[Kernel],
+        step: &StepUniform,
+    ) {
         group.bench_function(format!("gpu_{name}"), |b| {
             b.iter(|| {
                 self.harness
-                    .run(&self.device, &self.kernels, sequence, step)
+                    .run(&self.device, kernels, sequence, step)
                     .expect("the GPU ran the kernel")
             })
         });
@@ -318,6 +343,52 @@ fn kernels(c: &mut Criterion) {
             &[Kernel::SgdClaim, Kernel::Sgd, Kernel::SgdRelease],
             &batch_step,
         );
+    }
+    group.finish();
+
+    // forward_backward: per rating two random rows of K floats and two biases read, the same
+    // entries' gradients added to atomically (read and written), the triple read.
+    let mut group = c.benchmark_group("forward_backward");
+    group.throughput(elements(b, 3 * 2 * b * (k + 1) * 4 + 12 * b));
+    let mut grads = problem.grads.clone();
+    group.bench_function("cpu_forward_backward", |bench| {
+        bench.iter(|| {
+            let p = &problem.params;
+            let (users, items) = (problem.batch_users(), problem.batch_items());
+            cpu::gather(&p.user_factors, k, users, &mut pu);
+            cpu::gather(&p.item_factors, k, items, &mut qi);
+            cpu::dot(&pu, &qi, k, &mut x);
+            cpu::bias_add(&mut x, &p.user_bias, &p.item_bias, users, items);
+            let mut pred = vec![0.0f32; b];
+            cpu::sigmoid_range(&x, Y_RANGE, &mut pred);
+            let mut g = vec![0.0f32; b];
+            let ratings = &problem.ratings[..b];
+            let loss = cpu::mse_grad(&x, &pred, ratings, Y_RANGE, &mut g);
+            let (dp, rest) = grads.split_at_mut(s.users * k);
+            let (dq, rest) = rest.split_at_mut(s.items * k);
+            let (dbu, dbi) = rest.split_at_mut(s.users);
+            cpu::scatter_add(dp, k, users, &g, &qi);
+            cpu::scatter_add(dq, k, items, &g, &pu);
+            cpu::scatter_add_bias(dbu, users, &g);
+            cpu::scatter_add_bias(dbi, items, &g);
+            black_box((loss, &grads));
+        })
+    });
+    if let Some(gpu) = &gpu {
+        let name = match gpu.kernels.subgroups {
+            true => "forward_backward_subgroup",
+            false => "forward_backward_thread_per_rating",
+        };
+        gpu.bench(&mut group, name, &[Kernel::ForwardBackward], &batch_step);
+        if let Some(kernels) = &gpu.thread_per_rating {
+            gpu.bench_with(
+                &mut group,
+                "forward_backward_thread_per_rating",
+                kernels,
+                &[Kernel::ForwardBackward],
+                &batch_step,
+            );
+        }
     }
     group.finish();
 

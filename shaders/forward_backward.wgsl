@@ -1,12 +1,16 @@
 // forward_backward.wgsl: the fused training step of one batch, one thread per rating: gather, dot,
 // bias_add, sigmoid_range, mse_grad, the scatter-adds of gradients and each workgroup's part of the
-// batch loss in one dispatch, plus the sgd row claim. Same math as the single-op kernels, whose CPU twins are `cpu::kernels::{gather,
+// batch loss in one dispatch, plus the row claims (the tags that tell the fused optimisers which
+// rows the batch touched). Same math as the single-op kernels, whose CPU twins are `cpu::kernels::{gather,
 // dot, bias_add, sigmoid_range, mse_grad, scatter_add, scatter_add_bias}`; tested as their
 // composition (tests/gpu_kernels.rs `forward_backward_*`). Compiled twice (src/gpu/shaders.rs):
 // after grad_add_cas.wgsl (compare-and-swap adds, every adapter) as `forward_backward`, and after
 // grad_add_float_atomic.wgsl (native float atomics) as `forward_backward_float_atomic`.
 // A thread loops over K itself (no subgroups, no workgroup memory), so any K works; on a real GPU
-// the rows of P and Q it reads are contiguous and mostly served by cache.
+// the rows of P and Q it reads are contiguous and mostly served by cache. This is the fallback:
+// where the device has `SUBGROUP`, forward_backward_subgroup.wgsl runs in its place (a subgroup
+// per rating, the same bindings, dispatch and results up to the dot product's summation order),
+// unless `GpuOptions::thread_per_rating`.
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read), 2 grads (declared by grad_add_*),
 //           4 triples (read), 6 losses (write the batch's partial sums), 7 claims (atomicMax).

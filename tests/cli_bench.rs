@@ -106,6 +106,16 @@ fn json_has_one_line_per_backend_and_the_backends_agree_on_the_valid_loss() {
             lines[0]["dispatches_per_step"].is_null(),
             "the CPU has no dispatches"
         );
+        // The subgroup kernel or the fallback: the same dispatches either way.
+        assert!(
+            ["subgroup", "thread-per-rating"]
+                .contains(&gpu_line["forward_backward"].as_str().unwrap()),
+            "{gpu_line}"
+        );
+        assert!(
+            lines[0]["forward_backward"].is_null(),
+            "the CPU has no kernels"
+        );
         let gpu_model = ModelFile::load(&models.join("gpu-0.safetensors")).expect("the GPU model");
         support::assert_close(
             "user factors (GPU model vs CPU model)",

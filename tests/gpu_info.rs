@@ -23,10 +23,20 @@ fn info_json_lists_the_adapter_with_features_and_limits() {
         .iter()
         .find(|a| a["name"] == device.adapter_name())
         .unwrap_or_else(|| panic!("{} is not listed in {json}", device.adapter_name()));
-    for key in ["backend", "device_type", "driver", "scatter_add"] {
+    for key in [
+        "backend",
+        "device_type",
+        "driver",
+        "scatter_add",
+        "forward_backward",
+    ] {
         assert!(ours[key].is_string(), "{key} missing in {ours}");
     }
     assert!(ours["features"]["SHADER_FLOAT32_ATOMIC"].is_boolean());
+    assert!(ours["features"]["SUBGROUP"].is_boolean());
+    assert!(
+        ours["subgroup_min_size"].as_u64().unwrap() <= ours["subgroup_max_size"].as_u64().unwrap()
+    );
     assert!(
         ours["limits"]["max_storage_buffer_binding_size"]
             .as_u64()

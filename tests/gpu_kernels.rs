@@ -3,20 +3,22 @@
 //! where one user and one item occur 64 times in the batch (the scatter-add race). The fused
 //! kernels (`forward_backward`, `adamw_vec4`, and `sgd_apply`, `sgd_apply_vec4`, `rowwise_adagrad_apply`,
 //! `sparse_adam_apply` on `forward_backward`'s claims) are checked against the composition of
-//! the same CPU twins.
+//! the same CPU twins. `forward_backward` is checked on both of its paths (a subgroup per rating
+//! where the adapter has `SUBGROUP`, one thread per rating) and, on the subgroup path, at K below,
+//! at and above the subgroup size and at K no multiple of it.
 
 mod support;
 
 use std::sync::{Arc, OnceLock};
 
 use collabgpu::cpu::kernels as cpu;
-use collabgpu::gpu::Device;
 use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness};
 use collabgpu::gpu::kernels::{Kernel, Kernels};
 use collabgpu::gpu::layout::{
     EVAL_WORKGROUPS, REDUCTION_WORKGROUP, StepUniform, Triple, WORKGROUP, pack_triples, padded_len,
 };
 use collabgpu::gpu::queue::LossLayout;
+use collabgpu::gpu::{Device, GpuBackend, GpuOptions};
 use collabgpu::train::StepHyper;
 use support::{assert_close, gpu_device, random_f32, random_indices_with_repeats};
 
@@ -25,11 +27,28 @@ const Y_RANGE: Option<(f32, f32)> = Some((0.0, 5.5));
 
 /// The device with both scatter-add paths compiled: `(device, default kernels, CAS kernels)`.
 fn setup() -> Option<(Arc<Device>, &'static Kernels, &'static Kernels)> {
-    static KERNELS: OnceLock<(Kernels, Kernels)> = OnceLock::new();
-    let device = gpu_device()?;
-    let (native, cas) =
-        KERNELS.get_or_init(|| (Kernels::new(&device, false), Kernels::new(&device, true)));
+    let (device, [native, cas, _, _]) = setup_paths()?;
     Some((device, native, cas))
+}
+
+/// The device with every path compiled: the default kernels, the CAS ones, and both again with
+/// `forward_backward` one thread per rating.
+fn setup_paths() -> Option<(Arc<Device>, [&'static Kernels; 4])> {
+    static KERNELS: OnceLock<[Kernels; 4]> = OnceLock::new();
+    let device = gpu_device()?;
+    let kernels = KERNELS.get_or_init(|| {
+        [(false, false), (true, false), (false, true), (true, true)].map(
+            |(force_cas_atomics, thread_per_rating)| {
+                let options = GpuOptions {
+                    force_cas_atomics,
+                    thread_per_rating,
+                    ..GpuOptions::default()
+                };
+                Kernels::new(&device, &options)
+            },
+        )
+    });
+    Some((device, kernels.each_ref()))
 }
 
 /// A random problem of batch size `b`: parameters, a batch with repeated rows, filled scratch.
@@ -37,6 +56,8 @@ struct Case {
     users: usize,
     items: usize,
     b: usize,
+    /// K; [`K`] but for the `forward_backward` cases that vary it.
+    k: usize,
     params: Vec<f32>,
     batch_users: Vec<u32>,
     batch_items: Vec<u32>,
@@ -46,18 +67,23 @@ struct Case {
 
 impl Case {
     fn new(b: usize, seed: u64) -> Case {
+        Case::with_factors(b, K, seed)
+    }
+
+    fn with_factors(b: usize, k: usize, seed: u64) -> Case {
         let (users, items) = (b / 4 + 3, b / 3 + 5);
-        let params = random_f32((users + items) * (K + 1), -0.5, 0.5, seed);
+        let params = random_f32((users + items) * (k + 1), -0.5, 0.5, seed);
         let batch_users = random_indices_with_repeats(b, users as u32, seed + 1);
         let batch_items = random_indices_with_repeats(b, items as u32, seed + 2);
         let ratings = random_f32(b, 0.5, 5.0, seed + 3);
-        let shape = StepUniform::shape(users, items, K, Y_RANGE, b);
+        let shape = StepUniform::shape(users, items, k, Y_RANGE, b);
         let hyper = hyper();
         let step = shape.with_batch(0, b, 0, &hyper);
         Case {
             users,
             items,
             b,
+            k,
             params,
             batch_users,
             batch_items,
@@ -72,8 +98,8 @@ impl Case {
 
     /// `(P, Q, bu, bi)` slices of a flat parameter-shaped vector.
     fn split<'a>(&self, flat: &'a [f32]) -> (&'a [f32], &'a [f32], &'a [f32], &'a [f32]) {
-        let (p, rest) = flat.split_at(self.users * K);
-        let (q, rest) = rest.split_at(self.items * K);
+        let (p, rest) = flat.split_at(self.users * self.k);
+        let (q, rest) = rest.split_at(self.items * self.k);
         let (bu, bi) = rest.split_at(self.users);
         (p, q, bu, bi)
     }
@@ -748,21 +774,39 @@ fn check_sgd_apply_vec4(b: usize) {
 /// `forward_backward` against the CPU composition gather, dot, bias_add, sigmoid_range, mse_grad
 /// (its loss from the partial sums the kernel leaves, one per workgroup), scatter_add,
 /// scatter_add_bias (with and without a y-range), on gradients that already hold something, and
-/// the claim tags it leaves.
+/// the claim tags it leaves, on the default path (a subgroup per rating where the adapter has
+/// `SUBGROUP`).
 fn check_forward_backward(b: usize, cas: bool) {
-    let Some((device, native, cas_kernels)) = setup() else {
+    check_forward_backward_on(b, K, cas, false);
+}
+
+/// [`check_forward_backward`] with `forward_backward` one thread per rating.
+fn check_forward_backward_thread_per_rating(b: usize, cas: bool) {
+    check_forward_backward_on(b, K, cas, true);
+}
+
+/// [`check_forward_backward`] at batch size `b` and `k` factors, with CAS scatter-adds or not,
+/// one thread per rating or the default path.
+fn check_forward_backward_on(b: usize, k: usize, cas: bool, thread_per_rating: bool) {
+    let Some((device, kernels)) = setup_paths() else {
         return;
     };
-    let kernels = if cas { cas_kernels } else { native };
+    let kernels = kernels[cas as usize + 2 * thread_per_rating as usize];
     if !cas && !kernels.float_atomics {
         eprintln!("this adapter has no SHADER_FLOAT32_ATOMIC; the native path is not tested here");
         return;
     }
-    let path = if cas { "cas" } else { "float-atomic" };
+    let atomics = if cas { "cas" } else { "float-atomic" };
+    let rows = if kernels.subgroups {
+        "subgroup"
+    } else {
+        "thread-per-rating"
+    };
+    let path = format!("{atomics}, {rows}, K = {k}");
     for y_range in [Y_RANGE, None] {
-        let mut case = Case::new(b, 100);
+        let mut case = Case::with_factors(b, k, 100);
         case.step =
-            StepUniform::shape(case.users, case.items, K, y_range, b).with_batch(0, b, 0, &hyper());
+            StepUniform::shape(case.users, case.items, k, y_range, b).with_batch(0, b, 0, &hyper());
         let claim_base = 3 * case.step.capacity;
         case.step.claim_base = claim_base;
         let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
@@ -778,11 +822,11 @@ fn check_forward_backward(b: usize, cas: bool) {
             .unwrap();
 
         let (p, q, bu, bi) = case.split(&case.params);
-        let (mut pu, mut qi) = (vec![0.0; b * K], vec![0.0; b * K]);
-        cpu::gather(p, K, &case.batch_users, &mut pu);
-        cpu::gather(q, K, &case.batch_items, &mut qi);
+        let (mut pu, mut qi) = (vec![0.0; b * k], vec![0.0; b * k]);
+        cpu::gather(p, k, &case.batch_users, &mut pu);
+        cpu::gather(q, k, &case.batch_items, &mut qi);
         let mut x = vec![0.0; b];
-        cpu::dot(&pu, &qi, K, &mut x);
+        cpu::dot(&pu, &qi, k, &mut x);
         cpu::bias_add(&mut x, bu, bi, &case.batch_users, &case.batch_items);
         let mut pred = vec![0.0; b];
         cpu::sigmoid_range(&x, y_range, &mut pred);
@@ -790,11 +834,11 @@ fn check_forward_backward(b: usize, cas: bool) {
         let loss = cpu::mse_grad(&x, &pred, &case.ratings, y_range, &mut g);
         let mut want = inputs.grads.clone();
         {
-            let (dp, rest) = want.split_at_mut(case.users * K);
-            let (dq, rest) = rest.split_at_mut(case.items * K);
+            let (dp, rest) = want.split_at_mut(case.users * k);
+            let (dq, rest) = rest.split_at_mut(case.items * k);
             let (dbu, dbi) = rest.split_at_mut(case.users);
-            cpu::scatter_add(dp, K, &case.batch_users, &g, &qi);
-            cpu::scatter_add(dq, K, &case.batch_items, &g, &pu);
+            cpu::scatter_add(dp, k, &case.batch_users, &g, &qi);
+            cpu::scatter_add(dq, k, &case.batch_items, &g, &pu);
             cpu::scatter_add_bias(dbu, &case.batch_users, &g);
             cpu::scatter_add_bias(dbi, &case.batch_items, &g);
         }
@@ -832,6 +876,62 @@ fn check_forward_backward(b: usize, cas: bool) {
             0.0,
         );
     }
+}
+
+/// The subgroup path at K below, at and above the adapter's subgroup size S, and at K no multiple
+/// of it (S - 1, S + 1, 3S + 5): lanes with no entry, lanes with one more entry than others. On
+/// both scatter-add paths, at a batch that spills into a second workgroup. Without `SUBGROUP` it
+/// checks the one-thread-per-rating kernel at the same K.
+#[test]
+fn forward_backward_subgroup_matches_cpu_composition_for_k_around_the_subgroup_size() {
+    let Some((device, _)) = setup_paths() else {
+        return;
+    };
+    let (smallest, largest) = device.subgroup_sizes();
+    eprintln!(
+        "{}: SUBGROUP {}, subgroup sizes {smallest}..={largest}",
+        device.adapter_name(),
+        device.has_subgroups()
+    );
+    let mut ks = vec![1, 2];
+    for s in [smallest as usize, largest as usize] {
+        ks.extend([s - 1, s, s + 1, 2 * s, 3 * s + 5]);
+    }
+    ks.sort();
+    ks.dedup();
+    ks.retain(|&k| k > 0);
+    for k in ks {
+        for cas in [false, true] {
+            check_forward_backward_on(WORKGROUP as usize + 1, k, cas, false);
+        }
+    }
+}
+
+/// Where the adapter has `SUBGROUP`, `forward_backward` is the subgroup kernel unless the options
+/// ask for one thread per rating; a training backend reports the path it runs. lavapipe has it.
+#[test]
+fn forward_backward_runs_a_subgroup_per_rating_where_the_adapter_has_subgroup() {
+    let Some((device, [native, cas, native_thread, cas_thread])) = setup_paths() else {
+        return;
+    };
+    if device.adapter_name().contains("llvmpipe") {
+        assert!(
+            device.has_subgroups(),
+            "lavapipe offers SUBGROUP; the device was opened without it"
+        );
+    }
+    let has = device.has_subgroups();
+    assert_eq!((native.subgroups, cas.subgroups), (has, has));
+    assert!(!native_thread.subgroups && !cas_thread.subgroups);
+    let backend = GpuBackend::with_device(device.clone(), &GpuOptions::default());
+    let want = if has { "subgroup" } else { "thread-per-rating" };
+    assert_eq!(backend.forward_backward_path(), want);
+    let thread = GpuOptions {
+        thread_per_rating: true,
+        ..GpuOptions::default()
+    };
+    let backend = GpuBackend::with_device(device, &thread);
+    assert_eq!(backend.forward_backward_path(), "thread-per-rating");
 }
 
 /// With `claim_base == 0` (no tags: kernel harnesses; the fused path always sets one)
@@ -1002,6 +1102,20 @@ sizes!(
     forward_backward_cas_matches_cpu_composition_3,
     forward_backward_cas_matches_cpu_composition_workgroup_plus_one,
     forward_backward_cas_matches_cpu_composition_large_odd,
+    true
+);
+sizes!(
+    check_forward_backward_thread_per_rating,
+    forward_backward_thread_per_rating_float_atomic_matches_cpu_composition_3,
+    forward_backward_thread_per_rating_float_atomic_matches_cpu_composition_workgroup_plus_one,
+    forward_backward_thread_per_rating_float_atomic_matches_cpu_composition_large_odd,
+    false
+);
+sizes!(
+    check_forward_backward_thread_per_rating,
+    forward_backward_thread_per_rating_cas_matches_cpu_composition_3,
+    forward_backward_thread_per_rating_cas_matches_cpu_composition_workgroup_plus_one,
+    forward_backward_thread_per_rating_cas_matches_cpu_composition_large_odd,
     true
 );
 /// A chunk longer than the most workgroups' threads: every thread strides over it, and

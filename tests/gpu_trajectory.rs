@@ -4,7 +4,9 @@
 //! moment, and row-wise Adagrad accumulator) are compared after every step, for every optimiser,
 //! with and without `--l2`; then chunking must not change the result, the fused training path (the
 //! default, which the trajectories run) must agree with the single-op kernels, and a run resumed
-//! from the state read back must go on as if unbroken.
+//! from the state read back must go on as if unbroken. The trajectories run on both
+//! `forward_backward` paths: a subgroup per rating (the default where the adapter has `SUBGROUP`)
+//! and one thread per rating ([`GpuOptions::thread_per_rating`]).
 
 mod support;
 
@@ -112,8 +114,27 @@ fn in_order(n: usize) -> Vec<u32> {
     (0..n as u32).collect()
 }
 
-/// Trains `STEPS` batches one at a time on both backends, comparing after every step.
+/// Both `forward_backward` paths: the default (a subgroup per rating where the adapter has
+/// `SUBGROUP`) and one thread per rating.
+fn forward_backward_paths() -> [GpuOptions; 2] {
+    [
+        GpuOptions::default(),
+        GpuOptions {
+            thread_per_rating: true,
+            ..GpuOptions::default()
+        },
+    ]
+}
+
+/// [`trajectory_on`] on both `forward_backward` paths.
 fn trajectory(config: TrainConfig) {
+    for options in forward_backward_paths() {
+        trajectory_on(config.clone(), &options);
+    }
+}
+
+/// Trains `STEPS` batches one at a time on both backends, comparing after every step.
+fn trajectory_on(config: TrainConfig, options: &GpuOptions) {
     let Some(device) = gpu_device() else { return };
     let b = config.batch_size;
     let data = synthetic_ratings(STEPS * b, 7);
@@ -121,7 +142,8 @@ fn trajectory(config: TrainConfig) {
         .map(|s| step_hyper(&config, s, STEPS as u64))
         .collect();
     let mut cpu_state = initial_state(&config, USERS, ITEMS);
-    let mut gpu = GpuBackend::with_device(device, &GpuOptions::default());
+    let mut gpu = GpuBackend::with_device(device, options);
+    let path = gpu.forward_backward_path();
     gpu.start(&config, &cpu_state).unwrap();
     // The GPU holds the ratings reversed and gathers them back by a reversed order, so that every
     // batch sees the CPU's triples only if `gather_triples` follows the order.
@@ -146,7 +168,7 @@ fn trajectory(config: TrainConfig) {
             &hypers[s],
         );
         assert_close(
-            &format!("loss of step {s}"),
+            &format!("loss of step {s} ({path})"),
             &gpu_loss,
             &[cpu_loss],
             1e-6,
@@ -154,7 +176,7 @@ fn trajectory(config: TrainConfig) {
         );
         let gpu_state = gpu.state().unwrap();
         assert_state_close(
-            &format!("after step {s}"),
+            &format!("after step {s} ({path})"),
             &gpu_state,
             &cpu_state,
             1e-5,
@@ -191,6 +213,18 @@ fn sgd_trajectory_with_unaligned_rows_matches_cpu_for_50_steps() {
         factors: 6,
         ..config(OptimizerKind::Sgd, ScheduleKind::Constant)
     });
+}
+
+/// K = 13 is no multiple of any subgroup size: some lanes take one entry more than others.
+#[test]
+fn adamw_and_sgd_trajectories_with_k_13_match_cpu_for_50_steps() {
+    for optimizer in [OptimizerKind::AdamW, OptimizerKind::Sgd] {
+        let config = TrainConfig {
+            factors: 13,
+            ..config(optimizer, ScheduleKind::Constant)
+        };
+        trajectory(config);
+    }
 }
 
 #[test]

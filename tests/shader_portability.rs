@@ -1,8 +1,10 @@
 //! Every shader in `shaders/` must parse, validate and translate with naga's own back ends, so a
 //! kernel that would break on a Mac (MSL) or on Windows (HLSL) fails here, on any machine.
 
-use collabgpu::gpu::shaders::{KERNEL_FILES, PIECE_FILES, kernels, needs_float_atomics, source};
-use naga::valid::{Capabilities, ValidationFlags, Validator};
+use collabgpu::gpu::shaders::{
+    KERNEL_FILES, PIECE_FILES, kernels, needs_float_atomics, needs_subgroups, source,
+};
+use naga::valid::{Capabilities, ShaderStages, SubgroupOperationSet, ValidationFlags, Validator};
 
 fn validate(stem: &str) -> (naga::Module, naga::valid::ModuleInfo) {
     let text = source(stem).expect("listed kernel");
@@ -12,19 +14,25 @@ fn validate(stem: &str) -> (naga::Module, naga::valid::ModuleInfo) {
             e.emit_to_string(&text)
         )
     });
-    let capabilities = if needs_float_atomics(stem) {
-        Capabilities::SHADER_FLOAT32_ATOMIC
-    } else {
-        Capabilities::empty()
-    };
-    let info = Validator::new(ValidationFlags::all(), capabilities)
-        .validate(&module)
-        .unwrap_or_else(|e| {
-            panic!(
-                "kernel {stem} (shaders/) does not validate:\n{}",
-                e.emit_to_string(&text)
-            )
-        });
+    let mut capabilities = Capabilities::empty();
+    capabilities.set(
+        Capabilities::SHADER_FLOAT32_ATOMIC,
+        needs_float_atomics(stem),
+    );
+    capabilities.set(Capabilities::SUBGROUP, needs_subgroups(stem));
+    let mut validator = Validator::new(ValidationFlags::all(), capabilities);
+    if needs_subgroups(stem) {
+        // What wgpu's `SUBGROUP` feature lets a compute shader use.
+        validator
+            .subgroup_stages(ShaderStages::COMPUTE)
+            .subgroup_operations(SubgroupOperationSet::all());
+    }
+    let info = validator.validate(&module).unwrap_or_else(|e| {
+        panic!(
+            "kernel {stem} (shaders/) does not validate:\n{}",
+            e.emit_to_string(&text)
+        )
+    });
     (module, info)
 }
 
@@ -77,7 +85,15 @@ fn every_portable_shader_translates_to_hlsl() {
             continue;
         }
         let (module, info) = validate(&stem);
-        let options = naga::back::hlsl::Options::default();
+        // Wave intrinsics (the subgroup operations) need shader model 6.0, as wgpu asks for them.
+        let options = naga::back::hlsl::Options {
+            shader_model: if needs_subgroups(&stem) {
+                naga::back::hlsl::ShaderModel::V6_0
+            } else {
+                naga::back::hlsl::Options::default().shader_model
+            },
+            ..Default::default()
+        };
         let mut text = String::new();
         let pipeline = naga::back::hlsl::PipelineOptions::default();
         let mut writer = naga::back::hlsl::Writer::new(&mut text, &options, &pipeline);

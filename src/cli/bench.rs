@@ -152,6 +152,8 @@ struct Row {
     warmup_seconds: f64,
     /// For a GPU: what the run allocated and where its time went.
     gpu: Option<(GpuMemoryReport, GpuTimings)>,
+    /// For a GPU: how `forward_backward` ran (`subgroup` or `thread-per-rating`).
+    forward_backward: Option<&'static str>,
 }
 
 /// A backend under test, kept concrete so that a GPU's own reports stay reachable.
@@ -172,6 +174,13 @@ impl BenchBackend {
         match self {
             BenchBackend::Cpu(_) => None,
             BenchBackend::Gpu(backend) => Some((backend.memory_report()?, backend.timings())),
+        }
+    }
+
+    fn forward_backward_path(&self) -> Option<&'static str> {
+        match self {
+            BenchBackend::Cpu(_) => None,
+            BenchBackend::Gpu(backend) => Some(backend.forward_backward_path()),
         }
     }
 }
@@ -315,6 +324,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
                 report,
                 warmup_seconds,
                 gpu: bench_backend.gpu_reports(),
+                forward_backward: bench_backend.forward_backward_path(),
             };
             if args.json {
                 let cpu_rate = rows
@@ -432,6 +442,7 @@ fn row_json(
         "factors": config.factors,
         "batch_size": config.batch_size,
         "optimizer": config.optimizer.name(),
+        "forward_backward": row.forward_backward,
         "gpu_memory_bytes": row.gpu.as_ref().map(|(memory, _)| json!({
             "parameters": memory.parameters,
             "gradients": memory.gradients,

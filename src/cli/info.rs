@@ -48,12 +48,16 @@ pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
             "driver",
             "driver_info",
             "scatter_add",
+            "forward_backward",
         ] {
             writeln!(
                 out,
                 "  {key:<38} {}",
                 entry[key].as_str().unwrap_or_default()
             )?;
+        }
+        for key in ["subgroup_min_size", "subgroup_max_size"] {
+            writeln!(out, "  {key:<38} {}", entry[key])?;
         }
         for (feature, present) in entry["features"].as_object().into_iter().flatten() {
             writeln!(

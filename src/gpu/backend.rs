@@ -7,9 +7,11 @@
 //!
 //! Training runs the fused path by default: per chunk `gather_triples` (the chunk's triples from the
 //! resident training set), then per batch `forward_backward` (gather to scatter-add and the batch's
-//! loss sums in one dispatch), `l2_grad` with `--l2`, and the optimiser (`adamw_vec4`, or for the
-//! sparse ones `sgd_apply` (`sgd_apply_vec4` when K is a multiple of 4), `rowwise_adagrad_apply`,
-//! `sparse_adam_apply`), two dispatches (three with `--l2`). [`GpuOptions::unfused`] runs the single-op kernels instead (nine to twelve).
+//! loss sums in one dispatch; a subgroup per rating where the device has `SUBGROUP`, else one
+//! thread per rating, [`GpuBackend::forward_backward_path`]), `l2_grad` with `--l2`, and the
+//! optimiser (`adamw_vec4`, or for the sparse ones `sgd_apply` (`sgd_apply_vec4` when K is a
+//! multiple of 4), `rowwise_adagrad_apply`, `sparse_adam_apply`), two dispatches (three with
+//! `--l2`). [`GpuOptions::unfused`] runs the single-op kernels instead (nine to twelve).
 //! [`GpuBackend::timings`] says where the time went and [`GpuBackend::memory_report`] what the run
 //! allocated.
 
@@ -229,7 +231,7 @@ impl GpuBackend {
 
     /// Builds the backend on a device acquired elsewhere (tests and benches share one).
     pub fn with_device(device: Arc<Device>, options: &GpuOptions) -> GpuBackend {
-        let kernels = Kernels::new(&device, options.force_cas_atomics);
+        let kernels = Kernels::new(&device, options);
         let gather = GatherKernel::new(&device);
         GpuBackend {
             device,
@@ -262,6 +264,16 @@ impl GpuBackend {
             "float-atomic"
         } else {
             "cas"
+        }
+    }
+
+    /// How `forward_backward` runs: `subgroup` (a subgroup per rating, where the device has
+    /// `SUBGROUP`) or `thread-per-rating`.
+    pub fn forward_backward_path(&self) -> &'static str {
+        if self.kernels.subgroups {
+            "subgroup"
+        } else {
+            "thread-per-rating"
         }
     }
 

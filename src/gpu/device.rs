@@ -16,6 +16,10 @@ pub struct GpuOptions {
     pub chunk_batches: Option<usize>,
     /// Use the portable compare-and-swap scatter-add even where native float atomics exist (tests).
     pub force_cas_atomics: bool,
+    /// Run `forward_backward` one thread per rating (`shaders/forward_backward.wgsl`) even where
+    /// the device has `SUBGROUP` and would run a subgroup per rating
+    /// (`shaders/forward_backward_subgroup.wgsl`): for tests that check both.
+    pub thread_per_rating: bool,
     /// Train with the single-op kernels (nine or eleven dispatches per batch) instead of the fused
     /// path (`forward_backward`, optimiser): for tests that compare the two.
     pub unfused: bool,
@@ -35,17 +39,20 @@ pub struct GpuOptions {
 pub const DEFAULT_CHUNK_BYTES: u64 = 32 << 20;
 
 /// The optional features the engine uses when the adapter has them.
-/// `TIMESTAMP_QUERY` times each chunk's compute pass (see `GpuBackend::timings`).
-pub const USED_FEATURES: wgpu::Features =
-    wgpu::Features::SHADER_FLOAT32_ATOMIC.union(wgpu::Features::TIMESTAMP_QUERY);
+/// `TIMESTAMP_QUERY` times each chunk's compute pass (see `GpuBackend::timings`); `SUBGROUP` runs
+/// `forward_backward` a subgroup per rating (`shaders/forward_backward_subgroup.wgsl`).
+pub const USED_FEATURES: wgpu::Features = wgpu::Features::SHADER_FLOAT32_ATOMIC
+    .union(wgpu::Features::TIMESTAMP_QUERY)
+    .union(wgpu::Features::SUBGROUP);
 
 /// [`USED_FEATURES`] by name, for `collabgpu info`.
-pub const USED_FEATURE_NAMES: [(&str, wgpu::Features); 2] = [
+pub const USED_FEATURE_NAMES: [(&str, wgpu::Features); 3] = [
     (
         "SHADER_FLOAT32_ATOMIC",
         wgpu::Features::SHADER_FLOAT32_ATOMIC,
     ),
     ("TIMESTAMP_QUERY", wgpu::Features::TIMESTAMP_QUERY),
+    ("SUBGROUP", wgpu::Features::SUBGROUP),
 ];
 
 /// An adapter, its device and its queue, ready for work.
@@ -146,6 +153,17 @@ impl Device {
             .contains(wgpu::Features::SHADER_FLOAT32_ATOMIC)
     }
 
+    /// Whether the device was opened with subgroup operations (`forward_backward` a subgroup per
+    /// rating).
+    pub fn has_subgroups(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// The adapter's subgroup sizes, smallest and largest (lavapipe: 8 and 8).
+    pub fn subgroup_sizes(&self) -> (u32, u32) {
+        (self.info.subgroup_min_size, self.info.subgroup_max_size)
+    }
+
     /// Whether the device was opened with timestamp queries (per-pass GPU times).
     pub fn has_timestamps(&self) -> bool {
         self.device
@@ -198,7 +216,8 @@ pub fn list_adapters(wgpu_backend: Option<&str>) -> Result<Vec<wgpu::Adapter>, G
 }
 
 /// What `collabgpu info --json` says of one adapter: name, backend, type, driver, the features the
-/// engine uses, how it scatter-adds, and the limits the engine cares about.
+/// engine uses, how it scatter-adds and runs `forward_backward`, its subgroup sizes, and the limits
+/// the engine cares about.
 pub fn adapter_report(adapter: &wgpu::Adapter) -> serde_json::Value {
     let info = adapter.get_info();
     let features = adapter.features();
@@ -216,6 +235,13 @@ pub fn adapter_report(adapter: &wgpu::Adapter) -> serde_json::Value {
         "driver_info": info.driver_info,
         "features": used,
         "scatter_add": if float_atomics { "float-atomic" } else { "cas" },
+        "forward_backward": if features.contains(wgpu::Features::SUBGROUP) {
+            "subgroup"
+        } else {
+            "thread-per-rating"
+        },
+        "subgroup_min_size": info.subgroup_min_size,
+        "subgroup_max_size": info.subgroup_max_size,
         "limits": {
             "max_storage_buffer_binding_size": limits.max_storage_buffer_binding_size,
             "max_buffer_size": limits.max_buffer_size,

@@ -2,7 +2,7 @@
 //! binds its buffers once per batch), and how many workgroups each dispatch runs. The records and
 //! the binding numbers they use are in [`super::layout`].
 
-use super::device::Device;
+use super::device::{Device, GpuOptions};
 use super::layout::{STORAGE_BINDINGS, StepUniform, WORKGROUP, binding, eval_workgroups};
 use super::shaders;
 use crate::train::OptimizerKind;
@@ -73,7 +73,8 @@ impl Kernel {
     ];
 
     /// `(shader file stem, entry point)`; the gradient adders (scatter-adds, `forward_backward`,
-    /// `l2_grad`) name the portable file.
+    /// `l2_grad`) name the portable file, and `forward_backward` its one-thread-per-rating file
+    /// (where the device has `SUBGROUP`, [`Kernels::new`] compiles `forward_backward_subgroup`).
     pub fn entry(self) -> (&'static str, &'static str) {
         match self {
             Kernel::Gather => ("gather", "gather"),
@@ -163,13 +164,19 @@ pub struct Kernels {
     max_per_dimension: u32,
     /// Whether scatter-adds use native float atomics (else the compare-and-swap loop).
     pub float_atomics: bool,
+    /// Whether `forward_backward` runs a subgroup per rating
+    /// (`shaders/forward_backward_subgroup.wgsl`, else one thread per rating).
+    pub subgroups: bool,
 }
 
 impl Kernels {
     /// Compiles every kernel. Scatter-adds use native float atomics when the device has them,
-    /// unless `force_cas_atomics`.
-    pub fn new(device: &Device, force_cas_atomics: bool) -> Kernels {
-        let float_atomics = device.has_float_atomics() && !force_cas_atomics;
+    /// unless `options.force_cas_atomics`; `forward_backward` runs a subgroup per rating when the
+    /// device has `SUBGROUP`, unless `options.thread_per_rating`. The dispatches are the same
+    /// either way.
+    pub fn new(device: &Device, options: &GpuOptions) -> Kernels {
+        let float_atomics = device.has_float_atomics() && !options.force_cas_atomics;
+        let subgroups = device.has_subgroups() && !options.thread_per_rating;
         let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -225,6 +232,10 @@ impl Kernels {
         let mut pipelines = Vec::new();
         for kernel in Kernel::ALL {
             let (file, entry) = kernel.entry();
+            let file = match (kernel, subgroups) {
+                (Kernel::ForwardBackward, true) => "forward_backward_subgroup",
+                _ => file,
+            };
             let stem = match float_atomics && shaders::GRAD_ADDERS.contains(&file) {
                 true => format!("{file}_float_atomic"),
                 false => file.to_string(),
@@ -254,6 +265,7 @@ impl Kernels {
             step_stride: (size_of::<StepUniform>() as u64).div_ceil(align) * align,
             max_per_dimension: limits.max_compute_workgroups_per_dimension,
             float_atomics,
+            subgroups,
         }
     }
 

@@ -30,7 +30,7 @@ pub const PIECE_FILES: [&str; 4] = [
 ];
 
 /// Every kernel file: `(file stem, source without the pieces)`.
-pub const KERNEL_FILES: [(&str, &str); 16] = [
+pub const KERNEL_FILES: [(&str, &str); 17] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("dot", include_str!("../../shaders/dot.wgsl")),
     ("bias_add", include_str!("../../shaders/bias_add.wgsl")),
@@ -48,6 +48,10 @@ pub const KERNEL_FILES: [(&str, &str); 16] = [
     (
         "forward_backward",
         include_str!("../../shaders/forward_backward.wgsl"),
+    ),
+    (
+        "forward_backward_subgroup",
+        include_str!("../../shaders/forward_backward_subgroup.wgsl"),
     ),
     ("sgd", include_str!("../../shaders/sgd.wgsl")),
     ("sgd_vec4", include_str!("../../shaders/sgd_vec4.wgsl")),
@@ -68,13 +72,23 @@ pub const KERNEL_FILES: [(&str, &str); 16] = [
 ];
 
 /// The kernel files that scatter-add gradients: each is also compiled as `STEM_float_atomic`.
-pub const GRAD_ADDERS: [&str; 3] = ["scatter_add", "forward_backward", "l2_grad"];
+pub const GRAD_ADDERS: [&str; 4] = [
+    "scatter_add",
+    "forward_backward",
+    "forward_backward_subgroup",
+    "l2_grad",
+];
 
 /// The kernel files that come after [`ROW_OWNER`].
 pub const ROW_OWNERS: [&str; 3] = ["rowwise_adagrad", "sparse_adam", "sgd_vec4"];
 
 /// Suffix of the kernels compiled with native float atomics.
 const FLOAT_ATOMIC: &str = "_float_atomic";
+
+/// The kernel files that use subgroup operations, and so run only where the device has
+/// `SUBGROUP`. They carry no `enable subgroups;`: naga 30 (wgpu 30) rejects that directive as
+/// not yet supported and takes the subgroup built-ins without it, behind the `SUBGROUP` feature.
+pub const SUBGROUP_KERNELS: [&str; 1] = ["forward_backward_subgroup"];
 
 /// Every kernel the engine can compile: each kernel file, and each gradient adder's float-atomic
 /// variant.
@@ -116,6 +130,12 @@ pub fn needs_float_atomics(kernel: &str) -> bool {
     kernel.ends_with(FLOAT_ATOMIC)
 }
 
+/// Whether `kernel` uses subgroup operations, and so runs only where the device has `SUBGROUP`.
+pub fn needs_subgroups(kernel: &str) -> bool {
+    let stem = kernel.strip_suffix(FLOAT_ATOMIC).unwrap_or(kernel);
+    SUBGROUP_KERNELS.contains(&stem)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +159,8 @@ mod tests {
             );
         }
         assert_eq!(source("gather_float_atomic"), None);
+        assert!(needs_subgroups("forward_backward_subgroup_float_atomic"));
+        assert!(!needs_subgroups("forward_backward"));
         assert_eq!(source("no_such_kernel"), None);
         assert_eq!(kernels().len(), KERNEL_FILES.len() + GRAD_ADDERS.len());
     }
