@@ -85,3 +85,25 @@ fn qi_offset(s: Step) -> u32 { return 4u * s.capacity + s.capacity * s.factors; 
 fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));
 }
+
+// What a fused kernel needs of one rating once its x is known: the squared error and
+// g = dL/dx, computed as sigmoid_range.wgsl and mse_grad.wgsl compute them.
+struct RatingLoss {
+    squared_error: f32,
+    g: f32,
+}
+
+fn rating_loss(s: Step, x: f32, rating: f32) -> RatingLoss {
+    var pred = x;
+    if (s.has_y_range != 0u) {
+        pred = s.lo + (s.hi - s.lo) * sigmoid(x);
+    }
+    let err = pred - rating;
+    let scale = 2.0 / f32(s.batch_len);
+    var g = scale * err;
+    if (s.has_y_range != 0u) {
+        let sig = sigmoid(x);
+        g = scale * err * (s.hi - s.lo) * sig * (1.0 - sig);
+    }
+    return RatingLoss(err * err, g);
+}

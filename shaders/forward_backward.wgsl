@@ -71,18 +71,9 @@ fn train_rating(b: u32) -> f32 {
         x += params[p + j] * params[q + j];
     }
     x += params[bu] + params[bi];
-    var pred = x;
-    if (step.has_y_range != 0u) {
-        pred = step.lo + (step.hi - step.lo) * sigmoid(x);
-    }
-    // The MSE gradient with respect to x, as mse_grad.wgsl.
-    let err = pred - t.rating;
-    let scale = 2.0 / f32(step.batch_len);
-    var g = scale * err;
-    if (step.has_y_range != 0u) {
-        let s = sigmoid(x);
-        g = scale * err * (step.hi - step.lo) * s * (1.0 - s);
-    }
+    // The y-range and the MSE gradient with respect to x, as sigmoid_range and mse_grad.
+    let loss = rating_loss(step, x, t.rating);
+    let g = loss.g;
     // Backward: parameters are only read in this dispatch, so every rating sees the values from
     // before the batch's update (SPEC), and gradients only accumulate.
     for (var j = 0u; j < k; j++) {
@@ -99,5 +90,5 @@ fn train_rating(b: u32) -> f32 {
         atomicMax(&claims[t.user], tag);
         atomicMax(&claims[step.users + t.item], tag);
     }
-    return err * err;
+    return loss.squared_error;
 }
