@@ -27,7 +27,7 @@
 @group(0) @binding(3) var<storage, read_write> first_moment: array<vec4<f32>>;
 // Plain loads: forward_backward's atomicMax writes finished in the dispatch before this one, and
 // a u32 load of the same word is what an atomicLoad reads, without the atomic's cost per lane.
-@group(0) @binding(7) var<storage, read_write> claims: array<u32>;
+@group(0) @binding(7) var<storage, read> claims: array<u32>;
 @group(0) @binding(8) var<storage, read_write> second_moment: array<vec4<f32>>;
 
 // Whether this batch claimed any of the slots first ..= last.

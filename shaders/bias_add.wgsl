@@ -7,7 +7,7 @@
 // Invariants: user_b < U, item_b < I.
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(1) var<storage, read> params: array<f32>;
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
 

@@ -14,7 +14,7 @@
 // Invariants: scratch holds at least EVAL_WORKGROUPS floats; only losses[slot] is read back.
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(1) var<storage, read> params: array<f32>;
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
 @group(0) @binding(6) var<storage, read_write> losses: array<f32>;

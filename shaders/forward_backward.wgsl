@@ -27,7 +27,7 @@
 // claim_base > every tag left in claims (the host restarts the tags by clearing claims to 0).
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(1) var<storage, read> params: array<f32>;
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(6) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;

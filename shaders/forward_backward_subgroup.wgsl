@@ -24,7 +24,7 @@
 // workgroup (64 of 128 lanes running) still covers K.
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(1) var<storage, read> params: array<f32>;
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(6) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;

@@ -5,10 +5,10 @@
 // pieces, and the chunk is gathered by one dispatch per piece, each writing the entries whose
 // index falls in its piece.
 //
-// Bindings (its own layout, `gpu::queue::GatherKernel`, not the shared one): 0 record (uniform,
+// Bindings (its own numbering and layout, `gpu::queue::GatherKernel`): 0 record (uniform,
 //           `GatherRecord`), 1 order (read: the chunk's training-set indices), 2 piece (read: the
 //           triples of training-set indices [first, first + piece_len)), 3 triples (write: the
-//           chunk's triples, which the training kernels read at binding 4 of the shared layout).
+//           chunk's triples, which the training kernels read at their binding 4).
 // Dimensions: N = record.len entries of the chunk; one thread per entry, N threads.
 //   triples[n] = piece[order[n] - first]   where first <= order[n] < first + piece_len
 // Invariants: every order[n] lies in exactly one piece of the run's training set.

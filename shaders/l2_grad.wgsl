@@ -5,9 +5,9 @@
 // `l2_grad` and after grad_add_float_atomic.wgsl as `l2_grad_float_atomic`, like scatter_add.wgsl.
 //
 // Each occurrence adds its own share (2 λ / B) p_r, so a row that occurs n_r times receives the
-// whole term without counting its occurrences: the layout's eight storage bindings (what WebGPU
-// guarantees) are all taken, none is left for a counter. The sum differs from the CPU's one
-// multiply by n_r by rounding only.
+// whole term without counting its occurrences (a count would cost a buffer and one more atomic
+// per occurrence in forward_backward). The sum differs from the CPU's one multiply by n_r by
+// rounding only.
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read), 2 grads (declared by grad_add_*),
 //           4 triples (read).
@@ -17,7 +17,7 @@
 // Invariants: user_b < U, item_b < I; params do not change in this dispatch.
 
 @group(0) @binding(0) var<uniform> step: Step;
-@group(0) @binding(1) var<storage, read_write> params: array<f32>;
+@group(0) @binding(1) var<storage, read> params: array<f32>;
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
 
 @compute @workgroup_size(WORKGROUP)

@@ -18,7 +18,7 @@
 use super::GpuError;
 use super::buffers::{self, STORAGE_USAGE, buffer_with, empty_buffer};
 use super::device::{DEFAULT_CHUNK_BYTES, Device, GpuOptions};
-use super::kernels::{Bindings, Kernel, Kernels};
+use super::kernels::{BindGroups, Bindings, Kernel, Kernels};
 use super::layout::{StepUniform, Triple, WORKGROUP, pack_triples, padded_len};
 use super::queue::{self, Collected, GatherKernel, InFlight, LossLayout, Queue, TrainSet};
 use crate::data::Ratings;
@@ -159,7 +159,7 @@ struct ChunkSlot {
     steps: wgpu::Buffer,
     /// The chunk's losses, then (with timestamps) its pass's two timestamps at `timestamps_at`.
     readback: wgpu::Buffer,
-    bind_group: wgpu::BindGroup,
+    bind_groups: BindGroups,
 }
 
 /// The training set on the GPU and, per chunk slot, the records and bind groups (one per piece)
@@ -180,7 +180,7 @@ fn claim_limit(capacity: u32) -> u32 {
 #[derive(Debug)]
 struct EvalSet {
     /// One bind group per chunk, and the chunk's step record.
-    chunks: Vec<(wgpu::BindGroup, StepUniform)>,
+    chunks: Vec<(BindGroups, StepUniform)>,
     readback: wgpu::Buffer,
     _buffers: Vec<wgpu::Buffer>,
 }
@@ -524,7 +524,7 @@ impl Backend for GpuBackend {
                     readback_bytes,
                     wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 );
-                let bind_group = self.kernels.bind_group(
+                let bind_groups = self.kernels.bind_groups(
                     device,
                     &Bindings {
                         steps: &steps,
@@ -543,7 +543,7 @@ impl Backend for GpuBackend {
                     triples,
                     steps,
                     readback,
-                    bind_group,
+                    bind_groups,
                 }
             })
             .collect();
@@ -720,7 +720,7 @@ impl Backend for GpuBackend {
                     gather.dispatch(&mut pass, group, order.len());
                 }
                 for (s, step) in steps.iter().enumerate() {
-                    kernels.dispatch_step(&mut pass, &sequence, &slot.bind_group, s, step);
+                    kernels.dispatch_step(&mut pass, &sequence, &slot.bind_groups, s, step);
                 }
             }
             let loss_bytes = (count * stride * 4) as u64;
@@ -832,7 +832,7 @@ impl Backend for GpuBackend {
                 bytemuck::cast_slice(&triples),
                 STORAGE_USAGE,
             );
-            let bind_group = kernels.bind_group(
+            let bind_groups = kernels.bind_groups(
                 device,
                 &Bindings {
                     steps: &steps_buffer,
@@ -847,7 +847,7 @@ impl Backend for GpuBackend {
                 },
             );
             buffers.push(buffer);
-            chunks.push((bind_group, step));
+            chunks.push((bind_groups, step));
         }
         buffers.push(steps_buffer);
         let readback = empty_buffer(
@@ -881,11 +881,11 @@ impl Backend for GpuBackend {
                 label: Some("evaluate"),
                 timestamp_writes: None,
             });
-            for (c, (bind_group, step)) in eval.chunks.iter().enumerate() {
+            for (c, (bind_groups, step)) in eval.chunks.iter().enumerate() {
                 self.kernels
-                    .dispatch(&mut pass, Kernel::EvalPartial, bind_group, c, step);
+                    .dispatch(&mut pass, Kernel::EvalPartial, bind_groups, c, step);
                 self.kernels
-                    .dispatch(&mut pass, Kernel::EvalFinish, bind_group, c, step);
+                    .dispatch(&mut pass, Kernel::EvalFinish, bind_groups, c, step);
             }
         }
         let count = eval.chunks.len();

@@ -262,7 +262,7 @@ impl KernelHarness {
             &kernels.step_bytes(std::slice::from_ref(step)),
             wgpu::BufferUsages::UNIFORM,
         );
-        let bind_group = kernels.bind_group(
+        let bind_groups = kernels.bind_groups(
             device,
             &Bindings {
                 steps: &steps,
@@ -280,7 +280,7 @@ impl KernelHarness {
         {
             let mut pass = encoder.begin_compute_pass(&Default::default());
             for &kernel in sequence {
-                kernels.dispatch(&mut pass, kernel, &bind_group, 0, step);
+                kernels.dispatch(&mut pass, kernel, &bind_groups, 0, step);
             }
         }
         device.queue.submit([encoder.finish()]);

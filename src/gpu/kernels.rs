@@ -1,10 +1,10 @@
-//! One compute pipeline per WGSL entry point, all sharing one bind-group layout (so a training step
-//! binds its buffers once per batch), and how many workgroups each dispatch runs. The records and
-//! the binding numbers they use are in [`super::layout`].
+//! One compute pipeline per WGSL entry point, each with the bind-group layout its source declares
+//! (read-only where the kernel only reads), and how many workgroups each dispatch runs. The
+//! records and the binding numbers they use are in [`super::layout`].
 
 use super::device::{Device, GpuOptions};
-use super::layout::{STORAGE_BINDINGS, StepUniform, WORKGROUP, binding, eval_workgroups};
-use super::shaders;
+use super::layout::{StepUniform, WORKGROUP, binding, eval_workgroups};
+use super::shaders::{self, Access};
 use crate::train::OptimizerKind;
 
 /// Every kernel the engine dispatches. Names match the CPU twins in [`crate::cpu::kernels`].
@@ -136,7 +136,8 @@ impl Kernel {
     }
 }
 
-/// The buffers one bind group of the shared layout points at.
+/// The buffers a training step's bind groups point at, one per binding of the shared numbering
+/// ([`binding`]); each kernel's bind group takes the ones its source declares.
 #[derive(Debug, Clone, Copy)]
 pub struct Bindings<'a> {
     /// Holds `StepUniform` records at multiples of [`Kernels::step_stride`].
@@ -154,11 +155,92 @@ pub struct Bindings<'a> {
     pub claims: &'a wgpu::Buffer,
 }
 
-/// The compiled pipelines and their shared layout. Built once per device.
+impl<'a> Bindings<'a> {
+    /// The buffer at binding number `number` of the shared numbering.
+    fn buffer(&self, number: u32) -> &'a wgpu::Buffer {
+        match number {
+            binding::STEP => self.steps,
+            binding::PARAMS => self.params,
+            binding::GRADS => self.grads,
+            binding::FIRST_MOMENT => self.first_moment,
+            binding::SECOND_MOMENT => self.second_moment,
+            binding::TRIPLES => self.triples,
+            binding::SCRATCH => self.scratch,
+            binding::LOSSES => self.losses,
+            binding::CLAIMS => self.claims,
+            _ => unreachable!("shaders/ declare only the bindings of gpu::layout::binding"),
+        }
+    }
+}
+
+/// One bind-group layout: the bindings some kernels declare, with their access.
+#[derive(Debug)]
+struct Layout {
+    declared: Vec<(u32, Access)>,
+    bind_group_layout: wgpu::BindGroupLayout,
+    pipeline_layout: wgpu::PipelineLayout,
+}
+
+impl Layout {
+    /// The bind-group and pipeline layouts for `declared`: the step record as a uniform with a
+    /// dynamic offset (many batches' records in one buffer), the rest storage buffers, read-only
+    /// where the kernels declare them so.
+    fn new(gpu: &wgpu::Device, declared: Vec<(u32, Access)>) -> Layout {
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = declared
+            .iter()
+            .map(|&(number, access)| wgpu::BindGroupLayoutEntry {
+                binding: number,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match access {
+                        Access::Uniform => wgpu::BufferBindingType::Uniform,
+                        Access::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                        Access::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                    },
+                    has_dynamic_offset: access == Access::Uniform,
+                    min_binding_size: match access {
+                        Access::Uniform => wgpu::BufferSize::new(size_of::<StepUniform>() as u64),
+                        _ => None,
+                    },
+                },
+                count: None,
+            })
+            .collect();
+        let bind_group_layout = gpu.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("collabgpu step"),
+            entries: &entries,
+        });
+        let pipeline_layout = gpu.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("collabgpu step"),
+            bind_group_layouts: &[Some(&bind_group_layout)],
+            immediate_size: 0,
+        });
+        Layout {
+            declared,
+            bind_group_layout,
+            pipeline_layout,
+        }
+    }
+}
+
+/// The bind groups of one set of [`Bindings`], one per layout of [`Kernels`] (see
+/// [`Kernels::bind_groups`]).
+#[derive(Debug)]
+pub struct BindGroups(Vec<wgpu::BindGroup>);
+
+/// The compiled pipelines and their layouts. Built once per device.
+///
+/// Every kernel's layout holds exactly the bindings its source declares, with the declared
+/// access ([`shaders::declared_bindings`]): a kernel that only reads a buffer (the parameters in
+/// `forward_backward`, `eval_sse`, `l2_grad`) binds it read-only, which the driver may serve
+/// through its read-only cache path and need not order against other reads. Kernels that
+/// declare the same bindings share a layout; a step sets a bind group only when the next
+/// kernel's layout differs from the last one's (the fused step: two).
 #[derive(Debug)]
 pub struct Kernels {
-    pub layout: wgpu::BindGroupLayout,
-    pipelines: Vec<(Kernel, wgpu::ComputePipeline)>,
+    layouts: Vec<Layout>,
+    /// Each kernel, the index of its layout in `layouts`, and its pipeline.
+    pipelines: Vec<(Kernel, usize, wgpu::ComputePipeline)>,
     /// Bytes between two `StepUniform` records (the adapter's uniform offset alignment).
     pub step_stride: u64,
     max_per_dimension: u32,
@@ -177,57 +259,8 @@ impl Kernels {
     pub fn new(device: &Device, options: &GpuOptions) -> Kernels {
         let float_atomics = device.has_float_atomics() && !options.force_cas_atomics;
         let subgroups = device.has_subgroups() && !options.thread_per_rating;
-        let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let mut entries = vec![wgpu::BindGroupLayoutEntry {
-            binding: binding::STEP,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: true,
-                min_binding_size: wgpu::BufferSize::new(size_of::<StepUniform>() as u64),
-            },
-            count: None,
-        }];
-        // Read-write even where a kernel only reads (params in forward_backward and eval_sse):
-        // wgpu requires a shader's access to a binding to equal the layout's, and one layout
-        // serves every kernel so that a batch binds once. Read-only params would take a second
-        // layout and a bind per dispatch.
-        for b in [
-            binding::PARAMS,
-            binding::GRADS,
-            binding::FIRST_MOMENT,
-            binding::SECOND_MOMENT,
-            binding::SCRATCH,
-            binding::LOSSES,
-            binding::CLAIMS,
-        ] {
-            entries.push(storage(b, false));
-        }
-        entries.push(storage(binding::TRIPLES, true));
-        debug_assert_eq!(
-            entries.len() as u32,
-            STORAGE_BINDINGS + 1,
-            "one uniform, the rest storage"
-        );
         let gpu = &device.device;
-        let layout = gpu.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("collabgpu step"),
-            entries: &entries,
-        });
-        let pipeline_layout = gpu.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("collabgpu step"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
+        let mut layouts: Vec<Layout> = Vec::new();
         let mut modules = std::collections::HashMap::new();
         let mut pipelines = Vec::new();
         for kernel in Kernel::ALL {
@@ -240,27 +273,36 @@ impl Kernels {
                 true => format!("{file}_float_atomic"),
                 false => file.to_string(),
             };
-            let module = modules.entry(stem).or_insert_with_key(|stem| {
+            let (module, declared) = modules.entry(stem).or_insert_with_key(|stem| {
                 let source = shaders::source(stem).expect("every kernel names a file in shaders/");
-                gpu.create_shader_module(wgpu::ShaderModuleDescriptor {
+                let declared = shaders::declared_bindings(&source);
+                let module = gpu.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(stem.as_str()),
                     source: wgpu::ShaderSource::Wgsl(source.into()),
-                })
+                });
+                (module, declared)
             });
+            let layout = match layouts.iter().position(|l| l.declared == *declared) {
+                Some(index) => index,
+                None => {
+                    layouts.push(Layout::new(gpu, declared.clone()));
+                    layouts.len() - 1
+                }
+            };
             let pipeline = gpu.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
-                layout: Some(&pipeline_layout),
+                layout: Some(&layouts[layout].pipeline_layout),
                 module,
                 entry_point: Some(entry),
                 compilation_options: Default::default(),
                 cache: None,
             });
-            pipelines.push((kernel, pipeline));
+            pipelines.push((kernel, layout, pipeline));
         }
         let limits = gpu.limits();
         let align = limits.min_uniform_buffer_offset_alignment as u64;
         Kernels {
-            layout,
+            layouts,
             pipelines,
             step_stride: (size_of::<StepUniform>() as u64).div_ceil(align) * align,
             max_per_dimension: limits.max_compute_workgroups_per_dimension,
@@ -269,36 +311,38 @@ impl Kernels {
         }
     }
 
-    /// A bind group of the shared layout over `buffers`.
-    pub fn bind_group(&self, device: &Device, buffers: &Bindings<'_>) -> wgpu::BindGroup {
-        fn whole(binding: u32, buffer: &wgpu::Buffer) -> wgpu::BindGroupEntry<'_> {
-            wgpu::BindGroupEntry {
-                binding,
-                resource: buffer.as_entire_binding(),
-            }
-        }
-        device.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("collabgpu step"),
-            layout: &self.layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: binding::STEP,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: buffers.steps,
-                        offset: 0,
-                        size: wgpu::BufferSize::new(size_of::<StepUniform>() as u64),
-                    }),
-                },
-                whole(binding::PARAMS, buffers.params),
-                whole(binding::GRADS, buffers.grads),
-                whole(binding::FIRST_MOMENT, buffers.first_moment),
-                whole(binding::SECOND_MOMENT, buffers.second_moment),
-                whole(binding::TRIPLES, buffers.triples),
-                whole(binding::SCRATCH, buffers.scratch),
-                whole(binding::LOSSES, buffers.losses),
-                whole(binding::CLAIMS, buffers.claims),
-            ],
-        })
+    /// The bind groups over `buffers`, one per layout.
+    pub fn bind_groups(&self, device: &Device, buffers: &Bindings<'_>) -> BindGroups {
+        let groups = self.layouts.iter().map(|layout| {
+            let entries: Vec<wgpu::BindGroupEntry<'_>> = layout
+                .declared
+                .iter()
+                .map(|&(number, access)| wgpu::BindGroupEntry {
+                    binding: number,
+                    resource: match access {
+                        Access::Uniform => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: buffers.buffer(number),
+                            offset: 0,
+                            size: wgpu::BufferSize::new(size_of::<StepUniform>() as u64),
+                        }),
+                        Access::Read | Access::ReadWrite => {
+                            buffers.buffer(number).as_entire_binding()
+                        }
+                    },
+                })
+                .collect();
+            device.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("collabgpu step"),
+                layout: &layout.bind_group_layout,
+                entries: &entries,
+            })
+        });
+        BindGroups(groups.collect())
+    }
+
+    /// How many distinct layouts the kernels use (each [`BindGroups`] holds as many groups).
+    pub fn layout_count(&self) -> usize {
+        self.layouts.len()
     }
 
     /// Records `kernel` for the step record at `step_index` (its byte offset is
@@ -307,50 +351,50 @@ impl Kernels {
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         kernel: Kernel,
-        bind_group: &wgpu::BindGroup,
+        bind_groups: &BindGroups,
         step_index: usize,
         step: &StepUniform,
     ) {
-        pass.set_pipeline(self.pipeline(kernel));
-        pass.set_bind_group(
-            0,
-            bind_group,
-            &[(step_index as u64 * self.step_stride) as u32],
-        );
-        let (x, y) = kernel.workgroups(step, self.max_per_dimension);
-        pass.dispatch_workgroups(x, y, 1);
+        self.dispatch_step(pass, &[kernel], bind_groups, step_index, step);
     }
 
-    /// Records one batch: binds the shared bind group once at the step record `step_index` (the
-    /// binding survives pipeline changes, all pipelines share the layout), then sets each
-    /// kernel's pipeline and dispatches it.
+    /// Records one batch: for each kernel in turn, sets its bind group at the step record
+    /// `step_index` when its layout differs from the previous kernel's (a bind group survives
+    /// pipeline changes between pipelines of one layout), then its pipeline, then dispatches it.
     pub fn dispatch_step(
         &self,
         pass: &mut wgpu::ComputePass<'_>,
         sequence: &[Kernel],
-        bind_group: &wgpu::BindGroup,
+        bind_groups: &BindGroups,
         step_index: usize,
         step: &StepUniform,
     ) {
-        pass.set_bind_group(
-            0,
-            bind_group,
-            &[(step_index as u64 * self.step_stride) as u32],
-        );
+        let offset = (step_index as u64 * self.step_stride) as u32;
+        let mut bound = None;
         for &kernel in sequence {
-            pass.set_pipeline(self.pipeline(kernel));
+            let (layout, pipeline) = self.pipeline(kernel);
+            if bound != Some(layout) {
+                pass.set_bind_group(0, &bind_groups.0[layout], &[offset]);
+                bound = Some(layout);
+            }
+            pass.set_pipeline(pipeline);
             let (x, y) = kernel.workgroups(step, self.max_per_dimension);
             pass.dispatch_workgroups(x, y, 1);
         }
     }
 
-    fn pipeline(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
-        &self
-            .pipelines
+    /// `kernel`'s layout index and pipeline.
+    fn pipeline(&self, kernel: Kernel) -> (usize, &wgpu::ComputePipeline) {
+        self.pipelines
             .iter()
-            .find(|(k, _)| *k == kernel)
+            .find(|(k, _, _)| *k == kernel)
+            .map(|(_, layout, pipeline)| (*layout, pipeline))
             .expect("every kernel has a pipeline")
-            .1
+    }
+
+    /// The layout index `kernel` binds through (kernels with equal declarations share one).
+    pub fn layout_of(&self, kernel: Kernel) -> usize {
+        self.pipeline(kernel).0
     }
 
     /// The step records laid out at `step_stride` for upload.

@@ -162,7 +162,8 @@ pub fn pack_triples(users: &[u32], items: &[u32], ratings: &[f32]) -> Vec<Triple
         .collect()
 }
 
-/// The bindings of the shared layout (see the headers in `shaders/`).
+/// The binding numbers every kernel uses for the same buffers (see the headers in `shaders/`);
+/// a kernel's layout holds the ones it declares.
 pub mod binding {
     pub const STEP: u32 = 0;
     pub const PARAMS: u32 = 1;
@@ -178,9 +179,10 @@ pub mod binding {
     pub const SECOND_MOMENT: u32 = 8;
 }
 
-/// Storage buffers in the shared layout, all visible to the compute stage: every binding above
-/// but the step uniform. The adapter's `max_storage_buffers_per_shader_stage` must allow them
-/// (WebGPU guarantees 8; see `Device::new`).
+/// The most storage buffers one kernel may declare (each kernel's layout holds only the
+/// bindings it declares; `gpu::shaders` tests that none declares more). The adapter's
+/// `max_storage_buffers_per_shader_stage` must allow them (WebGPU guarantees 8; see
+/// `Device::new`).
 pub const STORAGE_BINDINGS: u32 = 8;
 
 #[cfg(test)]

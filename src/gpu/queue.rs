@@ -42,9 +42,9 @@ pub struct GatherRecord {
     pub padding: u32,
 }
 
-/// `gather_triples` and its own bind-group layout: the shared layout of [`super::kernels`] has no
-/// room for the order and a piece of the training set beside its eight storage bindings (what
-/// WebGPU guarantees). Built once per device.
+/// `gather_triples` and its own bind-group layout: it binds the order and a piece of the training
+/// set, which no training kernel reads, under binding numbers of its own rather than the training
+/// kernels' numbering of [`super::layout::binding`]. Built once per device.
 #[derive(Debug)]
 pub struct GatherKernel {
     layout: wgpu::BindGroupLayout,

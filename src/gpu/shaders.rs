@@ -136,6 +136,44 @@ pub fn needs_subgroups(kernel: &str) -> bool {
     SUBGROUP_KERNELS.contains(&stem)
 }
 
+/// How a kernel declares one of its bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// `var<uniform>`: the step record.
+    Uniform,
+    /// `var<storage, read>`: the kernel only reads it.
+    Read,
+    /// `var<storage, read_write>`: the kernel may write it (atomics included).
+    ReadWrite,
+}
+
+/// The bindings a kernel's full source (see [`source`]) declares, by binding number, with their
+/// access: what its bind-group layout must say, entry for entry, since wgpu requires a layout's
+/// access to equal the shader's. Read from the `@group(0) @binding(N) var<...>` lines, the only
+/// way the files in `shaders/` declare bindings.
+pub fn declared_bindings(source: &str) -> Vec<(u32, Access)> {
+    let mut declared: Vec<(u32, Access)> = source
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("@group(0) @binding(")?;
+            let (number, rest) = rest.split_once(')')?;
+            let number = number.parse().ok()?;
+            let access = if rest.contains("var<uniform>") {
+                Access::Uniform
+            } else if rest.contains("var<storage, read_write>") {
+                Access::ReadWrite
+            } else if rest.contains("var<storage, read>") {
+                Access::Read
+            } else {
+                return None;
+            };
+            Some((number, access))
+        })
+        .collect();
+    declared.sort_by_key(|&(number, _)| number);
+    declared
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +230,46 @@ mod tests {
         }
         for kernel in kernels() {
             assert!(source(&kernel).unwrap().starts_with(&wgsl_constants()));
+        }
+    }
+
+    /// The layouts come from these declarations: a kernel that only reads the parameters says
+    /// so, and one that writes them says that.
+    #[test]
+    fn declared_bindings_say_what_each_kernel_reads_and_writes() {
+        use Access::*;
+        assert_eq!(
+            declared_bindings(&source("forward_backward").unwrap()),
+            [
+                (0, Uniform),
+                (1, Read),
+                (2, ReadWrite),
+                (4, Read),
+                (6, ReadWrite),
+                (7, ReadWrite)
+            ]
+        );
+        assert_eq!(
+            declared_bindings(&source("sgd_vec4").unwrap()),
+            [
+                (0, Uniform),
+                (1, ReadWrite),
+                (2, ReadWrite),
+                (4, Read),
+                (7, ReadWrite)
+            ]
+        );
+        for kernel in kernels() {
+            let declared = declared_bindings(&source(&kernel).unwrap());
+            let numbers: Vec<u32> = declared.iter().map(|&(n, _)| n).collect();
+            let mut unique = numbers.clone();
+            unique.dedup();
+            assert_eq!(numbers, unique, "{kernel} declares a binding twice");
+            assert!(
+                declared.iter().filter(|(_, a)| *a != Uniform).count()
+                    <= super::super::layout::STORAGE_BINDINGS as usize,
+                "{kernel} declares more storage bindings than WebGPU guarantees"
+            );
         }
     }
 }
