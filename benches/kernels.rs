@@ -7,7 +7,9 @@
 //! `scatter_add` (both factor tables), `adamw` (dense, every parameter), `sgd` (sparse: claim, update
 //! and release on the GPU; sort, dedup and update on the CPU), `forward_backward` (the fused step
 //! up to the gradients: the CPU's composition of the single kernels beside the GPU's subgroup
-//! kernel, where the adapter has `SUBGROUP`, and its one-thread-per-rating fallback) and `eval`
+//! kernel, where the adapter has `SUBGROUP`, and its one-thread-per-rating fallback; beside them
+//! the same gradients without atomics, `segment_sums` on the batch sorted by row, and the host's
+//! sort that it needs, `cpu_sort_for_segments`) and `eval`
 //! (the validation sum of squared errors). Throughput is ratings per second (parameters per second for `adamw`) and bytes
 //! per second of the kernel's main traffic.
 //!
@@ -26,7 +28,7 @@ use collabgpu::cpu::kernels as cpu;
 use collabgpu::data::Ratings;
 use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness};
 use collabgpu::gpu::kernels::{Kernel, Kernels};
-use collabgpu::gpu::layout::{StepUniform, WORKGROUP, pack_triples};
+use collabgpu::gpu::layout::{StepUniform, WORKGROUP, pack_triples, row_sorted_triples};
 use collabgpu::gpu::{Device, GpuOptions};
 use collabgpu::model::Params;
 use collabgpu::train::StepHyper;
@@ -147,6 +149,9 @@ struct Gpu {
     /// subgroup per rating (the adapter has `SUBGROUP`).
     thread_per_rating: Option<Kernels>,
     harness: KernelHarness,
+    /// The same buffers but for the triples: the batch twice, sorted by user and by item
+    /// (`row_sorted_triples`), for `segment_sums`.
+    sorted: KernelHarness,
 }
 
 impl Gpu {
@@ -163,8 +168,10 @@ impl Gpu {
         });
         let flat = problem.params.tensors().concat();
         let n = flat.len();
-        // Scratch sized for the evaluation set, the largest `C` any case uses.
-        let scratch_len = problem.step(problem.size.eval).scratch_len();
+        // Scratch sized for the batch: the single-op kernels' rows of B ratings; the evaluation
+        // only keeps its EVAL_WORKGROUPS partial sums there (sized for the evaluation set, it
+        // would pass the 128 MiB binding limit of adapters such as lavapipe).
+        let scratch_len = problem.step(problem.size.batch).scratch_len();
         let inputs = HarnessInputs {
             params: flat,
             grads: problem.grads.clone(),
@@ -177,11 +184,22 @@ impl Gpu {
             claims: vec![u32::MAX; problem.size.users + problem.size.items],
         };
         let harness = KernelHarness::new(&device, &inputs);
+        let (b, users, items) = (
+            problem.size.batch,
+            problem.batch_users(),
+            problem.batch_items(),
+        );
+        let sorted = HarnessInputs {
+            triples: row_sorted_triples(users, items, &problem.ratings[..b]),
+            ..inputs
+        };
+        let sorted = KernelHarness::new(&device, &sorted);
         Some(Gpu {
             device,
             kernels,
             thread_per_rating,
             harness,
+            sorted,
         })
     }
 
@@ -389,6 +407,32 @@ fn kernels(c: &mut Criterion) {
                 &batch_step,
             );
         }
+    }
+    // The same gradients without atomics, from the batch sorted by user and by item: the host's
+    // sort (what each batch would cost the host) and the two GPU dispatches on a sorted batch.
+    let ratings = &problem.ratings[..b];
+    group.bench_function("cpu_sort_for_segments", |bench| {
+        bench.iter(|| {
+            black_box(row_sorted_triples(
+                problem.batch_users(),
+                problem.batch_items(),
+                ratings,
+            ))
+        })
+    });
+    if let Some(gpu) = &gpu {
+        group.bench_function("gpu_segment_sums", |bench| {
+            bench.iter(|| {
+                gpu.sorted
+                    .run(
+                        &gpu.device,
+                        &gpu.kernels,
+                        &[Kernel::SegmentG, Kernel::SegmentSums],
+                        &batch_step,
+                    )
+                    .expect("the GPU ran the kernels")
+            })
+        });
     }
     group.finish();
 

@@ -5,7 +5,9 @@
 //! `sparse_adam_apply` on `forward_backward`'s claims) are checked against the composition of
 //! the same CPU twins. `forward_backward` is checked on both of its paths (a subgroup per rating
 //! where the adapter has `SUBGROUP`, one thread per rating) and, on the subgroup path, at K below,
-//! at and above the subgroup size and at K no multiple of it.
+//! at and above the subgroup size and at K no multiple of it. The sorted-batch gradients
+//! (`segment_g`, `segment_sums`, measured against `forward_backward` in benches/kernels.rs) are
+//! checked against the same composition, and for the same bits on every run.
 
 mod support;
 
@@ -16,6 +18,7 @@ use collabgpu::gpu::buffers::{HarnessInputs, KernelHarness};
 use collabgpu::gpu::kernels::{Kernel, Kernels};
 use collabgpu::gpu::layout::{
     EVAL_WORKGROUPS, REDUCTION_WORKGROUP, StepUniform, Triple, WORKGROUP, pack_triples, padded_len,
+    row_sorted_triples,
 };
 use collabgpu::gpu::queue::LossLayout;
 use collabgpu::gpu::{Device, GpuBackend, GpuOptions};
@@ -787,6 +790,90 @@ fn check_forward_backward_thread_per_rating(b: usize, cas: bool) {
 
 /// [`check_forward_backward`] at batch size `b` and `k` factors, with CAS scatter-adds or not,
 /// one thread per rating or the default path.
+/// What `forward_backward` must leave, by the composition of its CPU twins: `grads` plus the
+/// batch's gradients, and the batch loss.
+fn cpu_forward_backward(
+    case: &Case,
+    grads: &[f32],
+    y_range: Option<(f32, f32)>,
+) -> (Vec<f32>, f32) {
+    let (b, k) = (case.b, case.k);
+    let (p, q, bu, bi) = case.split(&case.params);
+    let (mut pu, mut qi) = (vec![0.0; b * k], vec![0.0; b * k]);
+    cpu::gather(p, k, &case.batch_users, &mut pu);
+    cpu::gather(q, k, &case.batch_items, &mut qi);
+    let mut x = vec![0.0; b];
+    cpu::dot(&pu, &qi, k, &mut x);
+    cpu::bias_add(&mut x, bu, bi, &case.batch_users, &case.batch_items);
+    let mut pred = vec![0.0; b];
+    cpu::sigmoid_range(&x, y_range, &mut pred);
+    let mut g = vec![0.0; b];
+    let loss = cpu::mse_grad(&x, &pred, &case.ratings, y_range, &mut g);
+    let mut want = grads.to_vec();
+    let (dp, rest) = want.split_at_mut(case.users * k);
+    let (dq, rest) = rest.split_at_mut(case.items * k);
+    let (dbu, dbi) = rest.split_at_mut(case.users);
+    cpu::scatter_add(dp, k, &case.batch_users, &g, &qi);
+    cpu::scatter_add(dq, k, &case.batch_items, &g, &pu);
+    cpu::scatter_add_bias(dbu, &case.batch_users, &g);
+    cpu::scatter_add_bias(dbi, &case.batch_items, &g);
+    (want, loss)
+}
+
+/// The sorted-batch gradients (`segment_g`, `segment_sums`: no atomics) add what the CPU's
+/// scatter-adds add, and the same bits on every run.
+fn check_segment_sums(b: usize) {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    let case = Case::new(b, 120);
+    let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
+    inputs.grads = random_f32(case.params.len(), -0.1, 0.1, 121);
+    inputs.triples = row_sorted_triples(&case.batch_users, &case.batch_items, &case.ratings);
+    let run = || {
+        let harness = KernelHarness::new(&device, &inputs);
+        harness
+            .run(
+                &device,
+                kernels,
+                &[Kernel::SegmentG, Kernel::SegmentSums],
+                &case.step,
+            )
+            .unwrap();
+        (
+            harness.read_grads(&device).unwrap(),
+            harness.read_scratch(&device).unwrap(),
+        )
+    };
+    let (got, scratch) = run();
+    let (want, loss) = cpu_forward_backward(&case, &inputs.grads, Y_RANGE);
+    let (gp, gq, gbu, gbi) = case.split(&got);
+    let (wp, wq, wbu, wbi) = case.split(&want);
+    assert_close("dL/dP (segment_sums)", gp, wp, 1e-5, 1e-4);
+    assert_close("dL/dQ (segment_sums)", gq, wq, 1e-5, 1e-4);
+    assert_close("dL/dbu (segment_sums)", gbu, wbu, 1e-5, 1e-4);
+    assert_close("dL/dbi (segment_sums)", gbi, wbi, 1e-5, 1e-4);
+    let squares = &scratch[3 * case.step.capacity as usize..][..b];
+    let got_loss = squares.iter().map(|&s| s as f64).sum::<f64>() / b as f64;
+    assert_close(
+        "batch loss (segment_g)",
+        &[got_loss as f32],
+        &[loss],
+        1e-6,
+        1e-5,
+    );
+    for _ in 0..3 {
+        let (again, _) = run();
+        assert!(
+            again
+                .iter()
+                .zip(&got)
+                .all(|(a, g)| a.to_bits() == g.to_bits()),
+            "segment_sums left other bits on a second run: the sums must not depend on timing"
+        );
+    }
+}
+
 fn check_forward_backward_on(b: usize, k: usize, cas: bool, thread_per_rating: bool) {
     let Some((device, kernels)) = setup_paths() else {
         return;
@@ -821,27 +908,7 @@ fn check_forward_backward_on(b: usize, k: usize, cas: bool, thread_per_rating: b
             .run(&device, kernels, &[Kernel::ForwardBackward], &case.step)
             .unwrap();
 
-        let (p, q, bu, bi) = case.split(&case.params);
-        let (mut pu, mut qi) = (vec![0.0; b * k], vec![0.0; b * k]);
-        cpu::gather(p, k, &case.batch_users, &mut pu);
-        cpu::gather(q, k, &case.batch_items, &mut qi);
-        let mut x = vec![0.0; b];
-        cpu::dot(&pu, &qi, k, &mut x);
-        cpu::bias_add(&mut x, bu, bi, &case.batch_users, &case.batch_items);
-        let mut pred = vec![0.0; b];
-        cpu::sigmoid_range(&x, y_range, &mut pred);
-        let mut g = vec![0.0; b];
-        let loss = cpu::mse_grad(&x, &pred, &case.ratings, y_range, &mut g);
-        let mut want = inputs.grads.clone();
-        {
-            let (dp, rest) = want.split_at_mut(case.users * k);
-            let (dq, rest) = rest.split_at_mut(case.items * k);
-            let (dbu, dbi) = rest.split_at_mut(case.users);
-            cpu::scatter_add(dp, k, &case.batch_users, &g, &qi);
-            cpu::scatter_add(dq, k, &case.batch_items, &g, &pu);
-            cpu::scatter_add_bias(dbu, &case.batch_users, &g);
-            cpu::scatter_add_bias(dbi, &case.batch_items, &g);
-        }
+        let (want, loss) = cpu_forward_backward(&case, &inputs.grads, y_range);
         let what = format!("forward_backward, {path}, {y_range:?}");
         let got = harness.read_grads(&device).unwrap();
         let (gp, gq, gbu, gbi) = case.split(&got);
@@ -1438,4 +1505,10 @@ sizes!(
     l2_grad_cas_matches_cpu_with_repeated_rows_workgroup_plus_one,
     l2_grad_cas_matches_cpu_with_repeated_rows_large_odd,
     true
+);
+sizes!(
+    check_segment_sums,
+    segment_sums_match_cpu_and_repeat_3,
+    segment_sums_match_cpu_and_repeat_workgroup_plus_one,
+    segment_sums_match_cpu_and_repeat_large_odd
 );

@@ -43,10 +43,15 @@ pub enum Kernel {
     SparseAdam,
     /// The fused path's lazy Adam, on `forward_backward`'s tagged claims.
     SparseAdamApply,
+    /// Each rating's `g` of a batch sorted by row (`shaders/segment_sums.wgsl`): the first half
+    /// of the gradients without atomics, measured against `ForwardBackward`, not trained with.
+    SegmentG,
+    /// Each row's gradient summed over its segment of the sorted batch, after `SegmentG`.
+    SegmentSums,
 }
 
 impl Kernel {
-    pub const ALL: [Kernel; 23] = [
+    pub const ALL: [Kernel; 25] = [
         Kernel::Gather,
         Kernel::Dot,
         Kernel::BiasAdd,
@@ -70,6 +75,8 @@ impl Kernel {
         Kernel::RowwiseAdagradApply,
         Kernel::SparseAdam,
         Kernel::SparseAdamApply,
+        Kernel::SegmentG,
+        Kernel::SegmentSums,
     ];
 
     /// `(shader file stem, entry point)`; the gradient adders (scatter-adds, `forward_backward`,
@@ -100,6 +107,8 @@ impl Kernel {
             Kernel::RowwiseAdagradApply => ("rowwise_adagrad", "rowwise_adagrad_apply"),
             Kernel::SparseAdam => ("sparse_adam", "sparse_adam"),
             Kernel::SparseAdamApply => ("sparse_adam", "sparse_adam_apply"),
+            Kernel::SegmentG => ("segment_sums", "segment_g"),
+            Kernel::SegmentSums => ("segment_sums", "segment_sums"),
         }
     }
 
@@ -114,14 +123,16 @@ impl Kernel {
             | Kernel::BiasAdd
             | Kernel::SigmoidRange
             | Kernel::MseGrad
-            | Kernel::ForwardBackward => b,
+            | Kernel::ForwardBackward
+            | Kernel::SegmentG => b,
             Kernel::ScatterAddBias
             | Kernel::SgdClaim
             | Kernel::SgdRelease
             | Kernel::SgdApply
             | Kernel::SgdApplyVec4
             | Kernel::RowwiseAdagrad
-            | Kernel::RowwiseAdagradApply => 2 * b,
+            | Kernel::RowwiseAdagradApply
+            | Kernel::SegmentSums => 2 * b,
             Kernel::Sgd | Kernel::L2Grad | Kernel::SparseAdam | Kernel::SparseAdamApply => {
                 2 * b * (k + 1)
             }

@@ -162,6 +162,25 @@ pub fn pack_triples(users: &[u32], items: &[u32], ratings: &[f32]) -> Vec<Triple
         .collect()
 }
 
+/// A batch as `shaders/segment_sums.wgsl` reads it: `2 B` triples, first the batch sorted stably by
+/// user, then the same ratings sorted stably by item with each `rating` field holding the bits of
+/// the rating's position in the first half (`f32::from_bits(b)`), where that kernel finds its `g`.
+pub fn row_sorted_triples(users: &[u32], items: &[u32], ratings: &[f32]) -> Vec<Triple> {
+    let mut by_user = pack_triples(users, items, ratings);
+    by_user.sort_by_key(|t| t.user);
+    let mut by_item: Vec<Triple> = by_user
+        .iter()
+        .enumerate()
+        .map(|(b, t)| Triple {
+            rating: f32::from_bits(b as u32),
+            ..*t
+        })
+        .collect();
+    by_item.sort_by_key(|t| t.item);
+    by_user.extend(by_item);
+    by_user
+}
+
 /// The binding numbers every kernel uses for the same buffers (see the headers in `shaders/`);
 /// a kernel's layout holds the ones it declares.
 pub mod binding {
@@ -188,6 +207,27 @@ pub const STORAGE_BINDINGS: u32 = 8;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_sorted_triples_hold_the_batch_by_user_then_by_item_pointing_back() {
+        let users = [2, 0, 2, 1, 0];
+        let items = [1, 1, 0, 2, 0];
+        let ratings = [1.0, 2.0, 3.0, 4.0, 5.0];
+        let sorted = row_sorted_triples(&users, &items, &ratings);
+        let (by_user, by_item) = sorted.split_at(5);
+        // Stable: equal users keep the batch's order.
+        let firsts: Vec<(u32, f32)> = by_user.iter().map(|t| (t.user, t.rating)).collect();
+        assert_eq!(firsts, [(0, 2.0), (0, 5.0), (1, 4.0), (2, 1.0), (2, 3.0)]);
+        let seconds: Vec<(u32, u32)> = by_item
+            .iter()
+            .map(|t| (t.item, t.rating.to_bits()))
+            .collect();
+        assert_eq!(seconds, [(0, 1), (0, 4), (1, 0), (1, 3), (2, 2)]);
+        for t in by_item {
+            let back = by_user[t.rating.to_bits() as usize];
+            assert_eq!((back.user, back.item), (t.user, t.item));
+        }
+    }
 
     #[test]
     fn records_have_the_sizes_the_shaders_expect() {

@@ -30,7 +30,7 @@ pub const PIECE_FILES: [&str; 4] = [
 ];
 
 /// Every kernel file: `(file stem, source without the pieces)`.
-pub const KERNEL_FILES: [(&str, &str); 17] = [
+pub const KERNEL_FILES: [(&str, &str); 18] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("dot", include_str!("../../shaders/dot.wgsl")),
     ("bias_add", include_str!("../../shaders/bias_add.wgsl")),
@@ -68,6 +68,10 @@ pub const KERNEL_FILES: [(&str, &str); 17] = [
     (
         "gather_triples",
         include_str!("../../shaders/gather_triples.wgsl"),
+    ),
+    (
+        "segment_sums",
+        include_str!("../../shaders/segment_sums.wgsl"),
     ),
 ];
 
