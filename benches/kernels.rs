@@ -182,6 +182,7 @@ impl Gpu {
             // forward_backward's partial sums: one per workgroup of the batch.
             losses: vec![0.0; problem.size.batch.div_ceil(WORKGROUP as usize).max(4)],
             claims: vec![u32::MAX; problem.size.users + problem.size.items],
+            counts: Vec::new(),
         };
         let harness = KernelHarness::new(&device, &inputs);
         let (b, users, items) = (

@@ -41,6 +41,10 @@ struct Step {
     param_count: u32,      // N = (U + I) * (K + 1)
     claim_base: u32,       // the fused path's tag base for this batch (0: forward_backward claims nothing, adamw_vec4 reads every gradient)
     l2: f32,               // lambda of SPEC "Scale"'s L2 per occurrence (l2_grad.wgsl); 0 without --l2
+    fold_l2: u32,          // 1: forward_backward counts rows, the fused optimiser adds the L2 term (l2_factor)
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 struct Triple {
@@ -81,6 +85,12 @@ fn g_offset(s: Step) -> u32 { return 2u * s.capacity; }
 fn sq_offset(s: Step) -> u32 { return 3u * s.capacity; }
 fn pu_offset(s: Step) -> u32 { return 4u * s.capacity; }
 fn qi_offset(s: Step) -> u32 { return 4u * s.capacity + s.capacity * s.factors; }
+
+// The L2 term's factor for a row that occurs n times in the batch, 2 λ n / B, in the CPU's order
+// (`cpu::kernels::l2_factor`): a row's gradient gains l2_factor * p, entry by entry.
+fn l2_factor(s: Step, n: u32) -> f32 {
+    return 2.0 * s.l2 * f32(n) / f32(s.batch_len);
+}
 
 fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));

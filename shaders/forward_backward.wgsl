@@ -13,7 +13,8 @@
 // unless `GpuOptions::thread_per_rating`.
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read), 2 grads (declared by grad_add_*),
-//           4 triples (read), 6 losses (write the batch's partial sums), 7 claims (atomicMax).
+//           4 triples (read), 6 losses (write the batch's partial sums), 7 claims (atomicMax),
+//           9 counts (atomicAdd, only with step.fold_l2).
 // Dimensions: B = step.batch_len, K = step.factors, U, I; one thread per b, B threads.
 //   x = dot(P[u_b], Q[i_b]) + (bu[u_b] + bi[i_b]); pred = lo + (hi - lo) * sigmoid(x) (or x)
 //   g = (2/B) * (pred - r_b) * (hi - lo) * s * (1 - s) (or (2/B) * (pred - r_b))
@@ -23,7 +24,9 @@
 //   atomics, and comes out the same every run.
 //   dP[u_b] += g * Q[i_b]; dQ[i_b] += g * P[u_b]; dbu[u_b] += g; dbi[i_b] += g
 //   if step.claim_base != 0: claims[u_b] and claims[U + i_b] = max(., claim_base + C - 1 - b)
+//   if step.fold_l2 != 0: counts[u_b] and counts[U + i_b] += 1 (the optimiser's L2 term reads them)
 // Invariants: u_b < U, i_b < I; grads hold zeros (or what should be added to) before the batch;
+// counts hold zeros before the batch (the folding optimiser zeroes what it read);
 // claim_base > every tag left in claims (the host restarts the tags by clearing claims to 0).
 
 @group(0) @binding(0) var<uniform> step: Step;
@@ -31,6 +34,7 @@
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(6) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;
+@group(0) @binding(9) var<storage, read_write> counts: array<atomic<u32>>;
 
 var<workgroup> partial: array<f32, WORKGROUP>;
 
@@ -89,6 +93,11 @@ fn train_rating(b: u32) -> f32 {
         let tag = step.claim_base + (step.capacity - 1u - b);
         atomicMax(&claims[t.user], tag);
         atomicMax(&claims[step.users + t.item], tag);
+    }
+    // The rows' occurrences, for an optimiser that adds the L2 term itself (fold_l2).
+    if (step.fold_l2 != 0u) {
+        atomicAdd(&counts[t.user], 1u);
+        atomicAdd(&counts[step.users + t.item], 1u);
     }
     return loss.squared_error;
 }

@@ -12,12 +12,13 @@
 // supported and takes the subgroup built-ins without it (gpu::shaders::SUBGROUP_KERNELS).
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read), 2 grads (declared by grad_add_*),
-//           4 triples (read), 6 losses (write the batch's partial sums), 7 claims (atomicMax).
+//           4 triples (read), 6 losses (write the batch's partial sums), 7 claims (atomicMax),
+//           9 counts (atomicAdd, only with step.fold_l2).
 // Dimensions: B = step.batch_len, K = step.factors, U, I; one invocation per b, B invocations,
 //   each subgroup of `lanes` invocations trains its `lanes` ratings one after the other.
 //   x = subgroupAdd(sum over j = l, l + lanes, .. < K of P[u_b][j] * Q[i_b][j]) + (bu[u_b] + bi[i_b])
 //   pred, g, the partial sums, the scatter-adds and the claims as forward_backward.wgsl; lane 0
-//   adds the bias gradients and makes the claims, and the invocation whose rating it was keeps
+//   adds the bias gradients, makes the claims and counts the rows, and the invocation whose rating it was keeps
 //   its squared error for the workgroup's tree sum.
 // Invariants: forward_backward.wgsl's, and a subgroup's invocations are numbered 0 .. lanes - 1
 // (`subgroup_invocation_id`), `lanes` counted with subgroupAdd so that a subgroup wider than the
@@ -28,6 +29,7 @@
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(6) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;
+@group(0) @binding(9) var<storage, read_write> counts: array<atomic<u32>>;
 
 var<workgroup> partial: array<f32, WORKGROUP>;
 
@@ -97,6 +99,11 @@ fn train_rating(b: u32, lane: u32, lanes: u32) -> f32 {
             let tag = step.claim_base + (step.capacity - 1u - b);
             atomicMax(&claims[t.user], tag);
             atomicMax(&claims[step.users + t.item], tag);
+        }
+        // The rows' occurrences, for an optimiser that adds the L2 term itself (fold_l2).
+        if (step.fold_l2 != 0u) {
+            atomicAdd(&counts[t.user], 1u);
+            atomicAdd(&counts[step.users + t.item], 1u);
         }
     }
     return loss.squared_error;

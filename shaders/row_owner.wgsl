@@ -1,5 +1,6 @@
 // row_owner.wgsl: which occurrence of a row owns its update, for the sparse optimisers that move
-// each row of a batch once (rowwise_adagrad.wgsl, sparse_adam.wgsl, sgd_vec4.wgsl). Not a kernel:
+// each row of a batch once (sgd.wgsl, rowwise_adagrad.wgsl, sparse_adam.wgsl, sgd_vec4.wgsl), and
+// the L2 term's factor that an owner folds into its row's step (`take_l2_factor`). Not a kernel:
 // src/gpu/shaders.rs puts it between common.wgsl and those kernel files. The rule is sgd.wgsl's,
 // and its claims are reused as they are:
 //   single-op path: sgd.wgsl's `sgd_claim` left in claims[row] the smallest b among the row's
@@ -7,12 +8,15 @@
 //   fused path:     forward_backward.wgsl left the largest tag claim_base + C - 1 - b, the tag of
 //                   that same smallest b; tags grow from batch to batch, so nothing is released.
 //
-// Bindings: 4 triples (read), 7 claims (read/write, atomic<u32>: users at [0, U), items at [U, U+I)).
+// Bindings: 4 triples (read), 7 claims (read/write, atomic<u32>: users at [0, U), items at [U, U+I)),
+//           9 counts (read/write: each row's occurrences in the batch at its claim slot, counted by
+//           forward_backward.wgsl when step.fold_l2; the owner reads and zeroes its row's count).
 // Dimensions: B = step.batch_len, C = step.capacity, U.
 // Invariants: the claims hold this batch's claims as described above; user_b < U, item_b < I.
 
 @group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;
+@group(0) @binding(9) var<storage, read_write> counts: array<u32>;
 
 // The claim slot of (side, b): the user row for side 0, U + the item row for side 1.
 fn claim_index(side: u32, b: u32) -> u32 {
@@ -31,4 +35,16 @@ fn owns_row(side: u32, b: u32, tagged: bool) -> bool {
         owner = step.claim_base + (step.capacity - 1u - b);
     }
     return atomicLoad(&claims[claim_index(side, b)]) == owner;
+}
+
+// The L2 term's factor for the row at claim slot `slot`, which the calling thread owns: with
+// fold_l2, 2 λ n / B for the n occurrences forward_backward counted, and the count zeroed for the
+// next batch (one owner per row, so plain loads and stores); without it, 0.
+fn take_l2_factor(slot: u32) -> f32 {
+    if (step.fold_l2 == 0u) {
+        return 0.0;
+    }
+    let n = counts[slot];
+    counts[slot] = 0u;
+    return l2_factor(step, n);
 }

@@ -9,11 +9,13 @@
 //   rowwise_adagrad:       single-op path, between sgd.wgsl's `sgd_claim` and `sgd_release`;
 //   rowwise_adagrad_apply: fused path, on forward_backward's claim tags (see row_owner.wgsl).
 // One thread per (side, b), 2*B threads: the owner of a row runs its whole row (a sum over the
-// row comes before any entry moves) and then its bias.
+// row comes before any entry moves) and then its bias. With step.fold_l2 (fused entry only) each
+// g is first g + (2 λ n_r / B) p, the L2 term `l2_grad.wgsl` would have added, n_r from
+// forward_backward's counts (row_owner.wgsl `take_l2_factor`).
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read/write), 2 grads (read, then zeroed),
 //           3 row sums (read/write; the first-moment binding, which rowwise-adagrad does not use
-//           otherwise), 4 triples and 7 claims (declared by row_owner.wgsl).
+//           otherwise), 4 triples, 7 claims and 9 counts (declared by row_owner.wgsl).
 // Row sums layout (a `Params` with K = 1, as `TrainState::row_sums`):
 //   [0, U) rows of P, [U, U+I) rows of Q, [U+I, 2U+I) bu, [2U+I, 2U+2I) bi.
 // Dimensions: B = step.batch_len, K = step.factors, U, I.
@@ -24,11 +26,12 @@
 @group(0) @binding(2) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(3) var<storage, read_write> row_sums: array<f32>;
 
-// One row of `width` contiguous entries from `first`, with its accumulator row_sums[sum].
-fn step_row(first: u32, width: u32, sum: u32) {
+// One row of `width` contiguous entries from `first`, with its accumulator row_sums[sum], each
+// entry's gradient first gaining l2 * p (the L2 term's factor; 0 but with fold_l2).
+fn step_row(first: u32, width: u32, sum: u32, l2: f32) {
     var lanes = array<f32, 8>();
     for (var j = 0u; j < width; j++) {
-        let g = grads[first + j];
+        let g = grads[first + j] + l2 * params[first + j];
         lanes[j % 8u] += g * g;
     }
     let squares = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
@@ -37,7 +40,8 @@ fn step_row(first: u32, width: u32, sum: u32) {
     row_sums[sum] = s;
     let denominator = sqrt(s) + step.eps;
     for (var j = 0u; j < width; j++) {
-        params[first + j] -= step.lr * grads[first + j] / denominator;
+        let g = grads[first + j] + l2 * params[first + j];
+        params[first + j] -= step.lr * g / denominator;
         grads[first + j] = 0.0;
     }
 }
@@ -55,8 +59,13 @@ fn update_rows(n: u32, tagged: bool) {
     if (side == 1u) {
         row = step.users + t.item;
     }
-    step_row(row_entry(step, side, t, 0u), step.factors, row);
-    step_row(row_entry(step, side, t, step.factors), 1u, step.users + step.items + row);
+    // The row's claim slot is its accumulator's index; only the fused entry folds in L2.
+    var l2 = 0.0;
+    if (tagged) {
+        l2 = take_l2_factor(row);
+    }
+    step_row(row_entry(step, side, t, 0u), step.factors, row, l2);
+    step_row(row_entry(step, side, t, step.factors), 1u, step.users + step.items + row, l2);
 }
 
 @compute @workgroup_size(WORKGROUP)

@@ -11,10 +11,15 @@
 //                claim_base + C - 1 - b is in claims[row] (the largest tag: the smallest b, as with
 //                atomicMin), and it moves the whole row, its K factors and its bias, and zeroes
 //                their gradients: one ownership test per touched row instead of one per entry.
-//                Tags grow from batch to batch, so no release pass is needed.
+//                Tags grow from batch to batch, so no release pass is needed. With fold_l2 the
+//                owner first adds the L2 term (2 λ n_r / B) p to each entry's gradient, n_r
+//                from forward_backward's counts, and zeroes the count (row_owner.wgsl).
+// Compiled after row_owner.wgsl (src/gpu/shaders.rs), whose triples and claims bindings, claim
+// slots and ownership test all four entries use.
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read/write), 2 grads (read, then zeroed),
-//           4 triples (read), 7 claims (read/write, atomic<u32>: users at [0, U), items at [U, U+I)).
+//           4 triples (read), 7 claims (read/write, atomic<u32>: users at [0, U), items at [U, U+I)),
+//           9 counts (row_owner.wgsl).
 // Dimensions: B = step.batch_len, K = step.factors, U, I.
 // Invariants: for sgd_claim/sgd/sgd_release, claims are all 0xffffffff between batches (buffer
 // created so, restored by sgd_release); for sgd_apply, claims hold tags below this batch's
@@ -23,19 +28,8 @@
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read_write> params: array<f32>;
 @group(0) @binding(2) var<storage, read_write> grads: array<f32>;
-@group(0) @binding(4) var<storage, read> triples: array<Triple>;
-@group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;
 
 const UNCLAIMED: u32 = 0xffffffffu;
-
-// The claim slot of (side, b): the user row for side 0, U + the item row for side 1.
-fn claim_index(side: u32, b: u32) -> u32 {
-    let t = triples[step.batch_start + b];
-    if (side == 0u) {
-        return t.user;
-    }
-    return step.users + t.item;
-}
 
 @compute @workgroup_size(WORKGROUP)
 fn sgd_claim(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
@@ -57,10 +51,10 @@ fn update_entry(n: u32) {
     let rem = n % per_side;
     let b = rem / (k + 1u);
     let j = rem % (k + 1u);
-    if (atomicLoad(&claims[claim_index(side, b)]) != b) {
+    if (!owns_row(side, b, false)) {
         return;
     }
-    move_entry(entry_index(side, triples[step.batch_start + b], j));
+    move_entry(entry_index(side, triples[step.batch_start + b], j), 0.0);
 }
 
 // The parameter index of entry j (j = K: the bias) of the row that side `side` of triple t touches.
@@ -78,10 +72,12 @@ fn entry_index(side: u32, t: Triple, j: u32) -> u32 {
     return bi_offset(step) + t.item;
 }
 
-// One entry's SGD step, and its gradient zeroed for the next batch.
-fn move_entry(index: u32) {
+// One entry's SGD step, its gradient first gaining l2 * p (the L2 term's factor, 0 but for
+// sgd_apply with fold_l2), and its gradient zeroed for the next batch.
+fn move_entry(index: u32, l2: f32) {
     let p = params[index];
-    params[index] = p - step.lr * (grads[index] + step.wd * p);
+    let g = grads[index] + l2 * p;
+    params[index] = p - step.lr * (g + step.wd * p);
     grads[index] = 0.0;
 }
 
@@ -109,12 +105,13 @@ fn sgd_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
         side = 1u;
         b = n - step.batch_len;
     }
-    if (atomicLoad(&claims[claim_index(side, b)]) != step.claim_base + (step.capacity - 1u - b)) {
+    if (!owns_row(side, b, true)) {
         return;
     }
     let t = triples[step.batch_start + b];
+    let l2 = take_l2_factor(claim_index(side, b));
     for (var j = 0u; j <= step.factors; j++) {
-        move_entry(entry_index(side, t, j));
+        move_entry(entry_index(side, t, j), l2);
     }
 }
 

@@ -13,7 +13,8 @@
 // of its vec4 in the same dispatch, which is no race (each component is its own memory location).
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read/write, as vec4), 2 grads (read, then
-//           zeroed, as vec4), 4 triples (read), 7 claims (read/write, atomic<u32>; row_owner.wgsl).
+//           zeroed, as vec4), 4 triples (read), 7 claims (read/write, atomic<u32>) and 9 counts
+//           (row_owner.wgsl: with step.fold_l2 each gradient first gains the L2 term, as sgd_apply).
 // Dimensions: B = step.batch_len, K = step.factors (a multiple of 4), U, I.
 // Invariants: K % 4 == 0; params and grads hold at least ceil(N/4)*4 floats (the backend's padded
 // buffers); the claims hold this batch's tags as row_owner.wgsl describes; user_b < U, item_b < I.
@@ -47,12 +48,15 @@ fn sgd_apply_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
         first = (q_offset(step) + t.item * step.factors) / 4u;
         bias = bi_offset(step) + t.item;
     }
+    let l2 = take_l2_factor(claim_index(side, b));
     for (var j = first; j < first + quads; j++) {
         let p = params[j];
-        params[j] = p - step.lr * (grads[j] + step.wd * p);
+        let g = grads[j] + l2 * p;
+        params[j] = p - step.lr * (g + step.wd * p);
         grads[j] = vec4<f32>(0.0);
     }
     let p = params[bias / 4u][bias % 4u];
-    params[bias / 4u][bias % 4u] = p - step.lr * (grads[bias / 4u][bias % 4u] + step.wd * p);
+    let g = grads[bias / 4u][bias % 4u] + l2 * p;
+    params[bias / 4u][bias % 4u] = p - step.lr * (g + step.wd * p);
     grads[bias / 4u][bias % 4u] = 0.0;
 }

@@ -118,6 +118,7 @@ impl Case {
             scratch,
             losses: vec![0.0; 4],
             claims: vec![u32::MAX; self.users + self.items],
+            counts: vec![0; self.users + self.items],
         }
     }
 
@@ -711,6 +712,7 @@ fn check_sgd_apply_vec4(b: usize) {
         scratch: vec![0.0; step.scratch_len()],
         losses: vec![0.0; 4],
         claims: claims.clone(),
+        counts: Vec::new(),
     };
     let run = |kernel: Kernel| {
         let harness = KernelHarness::new(&device, &inputs);
@@ -1512,3 +1514,89 @@ sizes!(
     segment_sums_match_cpu_and_repeat_workgroup_plus_one,
     segment_sums_match_cpu_and_repeat_large_odd
 );
+
+/// With `fold_l2`, `forward_backward` counts each row's occurrences and the fused optimisers that
+/// move a row from one thread (`sgd_apply`, `sgd_apply_vec4`, `rowwise_adagrad_apply`) add the
+/// L2 term from the counts themselves: the same step as `l2_grad` before them, up to rounding
+/// (one multiply by n_r instead of n_r additions), and the counts are zero again after it.
+#[test]
+fn folded_l2_counts_rows_and_matches_l2_grad_then_the_optimiser() {
+    let Some((device, kernels, _)) = setup() else {
+        return;
+    };
+    for (apply, k) in [
+        (Kernel::SgdApply, 5),
+        (Kernel::SgdApplyVec4, 8),
+        (Kernel::RowwiseAdagradApply, 5),
+    ] {
+        let b = 1001;
+        let mut case = Case::with_factors(b, k, 150);
+        let claim_base = 3 * case.step.capacity;
+        case.step.claim_base = claim_base;
+        case.step.l2 = 0.3;
+        let pad = |mut v: Vec<f32>| {
+            v.resize(padded_len(v.len()), 0.0);
+            v
+        };
+        let mut inputs = case.inputs(vec![0.0; case.step.scratch_len()]);
+        inputs.params = pad(inputs.params);
+        inputs.grads = vec![0.0; inputs.params.len()];
+        inputs.first_moment = pad(random_f32(2 * (case.users + case.items), 0.0, 0.01, 151));
+        inputs.claims = vec![claim_base - 1; case.users + case.items];
+        let run = |sequence: &[Kernel], fold: bool| {
+            let step = StepUniform {
+                fold_l2: fold as u32,
+                ..case.step
+            };
+            let harness = KernelHarness::new(&device, &inputs);
+            harness.run(&device, kernels, sequence, &step).unwrap();
+            (
+                harness.read_params(&device).unwrap(),
+                harness.read_first_moment(&device).unwrap(),
+                harness.read_counts(&device).unwrap(),
+            )
+        };
+        let what = format!("{apply:?}, K = {k}");
+        let (_, _, counted) = run(&[Kernel::ForwardBackward], true);
+        let mut occurrences = vec![0u32; case.users + case.items];
+        for n in 0..b {
+            occurrences[case.batch_users[n] as usize] += 1;
+            occurrences[case.users + case.batch_items[n] as usize] += 1;
+        }
+        assert_eq!(
+            counted, occurrences,
+            "forward_backward's row counts ({what})"
+        );
+        let (_, _, uncounted) = run(&[Kernel::ForwardBackward], false);
+        assert!(
+            uncounted.iter().all(|&n| n == 0),
+            "without fold_l2 forward_backward counts nothing ({what})"
+        );
+        let (params, sums, counts) = run(&[Kernel::ForwardBackward, apply], true);
+        let (want_params, want_sums, _) =
+            run(&[Kernel::ForwardBackward, Kernel::L2Grad, apply], false);
+        assert_close(
+            &format!("params ({what})"),
+            &params,
+            &want_params,
+            1e-6,
+            1e-5,
+        );
+        assert_close(&format!("row sums ({what})"), &sums, &want_sums, 1e-9, 1e-5);
+        assert!(
+            counts.iter().all(|&n| n == 0),
+            "{what} must zero the counts it read for the next batch"
+        );
+        // Not vacuous: without the term the step lands elsewhere.
+        let (without, _, _) = run(&[Kernel::ForwardBackward, apply], false);
+        let moved = without
+            .iter()
+            .zip(&want_params)
+            .filter(|(a, w)| (*a - *w).abs() > 1e-5)
+            .count();
+        assert!(
+            moved > 100,
+            "the L2 term moved only {moved} parameters ({what})"
+        );
+    }
+}

@@ -8,10 +8,12 @@
 //! Training runs the fused path by default: per chunk `gather_triples` (the chunk's triples from the
 //! resident training set), then per batch `forward_backward` (gather to scatter-add and the batch's
 //! loss sums in one dispatch; a subgroup per rating where the device has `SUBGROUP`, else one
-//! thread per rating, [`GpuBackend::forward_backward_path`]), `l2_grad` with `--l2`, and the
-//! optimiser (`adamw_vec4`, or for the sparse ones `sgd_apply` (`sgd_apply_vec4` when K is a
-//! multiple of 4), `rowwise_adagrad_apply`, `sparse_adam_apply`), two dispatches (three with
-//! `--l2`). [`GpuOptions::unfused`] runs the single-op kernels instead (nine to twelve).
+//! thread per rating, [`GpuBackend::forward_backward_path`]), and the optimiser (`adamw_vec4`, or
+//! for the sparse ones `sgd_apply` (`sgd_apply_vec4` when K is a multiple of 4),
+//! `rowwise_adagrad_apply`, `sparse_adam_apply`): two dispatches. With `--l2` the `sgd` and
+//! `rowwise-adagrad` steps add the L2 term themselves (`Kernels::folds_l2`, still two); `adamw`
+//! and `sparse-adam` run `l2_grad` before the optimiser (three). [`GpuOptions::unfused`] runs the
+//! single-op kernels instead (nine to twelve).
 //! [`GpuBackend::timings`] says where the time went and [`GpuBackend::memory_report`] what the run
 //! allocated.
 
@@ -189,9 +191,10 @@ struct EvalSet {
 #[derive(Debug)]
 struct Run {
     optimizer: OptimizerKind,
-    /// Whether `l2_grad` runs (`--l2` is not 0).
+    /// Whether `--l2` is not 0 (`l2_grad` runs, or the fused optimiser folds the term in).
     l2: bool,
-    /// The fused path (two dispatches per batch, three with `--l2`) or the single-op kernels.
+    /// The fused path (two dispatches per batch, three with `--l2` for `adamw` and
+    /// `sparse-adam`) or the single-op kernels.
     fused: bool,
     /// The next batch's claim tag base in units of `C` (the fused path); tags only grow.
     next_claim: u32,
@@ -210,6 +213,9 @@ struct Run {
     /// Where each batch's loss lies in `losses`.
     loss_layout: LossLayout,
     claims: wgpu::Buffer,
+    /// Each row's occurrences in a batch, counted by `forward_backward` and zeroed by the
+    /// optimiser when it folds in the L2 term (see `Kernels::folds_l2`).
+    counts: wgpu::Buffer,
     slots: Vec<ChunkSlot>,
     /// The slot the next chunk takes; slots are used in turn.
     next_slot: usize,
@@ -477,6 +483,13 @@ impl Backend for GpuBackend {
             bytemuck::cast_slice(&vec![unclaimed; users + items]),
             STORAGE_USAGE,
         );
+        // Zero-filled, as forward_backward's counts must be before a batch (fold_l2 only).
+        let counts = empty_buffer(
+            device,
+            "row counts",
+            ((users + items) * 4).max(16) as u64,
+            STORAGE_USAGE,
+        );
         let timer = device.has_timestamps().then(|| {
             let align = wgpu::QUERY_RESOLVE_BUFFER_ALIGNMENT;
             PassTimer {
@@ -536,6 +549,7 @@ impl Backend for GpuBackend {
                         scratch: &scratch,
                         losses: &losses,
                         claims: &claims,
+                        counts: &counts,
                     },
                 );
                 ChunkSlot {
@@ -563,6 +577,7 @@ impl Backend for GpuBackend {
             losses,
             loss_layout,
             claims,
+            counts,
             slots,
             next_slot: 0,
             timestamps_at,
@@ -640,6 +655,7 @@ impl Backend for GpuBackend {
         // Every fused optimiser reads forward_backward's tags: the sparse ones to find each row's
         // owner, adamw_vec4 to skip the gradients of the rows the batch did not touch.
         let tagged_claims = run.fused;
+        let fold_l2 = run.fused && run.l2 && Kernels::folds_l2(run.optimizer);
         let stride = run.loss_layout.stride();
         let mut chunk_start = 0;
         while chunk_start < batches.len() {
@@ -676,6 +692,7 @@ impl Backend for GpuBackend {
                         step.claim_base =
                             (run.next_claim + (s - chunk_start) as u32) * run.shape.capacity;
                     }
+                    step.fold_l2 = fold_l2 as u32;
                     step
                 })
                 .collect();
@@ -844,6 +861,7 @@ impl Backend for GpuBackend {
                     scratch: &run.scratch,
                     losses: &run.losses,
                     claims: &run.claims,
+                    counts: &run.counts,
                 },
             );
             buffers.push(buffer);
@@ -937,7 +955,8 @@ impl Backend for GpuBackend {
 ///   claim tags read and written (16; every fused optimiser reads them); per workgroup its partial
 ///   loss sum (4);
 /// - `l2_grad`, per rating: its two rows' values read and gradients read and written,
-///   `24 (K + 1)`;
+///   `24 (K + 1)`; where the optimiser folds the L2 term in (`Kernels::folds_l2`), instead its
+///   two rows' counts, read and written by `forward_backward` and by the optimiser (32);
 /// - `adamw_vec4` (dense): every parameter's value and two moments read and written (`24 P`),
 ///   every row's claim tag read (`4 (U + I)`), and only the touched rows' gradients read and
 ///   zeroed, per rating its two rows' `16 (K + 1)`, at most the dense `8 P` (an untouched row's
@@ -951,7 +970,11 @@ pub fn fused_batch_bytes(shape: &StepUniform, n: u64, optimizer: OptimizerKind, 
     let rows = shape.users as u64 + shape.items as u64;
     let gather = n * (4 + 12 + 12);
     let forward = n * (12 + 24 * row + 16) + 4 * n.div_ceil(WORKGROUP as u64);
-    let regularise = if l2 { n * 24 * row } else { 0 };
+    let regularise = match (l2, Kernels::folds_l2(optimizer)) {
+        (false, _) => 0,
+        (true, false) => n * 24 * row,
+        (true, true) => n * 32,
+    };
     let sparse = n * (32 * row + 8);
     let update = match optimizer {
         OptimizerKind::AdamW => 24 * rows * row + 4 * rows + (n * 16 * row).min(8 * rows * row),
@@ -1028,8 +1051,18 @@ mod tests {
         // l2_grad: both rows' values read, their gradients read and written.
         let l2 = 5 * 2 * 4 * 12;
         assert_eq!(
+            bytes(OptimizerKind::SparseAdam, true),
+            gather + forward + l2 + sgd + moments
+        );
+        // Folded into rowwise-adagrad and sgd: both rows' counts read and written twice.
+        let counts = 5 * 2 * 2 * 8;
+        assert_eq!(
             bytes(OptimizerKind::RowwiseAdagrad, true),
-            gather + forward + l2 + sgd + sums
+            gather + forward + counts + sgd + sums
+        );
+        assert_eq!(
+            bytes(OptimizerKind::Sgd, true),
+            gather + forward + counts + sgd
         );
         assert_eq!(
             bytes(OptimizerKind::AdamW, true),

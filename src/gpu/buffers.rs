@@ -194,6 +194,8 @@ pub struct HarnessInputs {
     pub losses: Vec<f32>,
     /// `U + I` claim slots; all `u32::MAX` between batches.
     pub claims: Vec<u32>,
+    /// `U + I` row counts (zero between batches); empty: as many zeros as `claims`.
+    pub counts: Vec<u32>,
 }
 
 /// Runs chosen kernels on host data and reads the results back: how the tests check each WGSL
@@ -207,8 +209,9 @@ pub struct KernelHarness {
     pub scratch: wgpu::Buffer,
     pub losses: wgpu::Buffer,
     pub claims: wgpu::Buffer,
+    pub counts: wgpu::Buffer,
     triples: wgpu::Buffer,
-    lens: [usize; 7],
+    lens: [usize; 8],
 }
 
 impl KernelHarness {
@@ -216,6 +219,10 @@ impl KernelHarness {
     pub fn new(device: &Device, inputs: &HarnessInputs) -> KernelHarness {
         let f = |label, data: &[f32]| {
             buffer_with(device, label, bytemuck::cast_slice(data), STORAGE_USAGE)
+        };
+        let counts = match inputs.counts.is_empty() {
+            true => vec![0u32; inputs.claims.len().max(4)],
+            false => inputs.counts.clone(),
         };
         KernelHarness {
             params: f("params", &inputs.params),
@@ -228,6 +235,12 @@ impl KernelHarness {
                 device,
                 "claims",
                 bytemuck::cast_slice(&inputs.claims),
+                STORAGE_USAGE,
+            ),
+            counts: buffer_with(
+                device,
+                "counts",
+                bytemuck::cast_slice(&counts),
                 STORAGE_USAGE,
             ),
             triples: buffer_with(
@@ -244,6 +257,7 @@ impl KernelHarness {
                 inputs.scratch.len(),
                 inputs.losses.len(),
                 inputs.claims.len(),
+                counts.len(),
             ],
         }
     }
@@ -274,6 +288,7 @@ impl KernelHarness {
                 scratch: &self.scratch,
                 losses: &self.losses,
                 claims: &self.claims,
+                counts: &self.counts,
             },
         );
         let mut encoder = device.device.create_command_encoder(&Default::default());
@@ -307,6 +322,10 @@ impl KernelHarness {
     }
     pub fn read_claims(&self, device: &Device) -> Result<Vec<u32>, GpuError> {
         let bytes = read_buffer(device, &self.claims, (self.lens[6] * 4) as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+    pub fn read_counts(&self, device: &Device) -> Result<Vec<u32>, GpuError> {
+        let bytes = read_buffer(device, &self.counts, (self.lens[7] * 4) as u64)?;
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 }

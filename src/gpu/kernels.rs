@@ -164,6 +164,8 @@ pub struct Bindings<'a> {
     pub scratch: &'a wgpu::Buffer,
     pub losses: &'a wgpu::Buffer,
     pub claims: &'a wgpu::Buffer,
+    /// `U + I` u32s, zero between batches (see [`binding::COUNTS`]).
+    pub counts: &'a wgpu::Buffer,
 }
 
 impl<'a> Bindings<'a> {
@@ -179,6 +181,7 @@ impl<'a> Bindings<'a> {
             binding::SCRATCH => self.scratch,
             binding::LOSSES => self.losses,
             binding::CLAIMS => self.claims,
+            binding::COUNTS => self.counts,
             _ => unreachable!("shaders/ declare only the bindings of gpu::layout::binding"),
         }
     }
@@ -446,9 +449,21 @@ impl Kernels {
         sequence
     }
 
+    /// Whether `optimizer`'s fused kernel adds the L2 term itself (`StepUniform::fold_l2`): the
+    /// ones where one thread moves a whole row (`sgd_apply`, `sgd_apply_vec4`,
+    /// `rowwise_adagrad_apply`), which can read and zero the row's count alone. `adamw_vec4` and
+    /// `sparse_adam_apply` move a row from several threads, so they keep `l2_grad`.
+    pub fn folds_l2(optimizer: OptimizerKind) -> bool {
+        matches!(
+            optimizer,
+            OptimizerKind::Sgd | OptimizerKind::RowwiseAdagrad
+        )
+    }
+
     /// The fused training kernels of one batch: `forward_backward` (which also leaves the batch
-    /// loss's partial sums), `l2_grad` when `l2`, and the optimiser; two dispatches (three with
-    /// `l2`) instead of nine (`adamw`) or eleven (the sparse optimisers). Every optimiser here
+    /// loss's partial sums), `l2_grad` when `l2` and the optimiser does not fold it in
+    /// ([`Kernels::folds_l2`]), and the optimiser; two dispatches (three with `l2` for `adamw`
+    /// and `sparse-adam`) instead of nine (`adamw`) or eleven (the sparse optimisers). Every optimiser here
     /// needs the step's `claim_base` set and the claims buffer below it (see shaders/sgd.wgsl):
     /// the sparse ones find each row's owner from the tags, `adamw_vec4` the rows it must read
     /// gradients for. `sgd` moves rows as vec4s when `factors` (K) is a multiple of 4, which
@@ -456,7 +471,7 @@ impl Kernels {
     pub fn fused_train_step(optimizer: OptimizerKind, l2: bool, factors: u32) -> Vec<Kernel> {
         use Kernel::*;
         let mut sequence = vec![ForwardBackward];
-        if l2 {
+        if l2 && !Kernels::folds_l2(optimizer) {
             sequence.push(L2Grad);
         }
         sequence.push(match optimizer {

@@ -71,9 +71,16 @@ pub struct StepUniform {
     /// `sparse_adam_apply` find a row's owner from the tags, `adamw_vec4` which rows were
     /// touched); 0 means `forward_backward` claims no rows (and `adamw_vec4` reads every gradient).
     pub claim_base: u32,
-    /// `λ` of SPEC "Scale"'s L2 per occurrence (`l2_grad`); also keeps the record 80 bytes, a
-    /// multiple of 16 (uniform records of some backends).
+    /// `λ` of SPEC "Scale"'s L2 per occurrence (`l2_grad`, or the fused optimiser when
+    /// `fold_l2`).
     pub l2: f32,
+    /// 1: the fused path adds the L2 term in the optimiser instead of a separate `l2_grad`
+    /// dispatch: `forward_backward` counts each row's occurrences in the counts binding and the
+    /// row's owner in `sgd_apply`, `sgd_apply_vec4` or `rowwise_adagrad_apply` adds
+    /// `(2 λ n_r / B) p` to its gradient and zeroes the count. 0: no counting.
+    pub fold_l2: u32,
+    /// Unused: keeps the record 96 bytes, a multiple of 16 (uniform records of some backends).
+    pub padding: [u32; 3],
 }
 
 impl StepUniform {
@@ -196,6 +203,9 @@ pub mod binding {
     /// Adam's second moment `v`, the parameters' size. Last, so the others kept their numbers
     /// when `m` and `v` stopped sharing one buffer (which bound twice the parameters' bytes).
     pub const SECOND_MOMENT: u32 = 8;
+    /// Each row's occurrences in the batch (`U + I` u32s, zero between batches), counted by
+    /// `forward_backward` for the optimisers that fold in the L2 term (`StepUniform::fold_l2`).
+    pub const COUNTS: u32 = 9;
 }
 
 /// The most storage buffers one kernel may declare (each kernel's layout holds only the
@@ -231,7 +241,7 @@ mod tests {
 
     #[test]
     fn records_have_the_sizes_the_shaders_expect() {
-        assert_eq!(size_of::<StepUniform>(), 80, "struct Step in common.wgsl");
+        assert_eq!(size_of::<StepUniform>(), 96, "struct Step in common.wgsl");
         assert_eq!(size_of::<StepUniform>() % 16, 0);
         assert_eq!(size_of::<Triple>(), 12, "struct Triple in common.wgsl");
     }

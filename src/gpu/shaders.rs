@@ -84,7 +84,7 @@ pub const GRAD_ADDERS: [&str; 4] = [
 ];
 
 /// The kernel files that come after [`ROW_OWNER`].
-pub const ROW_OWNERS: [&str; 3] = ["rowwise_adagrad", "sparse_adam", "sgd_vec4"];
+pub const ROW_OWNERS: [&str; 4] = ["sgd", "rowwise_adagrad", "sparse_adam", "sgd_vec4"];
 
 /// Suffix of the kernels compiled with native float atomics.
 const FLOAT_ATOMIC: &str = "_float_atomic";
@@ -250,7 +250,8 @@ mod tests {
                 (2, ReadWrite),
                 (4, Read),
                 (6, ReadWrite),
-                (7, ReadWrite)
+                (7, ReadWrite),
+                (9, ReadWrite)
             ]
         );
         assert_eq!(
@@ -260,7 +261,8 @@ mod tests {
                 (1, ReadWrite),
                 (2, ReadWrite),
                 (4, Read),
-                (7, ReadWrite)
+                (7, ReadWrite),
+                (9, ReadWrite)
             ]
         );
         for kernel in kernels() {
