@@ -116,7 +116,11 @@ for line in open(sys.argv[1]):
     def cell(key, digits):
         value = row.get(key)
         return "-" if value is None else f"{value:.{digits}f}"
-    print(f"{str(row.get('backend'))[:10]:<10} {str(row.get('data'))[-30:]:<30} {rate:>14.0f} "
+    # bench names the backend cpu or gpu; train's summary "cpu (N threads)" or the adapter.
+    backend = str(row.get("backend"))
+    if backend not in ("cpu", "gpu"):
+        backend = "cpu" if backend.startswith("cpu") else "gpu"
+    print(f"{backend:<10} {str(row.get('data'))[-30:]:<30} {rate:>14.0f} "
           f"{seconds:>10.4f} {loss if loss is None else round(loss, 6)!s:>10} "
           f"{cell('dispatches_per_step', 1):>6} {cell('host_waits_per_epoch', 1):>6} "
           f"{cell('bytes_per_rating', 0):>7} {cell('kernel_gb_per_second', 1):>7}")
