@@ -117,7 +117,7 @@ pub struct GpuMemoryReport {
     pub triple_chunks: u64,
     /// The per-batch step records and the gather records (uniforms) of every chunk slot.
     pub step_records: u64,
-    /// Batch losses, sgd claims and timestamp resolve buffers.
+    /// Batch losses, sgd claims, row counts and timestamp resolve buffers.
     pub small_buffers: u64,
     /// Mappable read-back buffers (batch losses, timestamps, evaluation sums).
     pub staging: u64,
@@ -297,7 +297,7 @@ impl GpuBackend {
     pub fn memory_report(&self) -> Option<GpuMemoryReport> {
         let run = self.run.as_ref()?;
         let slots = |f: fn(&ChunkSlot) -> u64| run.slots.iter().map(f).sum::<u64>();
-        let mut small = run.losses.size() + run.claims.size();
+        let mut small = run.losses.size() + run.claims.size() + run.counts.size();
         let mut staging = slots(|s| s.readback.size());
         if let Some(timer) = &run.timer {
             small += timer.resolve.size();
