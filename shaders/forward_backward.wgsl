@@ -5,7 +5,8 @@
 // dot, bias_add, sigmoid_range, mse_grad, scatter_add, scatter_add_bias}`; tested as their
 // composition (tests/gpu_kernels.rs `forward_backward_*`). Compiled twice (src/gpu/shaders.rs):
 // after grad_add_cas.wgsl (compare-and-swap adds, every adapter) as `forward_backward`, and after
-// grad_add_float_atomic.wgsl (native float atomics) as `forward_backward_float_atomic`.
+// grad_add_float_atomic.wgsl (native float atomics) as `forward_backward_float_atomic`, each then
+// after row_owner.wgsl, whose `mark_rows` leaves the claims and row counts.
 // A thread loops over K itself (no subgroups, no workgroup memory), so any K works; on a real GPU
 // the rows of P and Q it reads are contiguous and mostly served by cache. This is the fallback:
 // where the device has `SUBGROUP`, forward_backward_subgroup.wgsl runs in its place (a subgroup
@@ -14,7 +15,8 @@
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read), 2 grads (declared by grad_add_*),
 //           4 triples (read), 6 losses (write the batch's partial sums), 7 claims (atomicMax),
-//           9 counts (atomicAdd, only with step.fold_l2).
+//           9 counts (atomicAdd, only with step.fold_l2); 4, 7 and 9 declared by row_owner.wgsl,
+//           whose `mark_rows` leaves the claims and counts.
 // Dimensions: B = step.batch_len, K = step.factors, U, I; one thread per b, B threads.
 //   x = dot(P[u_b], Q[i_b]) + (bu[u_b] + bi[i_b]); pred = lo + (hi - lo) * sigmoid(x) (or x)
 //   g = (2/B) * (pred - r_b) * (hi - lo) * s * (1 - s) (or (2/B) * (pred - r_b))
@@ -31,10 +33,7 @@
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> params: array<f32>;
-@group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(6) var<storage, read_write> losses: array<f32>;
-@group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;
-@group(0) @binding(9) var<storage, read_write> counts: array<atomic<u32>>;
 
 var<workgroup> partial: array<f32, WORKGROUP>;
 
@@ -88,16 +87,7 @@ fn train_rating(b: u32) -> f32 {
     }
     add_to_grad(bu, g);
     add_to_grad(bi, g);
-    // The sgd claim (see sgd.wgsl `sgd_apply`): the largest tag, the smallest b, owns the row.
-    if (step.claim_base != 0u) {
-        let tag = step.claim_base + (step.capacity - 1u - b);
-        atomicMax(&claims[t.user], tag);
-        atomicMax(&claims[step.users + t.item], tag);
-    }
-    // The rows' occurrences, for an optimiser that adds the L2 term itself (fold_l2).
-    if (step.fold_l2 != 0u) {
-        atomicAdd(&counts[t.user], 1u);
-        atomicAdd(&counts[step.users + t.item], 1u);
-    }
+    // The claim tags and row counts the fused optimisers read (row_owner.wgsl).
+    mark_rows(t, b);
     return loss.squared_error;
 }

@@ -13,7 +13,8 @@
 //
 // Bindings: 0 step (uniform, dynamic offset), 1 params (read), 2 grads (declared by grad_add_*),
 //           4 triples (read), 6 losses (write the batch's partial sums), 7 claims (atomicMax),
-//           9 counts (atomicAdd, only with step.fold_l2).
+//           9 counts (atomicAdd, only with step.fold_l2); 4, 7 and 9 declared by row_owner.wgsl,
+//           whose `mark_rows` leaves the claims and counts.
 // Dimensions: B = step.batch_len, K = step.factors, U, I; one invocation per b, B invocations,
 //   each subgroup of `lanes` invocations trains its `lanes` ratings one after the other.
 //   x = subgroupAdd(sum over j = l, l + lanes, .. < K of P[u_b][j] * Q[i_b][j]) + (bu[u_b] + bi[i_b])
@@ -26,10 +27,7 @@
 
 @group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> params: array<f32>;
-@group(0) @binding(4) var<storage, read> triples: array<Triple>;
 @group(0) @binding(6) var<storage, read_write> losses: array<f32>;
-@group(0) @binding(7) var<storage, read_write> claims: array<atomic<u32>>;
-@group(0) @binding(9) var<storage, read_write> counts: array<atomic<u32>>;
 
 var<workgroup> partial: array<f32, WORKGROUP>;
 
@@ -94,17 +92,8 @@ fn train_rating(b: u32, lane: u32, lanes: u32) -> f32 {
     if (lane == 0u) {
         add_to_grad(bu, g);
         add_to_grad(bi, g);
-        // The sgd claim (see sgd.wgsl `sgd_apply`): the largest tag, the smallest b, owns the row.
-        if (step.claim_base != 0u) {
-            let tag = step.claim_base + (step.capacity - 1u - b);
-            atomicMax(&claims[t.user], tag);
-            atomicMax(&claims[step.users + t.item], tag);
-        }
-        // The rows' occurrences, for an optimiser that adds the L2 term itself (fold_l2).
-        if (step.fold_l2 != 0u) {
-            atomicAdd(&counts[t.user], 1u);
-            atomicAdd(&counts[step.users + t.item], 1u);
-        }
+        // The claim tags and row counts the fused optimisers read (row_owner.wgsl).
+        mark_rows(t, b);
     }
     return loss.squared_error;
 }

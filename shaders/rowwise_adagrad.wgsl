@@ -48,24 +48,20 @@ fn step_row(first: u32, width: u32, sum: u32, l2: f32) {
 
 // Occurrence n = (side, b): if it owns its row, steps the factor row and then the bias.
 fn update_rows(n: u32, tagged: bool) {
-    let side = n / step.batch_len;
-    let b = n % step.batch_len;
-    if (!owns_row(side, b, tagged)) {
+    let o = occurrence(n);
+    if (!owns_row(o.side, o.b, tagged)) {
         return;
     }
-    let t = triples[step.batch_start + b];
-    // The row's number in P then Q, which is also its accumulator's index; the biases follow.
-    var row = t.user;
-    if (side == 1u) {
-        row = step.users + t.item;
-    }
-    // The row's claim slot is its accumulator's index; only the fused entry folds in L2.
+    let t = triples[step.batch_start + o.b];
+    // The row's number in P then Q (its claim slot), which is also its accumulator's index; the
+    // biases follow. Only the fused entry folds in L2.
+    let row = claim_index(o.side, o.b);
     var l2 = 0.0;
     if (tagged) {
         l2 = take_l2_factor(row);
     }
-    step_row(row_entry(step, side, t, 0u), step.factors, row, l2);
-    step_row(row_entry(step, side, t, step.factors), 1u, step.users + step.items + row, l2);
+    step_row(row_entry(step, o.side, t, 0u), step.factors, row, l2);
+    step_row(row_entry(step, o.side, t, step.factors), 1u, step.users + step.items + row, l2);
 }
 
 @compute @workgroup_size(WORKGROUP)

@@ -98,20 +98,14 @@ fn sgd_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id
     if (n >= 2u * step.batch_len) {
         return;
     }
-    // Users first, then items: no division needed to split n.
-    var side = 0u;
-    var b = n;
-    if (n >= step.batch_len) {
-        side = 1u;
-        b = n - step.batch_len;
-    }
-    if (!owns_row(side, b, true)) {
+    let o = occurrence(n);
+    if (!owns_row(o.side, o.b, true)) {
         return;
     }
-    let t = triples[step.batch_start + b];
-    let l2 = take_l2_factor(claim_index(side, b));
+    let t = triples[step.batch_start + o.b];
+    let l2 = take_l2_factor(claim_index(o.side, o.b));
     for (var j = 0u; j <= step.factors; j++) {
-        move_entry(entry_index(side, t, j), l2);
+        move_entry(entry_index(o.side, t, j), l2);
     }
 }
 

@@ -30,25 +30,19 @@ fn sgd_apply_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
     if (n >= 2u * step.batch_len) {
         return;
     }
-    // Users first, then items: no division needed to split n.
-    var side = 0u;
-    var b = n;
-    if (n >= step.batch_len) {
-        side = 1u;
-        b = n - step.batch_len;
-    }
-    if (!owns_row(side, b, true)) {
+    let o = occurrence(n);
+    if (!owns_row(o.side, o.b, true)) {
         return;
     }
-    let t = triples[step.batch_start + b];
+    let t = triples[step.batch_start + o.b];
     let quads = step.factors / 4u;
     var first = (p_offset(step) + t.user * step.factors) / 4u;
     var bias = bu_offset(step) + t.user;
-    if (side == 1u) {
+    if (o.side == 1u) {
         first = (q_offset(step) + t.item * step.factors) / 4u;
         bias = bi_offset(step) + t.item;
     }
-    let l2 = take_l2_factor(claim_index(side, b));
+    let l2 = take_l2_factor(claim_index(o.side, o.b));
     for (var j = first; j < first + quads; j++) {
         let p = params[j];
         let g = grads[j] + l2 * p;

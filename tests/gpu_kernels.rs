@@ -623,7 +623,8 @@ fn check_sgd(b: usize, fused: bool) {
     };
     let (users, items) = (distinct(&case.batch_users), distinct(&case.batch_items));
     let mut want = case.params.clone();
-    let mut want_grads = inputs.grads.clone();
+    // The GPU zeroes the gradients of the rows it moved, for the next batch.
+    let want_grads = touched_grads_zeroed(&case, &inputs.grads);
     {
         let h = hyper();
         let (p, rest) = want.split_at_mut(case.users * K);
@@ -634,18 +635,6 @@ fn check_sgd(b: usize, fused: bool) {
         cpu::sgd(q, gq, K, &items, &h);
         cpu::sgd(bu, gbu, 1, &users, &h);
         cpu::sgd(bi, gbi, 1, &items, &h);
-        // The GPU zeroes the gradients of the rows it moved, for the next batch.
-        let (gp, rest) = want_grads.split_at_mut(case.users * K);
-        let (gq, rest) = rest.split_at_mut(case.items * K);
-        let (gbu, gbi) = rest.split_at_mut(case.users);
-        for &u in &users {
-            gp[u as usize * K..(u as usize + 1) * K].fill(0.0);
-            gbu[u as usize] = 0.0;
-        }
-        for &i in &items {
-            gq[i as usize * K..(i as usize + 1) * K].fill(0.0);
-            gbi[i as usize] = 0.0;
-        }
     }
     assert_close(
         "params (sgd, each touched row once)",

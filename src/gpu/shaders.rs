@@ -4,8 +4,9 @@
 //! `shaders/common.wgsl` (the `Step` record, the layouts and small helpers); the kernels that
 //! scatter-add gradients are compiled twice, once after each `grad_add_*.wgsl` piece (WGSL has no
 //! preprocessor, so the one difference, how a float is added atomically, lives in its own file),
-//! and the sparse optimisers that find a row's owner from the claims come after
-//! `shaders/row_owner.wgsl`. The runtime and the portability test see exactly the same text.
+//! and the sparse optimisers that find a row's owner from the claims, and the `forward_backward`
+//! kernels that leave those claims, come after `shaders/row_owner.wgsl` (after the `grad_add_*`
+//! piece where both apply). The runtime and the portability test see exactly the same text.
 
 use super::layout::wgsl_constants;
 
@@ -83,8 +84,16 @@ pub const GRAD_ADDERS: [&str; 4] = [
     "l2_grad",
 ];
 
-/// The kernel files that come after [`ROW_OWNER`].
-pub const ROW_OWNERS: [&str; 4] = ["sgd", "rowwise_adagrad", "sparse_adam", "sgd_vec4"];
+/// The kernel files that come after [`ROW_OWNER`]: the sparse optimisers, and the
+/// `forward_backward` kernels that leave the claims and counts they read.
+pub const ROW_OWNERS: [&str; 6] = [
+    "sgd",
+    "rowwise_adagrad",
+    "sparse_adam",
+    "sgd_vec4",
+    "forward_backward",
+    "forward_backward_subgroup",
+];
 
 /// Suffix of the kernels compiled with native float atomics.
 const FLOAT_ATOMIC: &str = "_float_atomic";
@@ -106,27 +115,31 @@ pub fn kernels() -> Vec<String> {
 
 /// The full source of `kernel` (a kernel file stem, or a gradient adder's stem with
 /// `_float_atomic`): the workgroup constants, `common.wgsl`, the `grad_add_*` piece for gradient
-/// adders or `row_owner.wgsl` for the sparse optimisers that need it, then the kernel file. `None`
-/// for an unknown name.
+/// adders, `row_owner.wgsl` for the kernels of [`ROW_OWNERS`], then the kernel file. `None` for an
+/// unknown name.
 pub fn source(kernel: &str) -> Option<String> {
     let (stem, float_atomic) = match kernel.strip_suffix(FLOAT_ATOMIC) {
         Some(stem) => (stem, true),
         None => (kernel, false),
     };
     let (_, text) = KERNEL_FILES.iter().find(|(name, _)| *name == stem)?;
-    let constants = wgsl_constants();
-    if GRAD_ADDERS.contains(&stem) {
-        let add = if float_atomic {
-            GRAD_ADD_FLOAT_ATOMIC
-        } else {
-            GRAD_ADD_CAS
-        };
-        Some(format!("{constants}\n{COMMON}\n{add}\n{text}"))
-    } else if ROW_OWNERS.contains(&stem) {
-        (!float_atomic).then(|| format!("{constants}\n{COMMON}\n{ROW_OWNER}\n{text}"))
-    } else {
-        (!float_atomic).then(|| format!("{constants}\n{COMMON}\n{text}"))
+    let adds_grads = GRAD_ADDERS.contains(&stem);
+    if float_atomic && !adds_grads {
+        return None;
     }
+    let constants = wgsl_constants();
+    let mut pieces = vec![constants.as_str(), COMMON];
+    if adds_grads {
+        pieces.push(match float_atomic {
+            true => GRAD_ADD_FLOAT_ATOMIC,
+            false => GRAD_ADD_CAS,
+        });
+    }
+    if ROW_OWNERS.contains(&stem) {
+        pieces.push(ROW_OWNER);
+    }
+    pieces.push(text);
+    Some(pieces.join("\n"))
 }
 
 /// Whether `kernel` needs `SHADER_FLOAT32_ATOMIC` (and so has no HLSL translation).
